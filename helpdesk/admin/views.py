@@ -1,0 +1,72 @@
+"""Admin pages: users (create, role, deactivate)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from helpdesk.auth import services
+from helpdesk.auth.forms import UserForm
+from helpdesk.auth.models import Role, User
+from helpdesk.db import session
+from helpdesk.web import requires
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.get("/users")
+@requires(Role.ADMIN)
+def users() -> Any:
+    rows = session.scalars(select(User).order_by(User.username)).all()
+    return render_template("admin/users.html", users=rows, form=UserForm())
+
+
+@bp.post("/users")
+@requires(Role.ADMIN)
+def create_user() -> Any:
+    form = UserForm()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for error in errors:
+                flash(str(error), "error")
+        return redirect(url_for("admin.users"))
+    try:
+        services.create_user(
+            form.username.data or "", form.password.data or "", Role(form.role.data),
+            display_name=form.display_name.data or "", email=form.email.data or "",
+        )
+    except services.AuthError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"已创建用户 {form.username.data}。", "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/active")
+@requires(Role.ADMIN)
+def set_active(user_id: int) -> Any:
+    user = session.get(User, user_id) or abort(404)
+    active = request.form.get("active") == "1"
+    try:
+        services.set_active(user, active, by=current_user)
+    except services.AuthError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"已{'启用' if active else '停用'}用户 {user.username}。", "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/role")
+@requires(Role.ADMIN)
+def set_role(user_id: int) -> Any:
+    user = session.get(User, user_id) or abort(404)
+    try:
+        role = Role(request.form.get("role", ""))
+    except ValueError:
+        abort(400)
+    services.set_role(user, role)
+    flash(f"已将 {user.username} 的角色改为{role.label}。", "success")
+    return redirect(url_for("admin.users"))

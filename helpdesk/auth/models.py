@@ -1,0 +1,97 @@
+"""Users, roles and the record of login attempts used by the throttle."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Boolean, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from helpdesk.db import Base, UTCDateTime, utcnow
+
+
+class Role(StrEnum):
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return {"agent": 1, "supervisor": 2, "admin": 3}[self.value]
+
+    @property
+    def label(self) -> str:
+        return {"agent": "客服人员", "supervisor": "主管", "admin": "管理员"}[self.value]
+
+
+def _new_session_token() -> str:
+    return secrets.token_hex(16)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(80), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(20), default=Role.AGENT.value)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: part of the login cookie; changing it (deactivation, password change) ends every old session
+    session_token: Mapped[str] = mapped_column(String(64), default=_new_session_token)
+    #: comma-separated ticket types this agent takes with "下一个" (empty = all)
+    ticket_types: Mapped[str] = mapped_column(String(200), default="")
+    api_token_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # Flask-Login protocol
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}"
+
+    @property
+    def role_enum(self) -> Role:
+        return Role(self.role)
+
+    def has_role(self, role: Role) -> bool:
+        return self.role_enum.rank >= role.rank
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.username
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+        self.session_token = _new_session_token()
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+
+class LoginAttempt(Base):
+    """Failed logins, kept for the throttle (per user name and per address)."""
+
+    __tablename__ = "login_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80))
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_login_attempts_username_at", "username", "at"),
+        Index("ix_login_attempts_address_at", "address", "at"),
+    )

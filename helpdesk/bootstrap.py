@@ -1,0 +1,19 @@
+"""Schema creation and reference data (calendar, SLA policies, macros) for a new or upgraded database."""
+
+from __future__ import annotations
+
+from helpdesk import db, migrate
+
+
+def init_database() -> tuple[str | None, str | None, list[str]]:
+    """Upgrade the schema to head and seed missing reference data; returns (before, after, seed notes)."""
+    before, after = migrate.upgrade(db.engine())
+    notes: list[str] = []
+    for seed in SEEDS:
+        note = seed()
+        if note:
+            notes.append(note)
+    return before, after, notes
+
+
+SEEDS: list = []

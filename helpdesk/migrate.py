@@ -1,0 +1,57 @@
+"""Schema management through Alembic: upgrade to head (safe to repeat), check for drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect
+
+import helpdesk.models  # noqa: F401
+from helpdesk.db import Base
+
+HERE = Path(__file__).parent
+
+
+def alembic_config() -> Config:
+    return Config(str(HERE / "alembic.ini"))
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str | None]:
+    """Bring the schema to head; return (revision before, revision after)."""
+    before = current_revision(engine)
+    if before is None and set(inspect(engine).get_table_names()) - {"alembic_version"}:
+        raise RuntimeError("数据库中已有表但没有迁移版本记录（alembic_version）：它不是由 helpdesk 创建的，请换一个空数据库。")
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    return before, current_revision(engine)
+
+
+def pending_changes(engine: Engine) -> list[object]:
+    """Differences between the models and the migrated schema (empty = migrations are complete)."""
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(ctx, Base.metadata))
+
+
+def revision(engine: Engine, message: str) -> None:
+    """Autogenerate a new revision against `engine` (developers only)."""
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.revision(cfg, message=message, autogenerate=True)

@@ -1,0 +1,30 @@
+"""Import every model so that Base.metadata is complete (Alembic, create_all, relationships)."""
+
+from helpdesk.auth.models import LoginAttempt, Role, User
+from helpdesk.core.models import JobLease, Setting
+from helpdesk.mail.models import InboundMail, Mailbox, OutboundMail
+from helpdesk.records.models import (
+    AuditEntry,
+    Enterprise,
+    PendingApproval,
+    PlatformAccount,
+    ProjectApplication,
+    Qualification,
+)
+from helpdesk.sla.models import CalendarDay, CalendarYear, SlaPolicy
+from helpdesk.tickets.models import (
+    Attachment,
+    Macro,
+    Message,
+    Notification,
+    SavedFilter,
+    Ticket,
+    TicketEvent,
+)
+
+__all__ = [
+    "Attachment", "AuditEntry", "CalendarDay", "CalendarYear", "Enterprise", "InboundMail", "JobLease",
+    "LoginAttempt", "Macro", "Mailbox", "Message", "Notification", "OutboundMail", "PendingApproval",
+    "PlatformAccount", "ProjectApplication", "Qualification", "Role", "SavedFilter", "Setting",
+    "SlaPolicy", "Ticket", "TicketEvent", "User",
+]

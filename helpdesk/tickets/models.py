@@ -1,0 +1,240 @@
+"""Tickets, their messages, attachments, timeline events, notifications and canned replies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from helpdesk.db import Base, UTCDateTime, utcnow
+
+
+class TicketType(StrEnum):
+    CHANGE = "change"
+    UNBIND = "unbind"
+    CANCEL = "cancel"
+    RECOVERY = "recovery"
+    INQUIRY = "inquiry"
+
+    @property
+    def label(self) -> str:
+        return TYPE_LABELS[self.value]
+
+
+TYPE_LABELS = {"change": "变更", "unbind": "解绑", "cancel": "注销", "recovery": "找回账号", "inquiry": "咨询"}
+
+
+class TicketStatus(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    WAITING = "waiting"
+    RESOLVED = "resolved"
+    REJECTED = "rejected"
+    MERGED = "merged"
+
+    @property
+    def label(self) -> str:
+        return STATUS_LABELS[self.value]
+
+    @property
+    def is_closed(self) -> bool:
+        return self.value in CLOSED_STATUSES
+
+
+STATUS_LABELS = {
+    "new": "待处理",
+    "open": "处理中",
+    "waiting": "待企业补充",
+    "resolved": "已办结",
+    "rejected": "已驳回",
+    "merged": "已合并",
+}
+OPEN_STATUSES = ("new", "open", "waiting")
+CLOSED_STATUSES = ("resolved", "rejected", "merged")
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    id: Mapped[int] = mapped_column(primary_key=True)  #: also the number shown as ZXZJ#<id>
+    type: Mapped[str] = mapped_column(String(20), default=TicketType.INQUIRY.value)
+    status: Mapped[str] = mapped_column(String(20), default=TicketStatus.NEW.value)
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    requester_email: Mapped[str] = mapped_column(String(254), default="")
+    requester_name: Mapped[str] = mapped_column(String(200), default="")
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    #: IMAP INTERNALDATE of the first mail: the SLA clock starts here
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # SLA clock (see helpdesk/sla): due_at is stored and recomputed on pause/resume/calendar change
+    sla_policy: Mapped[str] = mapped_column(String(30), default="working_days")
+    sla_clock_no: Mapped[int] = mapped_column(Integer, default=1)  #: bumped when a reopen starts a new clock
+    sla_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sla_budget_minutes: Mapped[int | None] = mapped_column(Integer)  #: business minutes of the whole clock
+    sla_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sla_remaining_minutes: Mapped[int | None] = mapped_column(Integer)  #: business minutes left at pause
+    sla_paused_minutes: Mapped[int] = mapped_column(Integer, default=0)  #: business minutes spent paused
+    sla_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    sla_calendar_version: Mapped[str] = mapped_column(String(64), default="")
+    sla_explanation: Mapped[str] = mapped_column(Text, default="")
+    warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    #: the Letter read from the mail (helpdesk.letters.Letter.to_dict()), as first extracted
+    letter: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: field values as the agent confirmed or corrected them (name -> value)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ocr_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: lower-cased subject, sender, company, codes and accounts, for the queue's free-text search
+    search_text: Mapped[str] = mapped_column(Text, default="")
+
+    version: Mapped[int] = mapped_column(Integer, default=1)  #: optimistic locking
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        Index("ix_tickets_status_due_at", "status", "due_at"),
+        Index("ix_tickets_assignee_id_status", "assignee_id", "status"),
+        Index("ix_tickets_enterprise_id", "enterprise_id"),
+        Index("ix_tickets_received_at", "received_at"),
+        Index("ix_tickets_requester_email", "requester_email"),
+    )
+
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="ticket", order_by="Message.created_at, Message.id", foreign_keys="Message.ticket_id"
+    )
+    events: Mapped[list[TicketEvent]] = relationship(
+        back_populates="ticket", order_by="TicketEvent.at, TicketEvent.id"
+    )
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="ticket", order_by="Attachment.id", foreign_keys="Attachment.ticket_id"
+    )
+
+    @property
+    def number(self) -> str:
+        return f"ZXZJ#{self.id}"
+
+    @property
+    def type_label(self) -> str:
+        return TYPE_LABELS.get(self.type, self.type)
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS.get(self.status, self.status)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class MessageKind(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    NOTE = "note"
+
+
+class Message(Base):
+    """One entry of a ticket's conversation: an inbound mail, a reply we sent, or an internal note."""
+
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    message_id: Mapped[str | None] = mapped_column(String(500), unique=True)  #: RFC 5322 id, no <>
+    in_reply_to: Mapped[str | None] = mapped_column(String(500))
+    sender: Mapped[str] = mapped_column(String(254), default="")
+    recipients: Mapped[str] = mapped_column(String(2000), default="")
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")  #: sanitised when stored
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    inbound_mail_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_mails.id"))
+    outbound_mail_id: Mapped[int | None] = mapped_column(ForeignKey("outbound_mails.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="messages", foreign_keys=[ticket_id])
+
+
+class Attachment(Base):
+    """A file that came with a mail; bytes stored content-addressed, never under the sender's name."""
+
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    stored_name: Mapped[str] = mapped_column(String(200))  #: path relative to the attachments dir
+    original_name: Mapped[str] = mapped_column(String(500), default="")  #: for display only
+    content_type: Mapped[str] = mapped_column(String(100), default="application/octet-stream")  #: sniffed
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    problem: Mapped[str | None] = mapped_column(String(500))  #: e.g. oversize, not stored
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)  #: small files may live in the database
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="attachments", foreign_keys=[ticket_id])
+
+
+class TicketEvent(Base):
+    """One line of the timeline: who changed what, when (status, assignee, field, record, SLA)."""
+
+    __tablename__ = "ticket_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    field: Mapped[str | None] = mapped_column(String(80))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="events")
+    __table_args__ = (Index("ix_ticket_events_kind_at", "kind", "at"),)
+
+
+class Notification(Base):
+    """An in-app notice to one user; unique per (user, ticket, kind, clock) so a job never sends it twice."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    clock_no: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "ticket_id", "kind", "clock_no"),
+        Index("ix_notifications_user_id_read_at", "user_id", "read_at"),
+    )
+
+
+class Macro(Base):
+    """A canned reply in Chinese; its body may use {company}, {account}, {number}, {due} placeholders."""
+
+    __tablename__ = "macros"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(40), default="")
+    #: what the macro does besides replying: "" or "request_material" (sets waiting)
+    action: Mapped[str] = mapped_column(String(40), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SavedFilter(Base):
+    __tablename__ = "saved_filters"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    query: Mapped[str] = mapped_column(String(2000))  #: the queue's query string

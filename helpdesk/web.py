@@ -1,0 +1,152 @@
+"""Web plumbing shared by every blueprint: login by default, role checks, error pages, filters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Flask, abort, current_app, g, render_template, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from helpdesk.auth.models import Role
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: endpoints that anonymous visitors may reach; everything else requires login
+PUBLIC_ENDPOINTS = {"auth.login", "static"}
+
+WEEKDAYS = "一二三四五六日"
+
+#: navigation entries: (endpoint, label, lowest role that sees it); missing endpoints are left out
+NAV = (
+    ("tickets.notifications", "通知", Role.AGENT),
+    ("records.search", "企业档案", Role.AGENT),
+    ("dashboard.index", "SLA 看板", Role.SUPERVISOR),
+    ("sla.calendar", "工作日历", Role.SUPERVISOR),
+    ("tickets.macros", "回复模板", Role.SUPERVISOR),
+    ("records.import_page", "档案导入", Role.ADMIN),
+    ("mail.status", "邮箱状态", Role.ADMIN),
+    ("admin.users", "用户管理", Role.ADMIN),
+)
+
+
+def requires(role: Role) -> Callable[[F], F]:
+    """Allow the view only to users whose role is at least `role` (admin > supervisor > agent)."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+            if not current_user.has_role(role):
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapper.required_role = role  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _require_login() -> Any:
+    # A test or CLI may hold one app context across several requests, and Flask then reuses its `g`:
+    # start every request with an empty `g` so no user or CSRF token leaks from the previous one.
+    for key in list(vars(g)):
+        delattr(g, key)
+    if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+        return None
+    if request.blueprint == "api":  # the JSON API authenticates by token, not by cookie
+        return None
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+    return None
+
+
+def local(dt: datetime | None) -> datetime | None:
+    if dt is None:
+        return None
+    return dt.astimezone(current_app.config["HELPDESK"].timezone)
+
+
+def fmt_dt(dt: datetime | None, with_weekday: bool = False) -> str:
+    value = local(dt)
+    if value is None:
+        return "—"
+    text = value.strftime("%Y-%m-%d %H:%M")
+    return f"{text}（周{WEEKDAYS[value.weekday()]}）" if with_weekday else text
+
+
+def fmt_size(n: int | None) -> str:
+    if n is None:
+        return "—"
+    for unit in ("B", "KB", "MB"):
+        if n < 1024 or unit == "MB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_require_login)
+    app.jinja_env.filters["dt"] = fmt_dt
+    app.jinja_env.filters["size"] = fmt_size
+    app.jinja_env.globals["Role"] = Role
+
+    def nav_links(role: Role | None) -> list[tuple[str, str, Role]]:
+        if role is None:
+            return []
+        return [n for n in NAV if n[0] in app.view_functions and role.rank >= n[2].rank]
+
+    app.jinja_env.globals["nav_links"] = nav_links
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        return {"nav_role": current_user.role_enum if current_user.is_authenticated else None}
+
+    @app.after_request
+    def _security_headers(response: Any) -> Any:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'",
+        )
+        return response
+
+    for code, title, text in (
+        (400, "请求有误", "提交的内容不完整或格式不对。请返回上一页检查后再试。"),
+        (403, "没有权限", "您的角色不能访问这个页面或执行这个操作。如需权限，请联系管理员。"),
+        (404, "页面不存在", "您要找的页面或工单不存在，可能已被合并或地址有误。"),
+        (405, "操作方式不对", "这个地址不支持这种操作。请从页面上的按钮进入。"),
+        (409, "数据已被他人修改", "这条记录在您打开之后被别人修改过。请重新加载页面，核对后再保存。"),
+        (413, "文件太大", "上传的文件超过了大小限制。"),
+        (500, "系统出错", "服务器处理时出错，您的操作没有完成，数据未被改动。请稍后再试；若反复出现，请联系管理员。"),
+    ):
+        app.register_error_handler(code, _error_page(code, title, text))
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc: CSRFError) -> Any:
+        return render_template(
+            "error.html", code=400, title="页面已过期",
+            text="表单的安全校验未通过（页面可能已过期或在别处退出了登录）。请刷新页面后重新提交。",
+        ), 400
+
+
+def _error_page(code: int, title: str, text: str) -> Callable[[Exception], Any]:
+    def handler(exc: Exception) -> Any:
+        if request.accept_mimetypes.best == "application/json" or request.blueprint == "api":
+            return {"error": title, "message": getattr(exc, "description", None) or text}, code
+        detail = getattr(exc, "description", None)
+        shown = detail if code in (400, 409) and isinstance(detail, str) and _is_chinese(detail) else text
+        return render_template("error.html", code=code, title=title, text=shown), code
+
+    return handler
+
+
+def _is_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
