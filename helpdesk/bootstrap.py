@@ -9,11 +9,17 @@ def init_database() -> tuple[str | None, str | None, list[str]]:
     """Upgrade the schema to head and seed missing reference data; returns (before, after, seed notes)."""
     before, after = migrate.upgrade(db.engine())
     notes: list[str] = []
-    for seed in SEEDS:
+    for seed in _seeds() + SEEDS:
         note = seed()
         if note:
             notes.append(note)
     return before, after, notes
 
 
-SEEDS: list = []
+def _seeds() -> list:
+    from helpdesk.sla.service import seed_calendar, seed_policies
+
+    return [seed_calendar, seed_policies]
+
+
+SEEDS: list = []  #: extra seed functions that other modules append (e.g. canned replies)

@@ -57,10 +57,35 @@ def create_user_command(username: str, role: str, password_stdin: bool, display_
     click.echo(f"已创建用户 {username}（{Role(role).label}）。")
 
 
+@helpdesk.command("worker")
+@with_appcontext
+def worker() -> None:
+    """Run the background jobs (mail poll, outbox, SLA warnings, OCR) until interrupted."""
+    import logging
+
+    from helpdesk import scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    click.echo("后台任务已启动：收信、发信、SLA 提醒、OCR。按 Ctrl+C 停止。")
+    scheduler.build(current_app._get_current_object(), blocking=True).start()  # type: ignore[attr-defined]
+
+
+@helpdesk.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@click.option("--no-serve", is_flag=True, help="Create the demo data and exit (for tests).")
+@with_appcontext
+def demo(host: str, port: int, no_serve: bool) -> None:
+    """Start a complete demo on SQLite: demo users, records, sample letters and the jobs in-process."""
+    from helpdesk import demo as demo_module
+
+    demo_module.run(current_app._get_current_object(), host=host, port=port, serve=not no_serve)  # type: ignore[attr-defined]
+
+
 def register_feature_commands(group: click.Group) -> None:
     from helpdesk import commands
 
-    for command in commands.ALL:
+    for command in commands.all_commands():
         group.add_command(command)
 
 

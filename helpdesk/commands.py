@@ -1,7 +1,16 @@
-"""Feature commands registered on the `helpdesk` CLI group (each module adds its own)."""
+"""Collects each module's CLI commands for the `helpdesk` group."""
 
 from __future__ import annotations
 
 import click
 
-ALL: list[click.Command] = []
+
+def all_commands() -> list[click.Command]:
+    from helpdesk.letters import cli as letters_cli
+    from helpdesk.mail import cli as mail_cli
+    from helpdesk.records import cli as records_cli
+    from helpdesk.sla import cli as sla_cli
+    from helpdesk.tickets import cli as tickets_cli
+
+    return [*tickets_cli.COMMANDS, *mail_cli.COMMANDS, *letters_cli.COMMANDS, *records_cli.COMMANDS,
+            *sla_cli.COMMANDS]

@@ -79,8 +79,12 @@ class Ticket(Base):
     sla_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sla_budget_minutes: Mapped[int | None] = mapped_column(Integer)  #: business minutes of the whole clock
+    #: when 75 % (the policy's warn ratio) of the budget is used; None while paused or stopped
+    warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sla_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    sla_remaining_minutes: Mapped[int | None] = mapped_column(Integer)  #: business minutes left at pause
+    sla_resumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  #: last resume after a pause
+    #: business minutes left at the last pause (kept after the resume: due = resumed_at + this)
+    sla_remaining_minutes: Mapped[int | None] = mapped_column(Integer)
     sla_paused_minutes: Mapped[int] = mapped_column(Integer, default=0)  #: business minutes spent paused
     sla_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
     sla_calendar_version: Mapped[str] = mapped_column(String(64), default="")
@@ -101,6 +105,7 @@ class Ticket(Base):
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
         Index("ix_tickets_status_due_at", "status", "due_at"),
+        Index("ix_tickets_status_warn_at", "status", "warn_at"),
         Index("ix_tickets_assignee_id_status", "assignee_id", "status"),
         Index("ix_tickets_enterprise_id", "enterprise_id"),
         Index("ix_tickets_received_at", "received_at"),

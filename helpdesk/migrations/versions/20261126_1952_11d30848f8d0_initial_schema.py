@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 08d9a6a3c6f3
+Revision ID: 11d30848f8d0
 Revises: 
-Create Date: 2026-11-26 19:46:50.219863+00:00
+Create Date: 2026-11-26 19:52:28.404685+00:00
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import helpdesk.db
 
-revision: str = '08d9a6a3c6f3'
+revision: str = '11d30848f8d0'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -205,7 +205,9 @@ def upgrade() -> None:
     sa.Column('sla_started_at', helpdesk.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('due_at', helpdesk.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('sla_budget_minutes', sa.Integer(), nullable=True),
+    sa.Column('warn_at', helpdesk.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('sla_paused_at', helpdesk.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sla_resumed_at', helpdesk.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('sla_remaining_minutes', sa.Integer(), nullable=True),
     sa.Column('sla_paused_minutes', sa.Integer(), nullable=False),
     sa.Column('sla_provisional', sa.Boolean(), nullable=False),
@@ -229,6 +231,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_tickets_received_at', ['received_at'], unique=False)
         batch_op.create_index('ix_tickets_requester_email', ['requester_email'], unique=False)
         batch_op.create_index('ix_tickets_status_due_at', ['status', 'due_at'], unique=False)
+        batch_op.create_index('ix_tickets_status_warn_at', ['status', 'warn_at'], unique=False)
 
     op.create_table('audit_log',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -448,6 +451,7 @@ def downgrade() -> None:
 
     op.drop_table('audit_log')
     with op.batch_alter_table('tickets', schema=None) as batch_op:
+        batch_op.drop_index('ix_tickets_status_warn_at')
         batch_op.drop_index('ix_tickets_status_due_at')
         batch_op.drop_index('ix_tickets_requester_email')
         batch_op.drop_index('ix_tickets_received_at')
