@@ -1,69 +1,193 @@
-"""Find the enterprise a letter or a sender points to."""
+"""Find the enterprise a letter, a sender or an agent's search points to.
+
+Every lookup is one or two indexed queries. The fuzzy name lookup narrows the candidates with the
+bigram index (`enterprise_name_grams`): each bigram of the searched name reads at most
+`GRAM_POSTINGS` postings, the enterprises sharing the most bigrams are scored with difflib, so its
+cost does not grow with the number of enterprises.
+"""
 
 from __future__ import annotations
 
-import re
-import unicodedata
+import difflib
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import column, func, select, table, union, union_all
 
 from helpdesk.db import session
-from helpdesk.records.models import Enterprise, PlatformAccount
+from helpdesk.letters import codes
+from helpdesk.records.keys import account_key, account_variants, email_key, name_grams, name_key
+from helpdesk.records.models import Enterprise, EnterpriseNameGram, PlatformAccount
 
-_NAME_NOISE = re.compile(r"[\s\u3000·•\-—_()（）\[\]【】,，.。、]+")
+__all__ = [
+    "Match",
+    "account_key",
+    "by_account",
+    "by_name",
+    "by_org_code",
+    "by_sender",
+    "by_uscc",
+    "candidates",
+    "fuzzy_by_name",
+    "name_key",
+    "normalize_org_code",
+    "normalize_uscc",
+    "search",
+]
+
+GRAM_POSTINGS = 200  #: postings read per bigram; a bigram in more names than this narrows little
+FUZZY_POOL = 40  #: enterprises sharing the most bigrams that are scored
+AUTO_LINK_RATIO = 0.9  #: a fuzzy name match this close counts as evidence for linking a ticket
+SEARCH_RATIO = 0.6  #: what the search page still shows
+
+# records never import tickets (imports flow one way): a lightweight view of the two columns needed
+_tickets = table("tickets", column("requester_email"), column("enterprise_id"))
 
 
-def name_key(name: str) -> str:
-    """Company name folded for comparison: NFKC (full/half width), no spaces or punctuation, lower-case."""
-    return _NAME_NOISE.sub("", unicodedata.normalize("NFKC", name or "")).lower()
+@dataclass(frozen=True, slots=True)
+class Match:
+    """An enterprise found by `search`, how it was found and how close the name was (1.0 = exact)."""
+
+    enterprise: Enterprise
+    via: str  #: uscc / org_code / account / name / fuzzy / email
+    score: float = 1.0
+    detail: str = ""
+
+    @property
+    def via_label(self) -> str:
+        return VIA_LABELS.get(self.via, self.via)
 
 
-def account_key(account: str) -> str:
-    return unicodedata.normalize("NFKC", account or "").strip().lower()
+VIA_LABELS = {
+    "uscc": "统一社会信用代码",
+    "org_code": "组织机构代码",
+    "account": "平台账号",
+    "name": "企业名称",
+    "fuzzy": "名称相近",
+    "email": "邮箱",
+}
+
+
+def normalize_uscc(code: str) -> str:
+    return codes.normalize_code(code or "")
+
+
+def normalize_org_code(code: str) -> str:
+    """Organisation code as stored: 9 characters, upper case, no hyphen."""
+    return codes.normalize_code(code or "").replace("-", "")
 
 
 def by_uscc(uscc: str) -> Enterprise | None:
-    return session.scalar(select(Enterprise).where(Enterprise.uscc == uscc.upper()))
+    code = normalize_uscc(uscc)
+    if len(code) != 18:
+        return None
+    return session.scalar(select(Enterprise).where(Enterprise.uscc == code))
 
 
 def by_org_code(code: str) -> list[Enterprise]:
-    return list(session.scalars(select(Enterprise).where(Enterprise.org_code == code.upper())))
+    code = normalize_org_code(code)
+    if len(code) != 9:
+        return []
+    return list(session.scalars(select(Enterprise).where(Enterprise.org_code == code).order_by(Enterprise.id)))
+
+
+def account_row(account: str) -> PlatformAccount | None:
+    """The account row `account` names: the exact name first, then with / without the zxkt_ prefix."""
+    names = account_variants(account)
+    if not names:
+        return None
+    rows = list(session.scalars(select(PlatformAccount).where(PlatformAccount.account_name.in_(names))))
+    exact = account_key(account)
+    rows.sort(key=lambda r: (r.account_name != exact, r.status != "active", r.id))
+    return rows[0] if rows else None
 
 
 def by_account(account: str) -> Enterprise | None:
     """Enterprise holding `account`, tried as given and with / without the zxkt_ prefix."""
-    key = account_key(account)
-    names = {key, key.removeprefix("zxkt_"), "zxkt_" + key.removeprefix("zxkt_")}
-    row = session.scalar(select(PlatformAccount).where(PlatformAccount.account_name.in_(names)).limit(1))
+    row = account_row(account)
     return row.enterprise if row is not None else None
 
 
 def by_name(name: str) -> list[Enterprise]:
+    """Enterprises whose name equals `name` once width, spaces, punctuation and case are ignored."""
     key = name_key(name)
     if not key:
         return []
-    return list(session.scalars(select(Enterprise).where(Enterprise.name_key == key)))
+    return list(session.scalars(select(Enterprise).where(Enterprise.name_key == key).order_by(Enterprise.id)))
+
+
+def fuzzy_by_name(name: str, *, cutoff: float = SEARCH_RATIO, limit: int = 10) -> list[tuple[Enterprise, float]]:
+    """Enterprises with a similar name, best first, as (enterprise, difflib ratio of the name keys)."""
+    key = name_key(name)
+    grams = sorted(name_grams(key))[:40]
+    if not grams:
+        return []
+    g = EnterpriseNameGram
+    postings = [
+        select(sub.c.enterprise_id)
+        for sub in (
+            select(g.enterprise_id).where(g.gram == gram).limit(GRAM_POSTINGS).subquery() for gram in grams
+        )
+    ]
+    hits = union_all(*postings).subquery() if len(postings) > 1 else postings[0].subquery()
+    hits_count = func.count().label("hits")
+    pool = (
+        select(hits.c.enterprise_id, hits_count)
+        .group_by(hits.c.enterprise_id)
+        .order_by(hits_count.desc(), hits.c.enterprise_id)
+        .limit(FUZZY_POOL)
+        .subquery()
+    )
+    rows = session.execute(select(Enterprise.id, Enterprise.name_key).join(pool, pool.c.enterprise_id == Enterprise.id))
+    matcher = difflib.SequenceMatcher(autojunk=False)
+    matcher.set_seq2(key)
+    scored: list[tuple[float, int]] = []
+    for ent_id, other in rows:
+        matcher.set_seq1(other)
+        # quick_ratio is an upper bound of ratio: skip the exact computation when it cannot pass
+        if matcher.real_quick_ratio() >= cutoff and matcher.quick_ratio() >= cutoff:
+            ratio = matcher.ratio()
+            if ratio >= cutoff:
+                scored.append((ratio, ent_id))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    scored = scored[:limit]
+    if not scored:
+        return []
+    loaded = {e.id: e for e in session.scalars(select(Enterprise).where(Enterprise.id.in_([i for _, i in scored])))}
+    return [(loaded[i], round(r, 3)) for r, i in scored if i in loaded]
 
 
 def by_sender(email: str) -> list[Enterprise]:
-    """Enterprises whose contact or account e-mail is this address."""
-    email = email.strip().lower()
+    """Enterprises this address belongs to: contact e-mail, account e-mail, or an earlier linked ticket."""
+    email = email_key(email)
     if not email:
         return []
-    rows = session.scalars(
-        select(Enterprise).outerjoin(PlatformAccount).where(
-            or_(Enterprise.contact_email == email, PlatformAccount.email == email)
-        ).distinct()
+    ids = union(
+        select(Enterprise.id).where(Enterprise.contact_email == email),
+        select(PlatformAccount.enterprise_id).where(PlatformAccount.email == email),
+        select(_tickets.c.enterprise_id).where(
+            _tickets.c.requester_email == email, _tickets.c.enterprise_id.is_not(None)
+        ),
+    ).subquery()
+    return list(
+        session.scalars(select(Enterprise).where(Enterprise.id.in_(select(ids.c[0]))).order_by(Enterprise.id))
     )
-    return list(rows)
 
 
 def candidates(
-    *, usccs: Iterable[str] = (), org_codes: Iterable[str] = (), accounts: Iterable[str] = (),
-    names: Iterable[str] = (), sender: str = "",
+    *,
+    usccs: Iterable[str] = (),
+    org_codes: Iterable[str] = (),
+    accounts: Iterable[str] = (),
+    names: Iterable[str] = (),
+    sender: str = "",
 ) -> list[Enterprise]:
-    """Every enterprise the evidence points to, strongest evidence first, without duplicates."""
+    """Every enterprise the evidence points to, strongest evidence first, without duplicates.
+
+    Codes, accounts and exact names come first; a name with no exact match adds the enterprises whose
+    name is nearly identical (ratio >= AUTO_LINK_RATIO); the sender's address is used only when
+    nothing else matched.
+    """
     found: dict[int, Enterprise] = {}
 
     def add(rows: Iterable[Enterprise | None]) -> None:
@@ -76,7 +200,41 @@ def candidates(
         add(by_org_code(code))
     add(by_account(account) for account in accounts)
     for name in names:
-        add(by_name(name))
+        exact = by_name(name)
+        add(exact)
+        if not exact:
+            add(e for e, _ in fuzzy_by_name(name, cutoff=AUTO_LINK_RATIO, limit=3))
     if not found:
         add(by_sender(sender))
     return list(found.values())
+
+
+def search(query: str, *, limit: int = 30) -> list[Match]:
+    """The records search box: any key (USCC, organisation code, account, e-mail, name), best first."""
+    q = (query or "").strip()
+    if not q:
+        return []
+    out: dict[int, Match] = {}
+
+    def add(enterprise: Enterprise | None, via: str, score: float = 1.0, detail: str = "") -> None:
+        if enterprise is not None and enterprise.id not in out:
+            out[enterprise.id] = Match(enterprise, via, score, detail)
+
+    code = normalize_org_code(q)
+    if len(code) == 18 and code.isalnum() and code.isascii():
+        add(by_uscc(code), "uscc")
+    if len(code) == 9 and code.isalnum() and code.isascii():
+        for e in by_org_code(code):
+            add(e, "org_code")
+    if "@" in q:
+        for e in by_sender(q):
+            add(e, "email", detail=email_key(q))
+    row = account_row(q)
+    if row is not None:
+        add(row.enterprise, "account", detail=row.account_name)
+    for e in by_name(q):
+        add(e, "name")
+    if len(out) < limit and not (q.isascii() and "@" in q):
+        for e, ratio in fuzzy_by_name(q, limit=limit):
+            add(e, "fuzzy", ratio)
+    return list(out.values())[:limit]

@@ -5,10 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    delete,
+    event,
+    insert,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm.base import NO_VALUE
 
 from helpdesk.db import Base, UTCDateTime, utcnow
+from helpdesk.records.keys import name_grams, name_key
 
 REVIEW_STATUSES = ("未审核", "未公示", "已公示")
 
@@ -37,6 +56,18 @@ class Enterprise(Base):
     projects: Mapped[list[ProjectApplication]] = relationship(
         back_populates="enterprise", order_by="ProjectApplication.id"
     )
+    __table_args__ = (Index("ix_enterprises_contact_email", "contact_email"),)
+
+
+class EnterpriseNameGram(Base):
+    """The bigrams of an enterprise's name_key: narrows a fuzzy name lookup to a few candidates.
+
+    Kept in step by the mapper events below for ORM writes and by the importer for its bulk writes.
+    """
+
+    __tablename__ = "enterprise_name_grams"
+    gram: Mapped[str] = mapped_column(String(8), primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), primary_key=True)
 
 
 class PlatformAccount(Base):
@@ -63,6 +94,9 @@ class PlatformAccount(Base):
             postgresql_where=text("app_bound"),
         ),
         Index("ix_platform_accounts_email", "email"),
+        CheckConstraint("status IN ('active', 'cancelled')", name="status"),
+        # a cancelled account never holds the fund application
+        CheckConstraint("status = 'active' OR NOT app_bound", name="cancelled_unbound"),
     )
 
 
@@ -80,7 +114,10 @@ class Qualification(Base):
     headcount: Mapped[int | None] = mapped_column(Integer)
 
     enterprise: Mapped[Enterprise] = relationship(back_populates="qualifications")
-    __table_args__ = (UniqueConstraint("enterprise_id", "fund_year"),)
+    __table_args__ = (
+        UniqueConstraint("enterprise_id", "fund_year"),
+        CheckConstraint("review_status IN ('未审核', '未公示', '已公示')", name="review_status"),
+    )
 
 
 class ProjectApplication(Base):
@@ -106,7 +143,7 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id"), index=True)
     action: Mapped[str] = mapped_column(String(40))
     entity: Mapped[str] = mapped_column(String(40))
@@ -130,3 +167,61 @@ class PendingApproval(Base):
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decision: Mapped[str | None] = mapped_column(String(20))  #: approved / declined
+    decision_note: Mapped[str] = mapped_column(String(500), default="")
+
+    __table_args__ = (
+        # one undecided approval per ticket: a double click cannot queue the cancel twice
+        Index(
+            "uq_pending_approvals_open",
+            "ticket_id",
+            unique=True,
+            sqlite_where=text("decision IS NULL"),
+            postgresql_where=text("decision IS NULL"),
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- name keys and grams
+# ORM writes (demo, resolutions, tests) keep name_key and the gram index in step by themselves;
+# the importer's bulk statements bypass these events and maintain both explicitly.
+
+
+@event.listens_for(Enterprise, "before_insert")
+def _set_name_key(_mapper: object, _connection: object, target: Enterprise) -> None:
+    target.name_key = name_key(target.name)
+
+
+@event.listens_for(Enterprise, "before_update")
+def _reset_name_key(_mapper: object, connection: Connection, target: Enterprise) -> None:
+    key = name_key(target.name)
+    state = inspect(target).attrs.name_key
+    old = state.loaded_value
+    if old is NO_VALUE:  # expired: read the stored key, so that its grams can be removed
+        old = connection.scalar(select(Enterprise.name_key).where(Enterprise.id == target.id))
+    if key != old:
+        target.name_key = key
+        target.__dict__["_old_name_key"] = old or ""
+
+
+@event.listens_for(Enterprise, "after_insert")
+def _grams_for_new(_mapper: object, connection: Connection, target: Enterprise) -> None:
+    rows = [{"gram": g, "enterprise_id": target.id} for g in sorted(name_grams(target.name_key))]
+    if rows:
+        connection.execute(insert(EnterpriseNameGram), rows)
+
+
+@event.listens_for(Enterprise, "after_update")
+def _grams_for_rename(_mapper: object, connection: Connection, target: Enterprise) -> None:
+    old_key = target.__dict__.pop("_old_name_key", None)
+    if old_key is None:
+        return
+    new = name_grams(target.name_key)
+    stale = name_grams(old_key) | new  # delete the new ones too: a stray row must not break the insert
+    if stale:
+        connection.execute(
+            delete(EnterpriseNameGram).where(
+                EnterpriseNameGram.enterprise_id == target.id, EnterpriseNameGram.gram.in_(sorted(stale))
+            )
+        )
+    if new:
+        connection.execute(insert(EnterpriseNameGram), [{"gram": g, "enterprise_id": target.id} for g in sorted(new)])

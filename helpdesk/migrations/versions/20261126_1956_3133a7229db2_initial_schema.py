@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 11d30848f8d0
+Revision ID: 3133a7229db2
 Revises: 
-Create Date: 2026-11-26 19:52:28.404685+00:00
+Create Date: 2026-11-26 19:56:06.297811+00:00
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import helpdesk.db
 
-revision: str = '11d30848f8d0'
+revision: str = '3133a7229db2'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -45,6 +45,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('uscc', name=op.f('uq_enterprises_uscc'))
     )
     with op.batch_alter_table('enterprises', schema=None) as batch_op:
+        batch_op.create_index('ix_enterprises_contact_email', ['contact_email'], unique=False)
         batch_op.create_index(batch_op.f('ix_enterprises_name_key'), ['name_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_enterprises_org_code'), ['org_code'], unique=False)
 
@@ -132,6 +133,12 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['updated_by_id'], ['users.id'], name=op.f('fk_calendar_days_updated_by_id_users')),
     sa.PrimaryKeyConstraint('day', name=op.f('pk_calendar_days'))
     )
+    op.create_table('enterprise_name_grams',
+    sa.Column('gram', sa.String(length=8), nullable=False),
+    sa.Column('enterprise_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['enterprise_id'], ['enterprises.id'], name=op.f('fk_enterprise_name_grams_enterprise_id_enterprises')),
+    sa.PrimaryKeyConstraint('gram', 'enterprise_id', name=op.f('pk_enterprise_name_grams'))
+    )
     op.create_table('platform_accounts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('enterprise_id', sa.Integer(), nullable=False),
@@ -141,6 +148,8 @@ def upgrade() -> None:
     sa.Column('email', sa.String(length=254), nullable=False),
     sa.Column('mobile', sa.String(length=30), nullable=False),
     sa.Column('cancelled_at', helpdesk.db.UTCDateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("status = 'active' OR NOT app_bound", name=op.f('ck_platform_accounts_cancelled_unbound')),
+    sa.CheckConstraint("status IN ('active', 'cancelled')", name=op.f('ck_platform_accounts_status')),
     sa.ForeignKeyConstraint(['enterprise_id'], ['enterprises.id'], name=op.f('fk_platform_accounts_enterprise_id_enterprises')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_platform_accounts')),
     sa.UniqueConstraint('account_name', name=op.f('uq_platform_accounts_account_name'))
@@ -174,6 +183,7 @@ def upgrade() -> None:
     sa.Column('industry', sa.String(length=100), nullable=False),
     sa.Column('main_business', sa.String(length=500), nullable=False),
     sa.Column('headcount', sa.Integer(), nullable=True),
+    sa.CheckConstraint("review_status IN ('未审核', '未公示', '已公示')", name=op.f('ck_qualifications_review_status')),
     sa.ForeignKeyConstraint(['enterprise_id'], ['enterprises.id'], name=op.f('fk_qualifications_enterprise_id_enterprises')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_qualifications')),
     sa.UniqueConstraint('enterprise_id', 'fund_year', name=op.f('uq_qualifications_enterprise_id_fund_year'))
@@ -254,6 +264,7 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_log_at'), ['at'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_log_enterprise_id'), ['enterprise_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_audit_log_ticket_id'), ['ticket_id'], unique=False)
 
     op.create_table('inbound_mails',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -337,6 +348,7 @@ def upgrade() -> None:
     sa.Column('decided_by_id', sa.Integer(), nullable=True),
     sa.Column('decided_at', helpdesk.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('decision', sa.String(length=20), nullable=True),
+    sa.Column('decision_note', sa.String(length=500), nullable=False),
     sa.ForeignKeyConstraint(['decided_by_id'], ['users.id'], name=op.f('fk_pending_approvals_decided_by_id_users')),
     sa.ForeignKeyConstraint(['requested_by_id'], ['users.id'], name=op.f('fk_pending_approvals_requested_by_id_users')),
     sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_pending_approvals_ticket_id_tickets')),
@@ -344,6 +356,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('pending_approvals', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_pending_approvals_ticket_id'), ['ticket_id'], unique=False)
+        batch_op.create_index('uq_pending_approvals_open', ['ticket_id'], unique=True, sqlite_where=sa.text('decision IS NULL'), postgresql_where=sa.text('decision IS NULL'))
 
     op.create_table('ticket_events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -428,6 +441,7 @@ def downgrade() -> None:
 
     op.drop_table('ticket_events')
     with op.batch_alter_table('pending_approvals', schema=None) as batch_op:
+        batch_op.drop_index('uq_pending_approvals_open', sqlite_where=sa.text('decision IS NULL'), postgresql_where=sa.text('decision IS NULL'))
         batch_op.drop_index(batch_op.f('ix_pending_approvals_ticket_id'))
 
     op.drop_table('pending_approvals')
@@ -446,6 +460,7 @@ def downgrade() -> None:
 
     op.drop_table('inbound_mails')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_audit_log_ticket_id'))
         batch_op.drop_index(batch_op.f('ix_audit_log_enterprise_id'))
         batch_op.drop_index(batch_op.f('ix_audit_log_at'))
 
@@ -471,6 +486,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_platform_accounts_email')
 
     op.drop_table('platform_accounts')
+    op.drop_table('enterprise_name_grams')
     op.drop_table('calendar_days')
     op.drop_table('users')
     op.drop_table('sla_policies')
@@ -486,6 +502,7 @@ def downgrade() -> None:
     with op.batch_alter_table('enterprises', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_enterprises_org_code'))
         batch_op.drop_index(batch_op.f('ix_enterprises_name_key'))
+        batch_op.drop_index('ix_enterprises_contact_email')
 
     op.drop_table('enterprises')
     op.drop_table('calendar_years')
