@@ -132,3 +132,10 @@ def test_error_pages_are_chinese(agent_client):
     response = agent_client.get("/tickets/999999")
     assert response.status_code == 404
     assert "页面不存在" in response.get_data(as_text=True)
+
+
+def test_logout_ends_the_session(agent_client):
+    token = page_csrf(agent_client, "/account/password")
+    response = agent_client.post("/logout", data={"csrf_token": token})
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert agent_client.get("/").status_code == 302
