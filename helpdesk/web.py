@@ -28,7 +28,7 @@ NAV = (
     ("sla.calendar", "工作日历", Role.SUPERVISOR),
     ("tickets.macros", "回复模板", Role.SUPERVISOR),
     ("records.import_page", "档案导入", Role.ADMIN),
-    ("mail.status", "邮箱状态", Role.ADMIN),
+    ("admin.mail", "邮箱状态", Role.ADMIN),
     ("admin.users", "用户管理", Role.ADMIN),
 )
 

@@ -1,4 +1,4 @@
-"""Admin pages: users (create, role, deactivate)."""
+"""Admin pages: users (create, role, deactivate) and mail health (mailboxes, outbox)."""
 
 from __future__ import annotations
 
@@ -70,3 +70,47 @@ def set_role(user_id: int) -> Any:
     services.set_role(user, role)
     flash(f"已将 {user.username} 的角色改为{role.label}。", "success")
     return redirect(url_for("admin.users"))
+
+
+@bp.get("/mail")
+@requires(Role.ADMIN)
+def mail() -> Any:
+    from helpdesk.mail.models import InboundMail, Mailbox, OutboundMail
+    from helpdesk.tickets.poll import reconciliation
+
+    boxes = [(box, reconciliation(box)) for box in session.scalars(select(Mailbox).order_by(Mailbox.name))]
+    failed_in = session.scalars(
+        select(InboundMail).where(InboundMail.status == "failed").order_by(InboundMail.id.desc()).limit(50)
+    ).all()
+    waiting = session.scalars(
+        select(OutboundMail).where(OutboundMail.sent_at.is_(None), OutboundMail.failed.is_(False))
+        .order_by(OutboundMail.id).limit(100)
+    ).all()
+    failed_out = session.scalars(
+        select(OutboundMail).where(OutboundMail.failed.is_(True), OutboundMail.sent_at.is_(None))
+        .order_by(OutboundMail.id.desc()).limit(100)
+    ).all()
+    return render_template("admin/mail.html", boxes=boxes, failed_in=failed_in, waiting=waiting, failed_out=failed_out)
+
+
+@bp.post("/mail/outbox/<int:mail_id>/retry")
+@requires(Role.ADMIN)
+def retry_outbound(mail_id: int) -> Any:
+    from helpdesk.mail import outbox
+    from helpdesk.mail.models import OutboundMail
+
+    session.get(OutboundMail, mail_id) or abort(404)
+    outbox.retry(mail_id)
+    flash("已重新放入发件队列，后台任务会在一分钟内重试发送。", "success")
+    return redirect(url_for("admin.mail"))
+
+
+@bp.post("/mail/reprocess")
+@requires(Role.ADMIN)
+def reprocess() -> Any:
+    from helpdesk.tickets import intake
+
+    results = intake.ingest_pending(limit=100)
+    made = sum(1 for r in results if r.ticket_id)
+    flash(f"已重新处理 {len(results)} 封邮件，其中 {made} 封已生成或归入工单。", "success")
+    return redirect(url_for("admin.mail"))

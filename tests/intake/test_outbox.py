@@ -93,3 +93,22 @@ def test_failed_mail_can_be_retried_by_an_admin(app, smtp, smtp_settings):
     outbox.retry(row.id)
     outbox.send_pending(smtp_settings)
     assert len(smtp.wait_for(3)) == 3
+
+
+def test_admin_sees_failed_mail_and_retries_it(app, admin_client):
+    from tests.conftest import page_csrf
+
+    queue_three()
+    row = session.scalars(select(OutboundMail)).first()
+    row.failed, row.last_error = True, "收件人被拒绝：bad@corp.cn"
+    session.commit()
+    page = admin_client.get("/admin/mail").get_data(as_text=True)
+    assert "发送失败 1 封" in page and "收件人被拒绝" in page and "等待发送 2 封" in page
+    token = page_csrf(admin_client, "/admin/mail")
+    assert admin_client.post(f"/admin/mail/outbox/{row.id}/retry", data={"csrf_token": token}).status_code == 302
+    session.expire_all()
+    assert not session.get(OutboundMail, row.id).failed
+
+
+def test_agent_cannot_see_mail_health(app, agent_client):
+    assert agent_client.get("/admin/mail").status_code == 403
