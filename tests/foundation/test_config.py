@@ -35,3 +35,13 @@ def test_bad_value_names_the_variable(tmp_path, name, value):
 def test_plain_postgresql_url_uses_psycopg3(tmp_path):
     settings = load_settings({"HELPDESK_INSTANCE_DIR": str(tmp_path), "HELPDESK_DATABASE_URL": "postgresql://u@h/d"})
     assert settings.database_url == "postgresql+psycopg://u@h/d"
+
+
+def test_readme_documents_every_variable():
+    from pathlib import Path
+
+    from helpdesk.config import VARIABLES
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [v.name for v in VARIABLES if f"`{v.name}`" not in readme]
+    assert missing == []
