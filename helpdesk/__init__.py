@@ -46,8 +46,18 @@ def create_app(overrides: Mapping[str, object] | None = None, *, settings: Setti
 def _feature_blueprints() -> list:
     from helpdesk.admin import views as admin_views
     from helpdesk.dashboard import views as dashboard_views
+    from helpdesk.extensions import csrf
     from helpdesk.records import views as records_views
     from helpdesk.sla import views as sla_views
+    from helpdesk.tickets import api as ticket_api
     from helpdesk.tickets import views as ticket_views
 
-    return [ticket_views.bp, admin_views.bp, records_views.bp, sla_views.bp, dashboard_views.bp]
+    csrf.exempt(ticket_api.bp)  # token-authenticated, no cookies: CSRF does not apply
+    return [
+        ticket_views.bp,
+        admin_views.bp,
+        records_views.bp,
+        sla_views.bp,
+        dashboard_views.bp,
+        ticket_api.bp,
+    ]

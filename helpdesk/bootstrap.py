@@ -23,3 +23,12 @@ def _seeds() -> list:
 
 
 SEEDS: list = []  #: extra seed functions that other modules append (e.g. canned replies)
+
+
+def _seed_macros() -> str:
+    from helpdesk.tickets.macros import seed_macros
+
+    return seed_macros()
+
+
+SEEDS.append(_seed_macros)
