@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from helpdesk.db import session, utcnow
 from helpdesk.letters import Letter
@@ -67,8 +68,9 @@ def _our_addresses() -> set[str]:
 
 
 def store_raw(raw: bytes, *, internal_date: datetime, mailbox_id: int | None = None, uidvalidity: int | None = None,
-              uid: int | None = None, source: str = "imap") -> tuple[InboundMail, bool]:
-    """Keep the raw message before anything else; returns (row, created). Commits.
+              uid: int | None = None, source: str = "imap", commit: bool = True) -> tuple[InboundMail, bool]:
+    """Keep the raw message before anything else; returns (row, created). Commits unless commit=False
+    (the poller stores a whole batch, then commits once, before any of it is parsed).
 
     The key is the Message-ID (or a hash of the bytes when there is none): fetching the same mail
     twice, from another UID or after a UIDVALIDITY change, finds the existing row instead.
@@ -80,17 +82,22 @@ def store_raw(raw: bytes, *, internal_date: datetime, mailbox_id: int | None = N
             # same message seen under a new UID (moved, re-uploaded, new UIDVALIDITY): remember the newest
             existing.mailbox_id, existing.uidvalidity, existing.uid = mailbox_id, uidvalidity, uid
             existing.flagged_on_server = False
-            session.commit()
+            if commit:
+                session.commit()
         return existing, False
     row = InboundMail(
         mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, message_key=key,
         raw_sha256=_sha256(raw), raw=raw, internal_date=internal_date, source=source,
     )
-    session.add(row)
     try:
-        session.commit()
-    except Exception:  # a concurrent worker stored it first (unique message_key)
-        session.rollback()
+        # a savepoint, so that losing the race below undoes only this row, not the batch around it
+        with session.begin_nested():
+            session.add(row)
+        if commit:
+            session.commit()
+    except IntegrityError:  # a concurrent worker stored it first (unique message_key)
+        if commit:
+            session.rollback()
         existing = session.scalar(select(InboundMail).where(InboundMail.message_key == key))
         if existing is None:
             raise
@@ -115,14 +122,28 @@ def message_key(raw: bytes) -> str:
     return "sha256:" + _sha256(raw)
 
 
-def ingest(inbound: InboundMail, *, ocr: bool = False) -> IngestResult:
-    """Turn one stored message into a new ticket or a message on an existing one. Commits."""
+def prepare(raw: bytes, max_attachment_bytes: int) -> tuple[ParsedMail, Letter]:
+    """The pure, CPU-bound part of intake (parse + read the letter without OCR); runs in worker processes."""
+    mail = parse_mail(raw, max_attachment_bytes=max_attachment_bytes)
+    return mail, read_letter(mail, ocr=False)
+
+
+def max_attachment_bytes() -> int:
+    return int(_settings()["HELPDESK_MAX_ATTACHMENT_MB"]) << 20
+
+
+def ingest(inbound: InboundMail, *, prepared: tuple[ParsedMail, Letter] | BaseException | None = None) -> IngestResult:
+    """Turn one stored message into a new ticket or a message on an existing one. Commits.
+
+    `prepared` is the result of `prepare()` computed elsewhere (a worker process), or the exception it raised.
+    """
     if inbound.status == "ingested" and inbound.ticket_id is not None:
         return IngestResult(inbound.id, inbound.ticket_id, "duplicate")
     inbound_id = inbound.id
     try:
-        mail = parse_mail(inbound.raw, max_attachment_bytes=int(_settings()["HELPDESK_MAX_ATTACHMENT_MB"]) << 20)
-        letter = read_letter(mail, ocr=ocr)
+        if isinstance(prepared, BaseException):
+            raise prepared
+        mail, letter = prepared or prepare(inbound.raw, max_attachment_bytes())
         result = _ingest_parsed(inbound, mail, letter)
         session.commit()
         return result

@@ -11,20 +11,28 @@ Guarantees (each proven in tests/mail/test_poll.py):
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
 
 from helpdesk.core import leases
 from helpdesk.db import session, utcnow
-from helpdesk.mail.imap import ImapSettings, ImapSource
+from helpdesk.mail import imap
+from helpdesk.mail.imap import FetchedMessage, ImapSettings, ImapSource
 from helpdesk.mail.models import InboundMail, Mailbox
 from helpdesk.tickets import intake
 
 log = logging.getLogger(__name__)
 LEASE_TTL = timedelta(minutes=10)
+#: parse and read letters in worker processes when a pass has at least this many new messages
+PARALLEL_FROM = 8
+PARALLEL_WORKERS = int(os.environ.get("HELPDESK_INTAKE_WORKERS", "2"))
 
 
 @dataclass
@@ -106,26 +114,72 @@ def _poll(source: ImapSource, mailbox: Mailbox, report: PollReport) -> None:
     session.commit()
     _mark_pending(source, mailbox, report)
     uids = source.uids_after(mailbox.last_uid)
-    for fetched in source.fetch(uids):
-        report.fetched += 1
+    pool = _pool() if len(uids) >= PARALLEL_FROM else None
+    try:
+        batch: list[FetchedMessage] = []
+        for fetched in source.fetch(uids):
+            report.fetched += 1
+            batch.append(fetched)
+            if len(batch) == imap.FETCH_BATCH:
+                _process_batch(source, mailbox, batch, report, pool)
+                batch = []
+        if batch:
+            _process_batch(source, mailbox, batch, report, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+def _process_batch(source: ImapSource, mailbox: Mailbox, batch: list[FetchedMessage], report: PollReport,
+                   pool: ProcessPoolExecutor | None) -> None:
+    """Store the batch (one commit), prepare it (in parallel), ingest each message (one commit each) in
+    UID order, then mark the batch on the server with one command."""
+    stored = []
+    for fetched in batch:
         inbound, created = intake.store_raw(
             fetched.raw, internal_date=fetched.internal_date, mailbox_id=mailbox.id,
-            uidvalidity=source.uidvalidity, uid=fetched.uid,
+            uidvalidity=source.uidvalidity, uid=fetched.uid, commit=False,
         )
-        mailbox.last_uid = max(mailbox.last_uid, fetched.uid)
-        session.commit()
-        if created or inbound.status != "ingested":
-            report.stored += int(created)
-            result = intake.ingest(inbound)
-            if result.outcome == "created":
-                report.created += 1
-            elif result.outcome == "threaded":
-                report.threaded += 1
-            elif result.outcome == "failed":
-                report.failed += 1
-        else:
-            report.duplicates += 1
-        _mark(source, [session.get(InboundMail, inbound.id)], report)
+        stored.append((inbound, created))
+    mailbox.last_uid = max(mailbox.last_uid, *(f.uid for f in batch))
+    session.commit()
+    todo = [inbound for inbound, created in stored if created or inbound.status != "ingested"]
+    report.stored += sum(1 for _, created in stored if created)
+    report.duplicates += len(stored) - len(todo)
+    prepared = _prepare_all([i.raw for i in todo], pool)
+    for inbound, ready in zip(todo, prepared, strict=True):
+        result = intake.ingest(inbound, prepared=ready)
+        if result.outcome == "created":
+            report.created += 1
+        elif result.outcome == "threaded":
+            report.threaded += 1
+        elif result.outcome == "failed":
+            report.failed += 1
+    _mark(source, [session.get(InboundMail, inbound.id) for inbound, _ in stored], report)
+
+
+def _prepare_all(raws: list[bytes], pool: ProcessPoolExecutor | None) -> list[Any]:
+    limit = intake.max_attachment_bytes()
+    if pool is None or len(raws) < 2:
+        return [None] * len(raws)  # ingest() prepares in-process
+    futures = [pool.submit(intake.prepare, raw, limit) for raw in raws]
+    results: list[Any] = []
+    for future in futures:
+        try:
+            results.append(future.result())
+        except BaseException as exc:  # ingest() turns it into the fallback ticket
+            results.append(exc)
+    return results
+
+
+def _pool() -> ProcessPoolExecutor | None:
+    workers = min(PARALLEL_WORKERS, os.cpu_count() or 1)
+    if workers < 2:
+        return None
+    # forkserver: children never inherit the web server's or scheduler's threads and connections
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["helpdesk.tickets.prepare_worker"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
 def _mark_pending(source: ImapSource, mailbox: Mailbox, report: PollReport) -> None:

@@ -1,0 +1,220 @@
+"""Ingest benchmark (run by hand): 1,000 letter mails through Dovecot into tickets.
+
+    python3 bench/ingest.py [--count 1000] [--db sqlite|postgres|both]
+
+Starts a private Dovecot (and PostgreSQL for --db postgres) on loopback with tests/servers.py,
+appends realistic letter mails (Chinese subjects in UTF-8 and GBK, a .docx letter and a ~80 KB
+scan each), then in the same process:
+  baseline: imapclient batched fetch + stdlib email parsing + opening each .docx with python-docx;
+  ours:     one poll_once(): fetch, store raw, parse, read the letter (no OCR), make the ticket and
+            acknowledgement, commit, flag on the server, per message.
+Prints messages per second, time per phase and the ratio ours / baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import email.policy
+import io
+import random
+import sys
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from email.header import Header
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from docx import Document  # noqa: E402
+from imapclient import IMAPClient  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+from tests import servers  # noqa: E402
+
+COMPANIES = ["上海浦江进出口贸易有限公司", "宁波海曙喆达外贸有限公司", "深圳市鹏城镕信电子商务有限公司", "青岛崂山海洋食品进出口有限公司"]
+
+
+def letter_docx(rng: random.Random, company: str) -> bytes:
+    doc = Document()
+    doc.add_paragraph("变更说明").runs[0].bold = True
+    doc.add_paragraph("外贸发展专项资金（中小）网络管理应用项目组：")
+    doc.add_paragraph(
+        f"{company}在商务部业务系统统一平台账号corp{rng.randint(1, 999)}_user，由于注册时信息填写错误原因，"
+        "现申请更改统一社会信用代码，确认变更后对企业之前申报项目无影响。"
+    )
+    doc.add_paragraph("特此说明！")
+    doc.add_paragraph(company)
+    doc.add_paragraph("2026年11月20日")
+    out = io.BytesIO()
+    doc.save(out)
+    return out.getvalue()
+
+
+def scan_jpeg(rng: random.Random) -> bytes:
+    """A ~80 KB JPEG like a scanned stamped page: text-like strokes, light noise, a red seal."""
+    image = Image.new("RGB", (1100, 1550), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    for row in range(15):
+        y = 150 + row * 60
+        x = 120
+        while x < 980:
+            w = rng.randint(8, 26)
+            draw.rectangle((x, y, x + w, y + 22), fill=(30, 30, 30))
+            x += w + rng.randint(4, 12)
+    draw.ellipse((700, 1250, 920, 1470), outline=(220, 30, 30), width=10)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=25)
+    return out.getvalue()
+
+
+def make_mails(count: int, seed: int = 7) -> list[bytes]:
+    rng = random.Random(seed)
+    scans = [scan_jpeg(rng) for _ in range(8)]
+    mails = []
+    for i in range(count):
+        company = rng.choice(COMPANIES)
+        msg = EmailMessage()
+        msg["From"] = f"user{i}@corp{i % 50}.cn"
+        msg["To"] = "zxzj@ec.com.cn"
+        subject = f"变更说明-{company}-{i}"
+        msg["Subject"] = Header(subject, "gbk").encode() if i % 2 else subject
+        msg["Message-ID"] = make_msgid(domain=f"corp{i % 50}.cn")
+        msg.set_content(f"您好，附件是{company}的变更说明和营业执照扫描件。", charset="gb18030" if i % 2 else "utf-8")
+        msg.add_attachment(letter_docx(rng, company), maintype="application",
+                           subtype="vnd.openxmlformats-officedocument.wordprocessingml.document", filename="变更说明.docx")
+        msg.add_attachment(scans[i % len(scans)], maintype="image", subtype="jpeg", filename="营业执照.jpg")
+        mails.append(msg.as_bytes())
+    return mails
+
+
+def baseline(host: str, port: int, user: str, password: str) -> tuple[int, float]:
+    start = time.perf_counter()
+    client = IMAPClient(host, port=port, ssl=False)
+    client.login(user, password)
+    client.select_folder("INBOX", readonly=True)
+    uids = client.search(["ALL"])
+    n = 0
+    for i in range(0, len(uids), 50):
+        data = client.fetch(uids[i:i + 50], ["BODY.PEEK[]", "INTERNALDATE", "FLAGS"])
+        for item in data.values():
+            msg = email.message_from_bytes(item[b"BODY[]"], policy=email.policy.default)
+            msg.get("Subject")
+            for part in msg.iter_attachments():
+                if part.get_filename("").endswith(".docx"):
+                    Document(io.BytesIO(part.get_content()))
+            n += 1
+    client.logout()
+    return n, time.perf_counter() - start
+
+
+phases: dict[str, float] = defaultdict(float)
+
+
+@contextmanager
+def timed(name: str):
+    t = time.perf_counter()
+    try:
+        yield
+    finally:
+        phases[name] += time.perf_counter() - t
+
+
+def instrument() -> None:
+    """Wrap the pipeline's stages to time them (fetch, parse, letters); the rest is storage + database."""
+    from helpdesk.mail import imap
+    from helpdesk.tickets import intake
+
+    real_fetch = imap.ImapSource.fetch
+
+    def fetch(self, uids, batch=imap.FETCH_BATCH):
+        it = real_fetch(self, uids, batch)
+        while True:
+            with timed("fetch"):
+                item = next(it, None)
+            if item is None:
+                return
+            yield item
+
+    imap.ImapSource.fetch = fetch
+    for name, attr in (("parse", "parse_mail"), ("letters", "read_letter")):
+        real = getattr(intake, attr)
+
+        def wrapper(*args, _real=real, _name=name, **kwargs):
+            with timed(_name):
+                return _real(*args, **kwargs)
+
+        setattr(intake, attr, wrapper)
+
+
+def ours(url: str, dovecot: servers.DovecotServer, instance: Path) -> tuple[int, float]:
+    from helpdesk import bootstrap, create_app, db
+    from helpdesk.mail.imap import ImapSettings
+    from helpdesk.tickets import poll
+
+    app = create_app(overrides={"HELPDESK_DATABASE_URL": url, "HELPDESK_INSTANCE_DIR": str(instance)})
+    with app.app_context():
+        bootstrap.init_database()
+        phases.clear()
+        settings = ImapSettings(host=dovecot.host, port=dovecot.port, user=dovecot.user, password=dovecot.password,
+                                security="none")
+        start = time.perf_counter()
+        report = poll.poll_once(settings, use_lease=False)
+        elapsed = time.perf_counter() - start
+        assert not report.errors, report.errors
+        db.session.remove()
+        db.engine().dispose()
+    return report.created, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    args = parser.parse_args()
+    mails = make_mails(args.count)
+    print(f"{len(mails)} mails, average {sum(map(len, mails)) / len(mails) / 1024:.0f} KB")
+    instrument()
+    root = servers._root_dir()  # traversable by the dovecot and postgres users
+    dovecot = servers.DovecotServer(root / "dovecot")
+    dovecot.write_config()
+    dovecot.start()
+    pg = None
+    try:
+        kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+        for kind in kinds:
+            dovecot.reset()
+            with dovecot.client() as c:
+                for raw in mails:
+                    c.append("INBOX", raw)
+            n, base_s = baseline(dovecot.host, dovecot.port, dovecot.user, dovecot.password)
+            if kind == "sqlite":
+                url = f"sqlite:///{root / 'bench.sqlite3'}"
+            else:
+                bindir = servers._pg_bindir()
+                pg = pg or servers.PostgresServer(bindir, root / "pg")
+                if not pg.running:
+                    pg.init()
+                    pg.start()
+                url = pg.create_database(f"bench_{int(time.time())}")
+            made, our_s = ours(url, dovecot, root / f"instance-{kind}")
+            base_rate, our_rate = n / base_s, made / our_s
+            print(f"\n[{kind}] baseline (imapclient + email + python-docx): {n} msgs in {base_s:.1f} s = {base_rate:.1f} msg/s")
+            print(f"[{kind}] ours (store + parse + letter + ticket + ack + commit + flag): {made} tickets in {our_s:.1f} s"
+                  f" = {our_rate:.1f} msg/s; ratio {our_rate / base_rate:.2f}")
+            accounted = sum(phases.values())
+            for name in ("fetch", "parse", "letters"):
+                print(f"    {name:<8} {phases[name]:6.2f} s  {phases[name] / made * 1000:6.1f} ms/msg")
+            print(f"    {'db+rest':<8} {our_s - accounted:6.2f} s  {(our_s - accounted) / made * 1000:6.1f} ms/msg")
+    finally:
+        dovecot.stop()
+        if pg is not None:
+            pg.stop()
+
+
+if __name__ == "__main__":
+    main()
