@@ -1,0 +1,145 @@
+"""The type of a mail: change / unbind / cancel / recovery / inquiry, with reasons in Chinese.
+
+Order of evidence: the title of the letter (变更说明 / 解绑说明 / 注销说明) beats everything; then
+request sentences in the letter; then keywords in the mail body and subject; then attachment file
+names; then the quoted part of a reply; else the mail is an inquiry.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .text import normalize
+
+TYPE_LABELS = {
+    "change": "变更",
+    "unbind": "解绑",
+    "cancel": "注销",
+    "recovery": "找回账号/密码",
+    "inquiry": "咨询",
+}
+
+_TITLE = re.compile(r"(?P<k>变更|修改|更正|解绑|解除绑定|注销)[^\n]{0,6}?说明")
+_TITLE_KIND = {
+    "变更": "change",
+    "修改": "change",
+    "更正": "change",
+    "解绑": "unbind",
+    "解除绑定": "unbind",
+    "注销": "cancel",
+}
+
+_CODE_WORDS = r"(?:统一社会信用代码|社会信用代码|信用代码|组织机构代码|机构代码|企业名称|公司名称|资质信息|资质|企业代码)"
+_KEYWORDS: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "change",
+        re.compile(
+            r"(?:变更|修改|更改|更正|修正|改正|填错|写错|错误|有误).{0,12}?"
+            + _CODE_WORDS
+            + r"|"
+            + _CODE_WORDS
+            + r".{0,12}?(?:变更|修改|更改|更正|修正|错误|有误|填错|写错)|变更说明"
+        ),
+    ),
+    ("unbind", re.compile(r"解绑|解除绑定|解除.{0,8}?绑定|取消绑定")),
+    ("cancel", re.compile(r"注销")),
+    (
+        "recovery",
+        re.compile(
+            r"(?:找回|忘记|忘了|不记得|想不起|重置|丢失|遗失|遗忘).{0,8}?(?:账号|帐号|账户|密码|用户名)"
+            r"|(?:账号|帐号|密码|用户名).{0,6}?(?:找回|忘记|忘了|重置|丢失|遗失)"
+        ),
+    ),
+]
+_REQUEST = {
+    "change": re.compile(r"申请(?:更改|修改|变更|更正)"),
+    "unbind": re.compile(r"申请解绑|申请解除绑定|申请.{0,6}?解绑"),
+    "cancel": re.compile(r"申请注销|申请.{0,6}?注销"),
+}
+_REPLY_PREFIX = re.compile(
+    r"^\s*(?:(?:re|fw|fwd|aw|sv|回复|答复|转发)\s*[:：]\s*|\[[^\]]{0,40}#\s*\d+\s*\]\s*)+", re.I
+)
+_FILENAME_HINTS = [
+    ("change", re.compile(r"变更|修改|更正")),
+    ("unbind", re.compile(r"解绑|解除绑定")),
+    ("cancel", re.compile(r"注销")),
+    ("recovery", re.compile(r"找回")),
+]
+
+
+def strip_reply_prefix(subject: str) -> str:
+    """The subject without reply/forward prefixes and ticket tags: "Re: [ZXZJ#12] 解绑申请" -> "解绑申请"."""
+    return _REPLY_PREFIX.sub("", subject).strip()
+
+
+def title_type(text: str) -> tuple[str, str] | None:
+    """(type, the title line) when one of the first lines of `text` is a letter title."""
+    lines = [ln.strip() for ln in normalize(text, flat=False).text.split("\n") if ln.strip()]
+    for line in lines[:6]:
+        bare = re.sub(r"[\s《》<>\"“”【】\[\]]", "", line)
+        if len(bare) > 24:
+            continue
+        m = _TITLE.search(bare)
+        if m:
+            return _TITLE_KIND[m.group("k")], line
+    return None
+
+
+def _keyword_scores(text: str) -> dict[str, int]:
+    flat = normalize(text, flat=True).text
+    return {kind: len(rx.findall(flat)) for kind, rx in _KEYWORDS if rx.search(flat)}
+
+
+def _pick(scores: dict[str, int]) -> str | None:
+    if not scores:
+        return None
+    order = ["change", "unbind", "cancel", "recovery"]
+    return max(scores, key=lambda k: (scores[k], -order.index(k)))
+
+
+def classify(
+    *,
+    letter_texts: list[tuple[str, str]],
+    body: str,
+    subject: str,
+    filenames: list[str],
+    quoted: str = "",
+) -> tuple[str, tuple[str, ...]]:
+    """(type, reasons). `letter_texts` are (source label, text) of the sources read as letters."""
+    for label, text in letter_texts:
+        hit = title_type(text)
+        if hit:
+            kind, line = hit
+            return kind, (f"{_where(label)}标题为“{line}”",)
+    for label, text in letter_texts:
+        flat = normalize(text, flat=True).text
+        found = [k for k, rx in _REQUEST.items() if rx.search(flat)]
+        if len(found) == 1:
+            return found[0], (f"{_where(label)}写明“{_REQUEST[found[0]].search(flat).group(0)}”",)
+    subj = strip_reply_prefix(subject)
+    scores = _keyword_scores(body)
+    for kind, n in _keyword_scores(subj).items():
+        scores[kind] = scores.get(kind, 0) + 2 * n
+    kind = _pick(scores)
+    if kind is not None:
+        reasons = [
+            f"邮件{'主题' if _keyword_scores(subj).get(kind) else '正文'}含“{TYPE_LABELS[kind]}”相关用语"
+        ]
+        others = [TYPE_LABELS[k] for k in scores if k != kind]
+        if others:
+            reasons.append(f"也提到：{'、'.join(others)}（以出现较多者为准）")
+        return kind, tuple(reasons)
+    for name in filenames:
+        for kind, rx in _FILENAME_HINTS:
+            if rx.search(name):
+                return kind, (f"附件名“{name}”",)
+    kind = _pick(_keyword_scores(quoted))
+    if kind is not None:
+        return kind, ("仅在引用的往来邮件中找到相关用语",)
+    return "inquiry", ("未找到说明函标题或申请用语，按咨询处理",)
+
+
+def _where(label: str) -> str:
+    if label.startswith("attachment:"):
+        return f"附件《{label.split(':', 1)[1]}》"
+    return {"body": "邮件正文", "subject": "邮件主题"}.get(label, label)

@@ -1,0 +1,117 @@
+"""Text normalisation with an offset map back to the source text.
+
+Letters arrive with full-width digits and punctuation, spaces between Chinese characters (OCR, hand
+alignment), and line breaks in the middle of names and codes. Extraction runs on a normalised copy;
+every normalised character remembers the index of the source character it came from, so evidence
+can quote the source text exactly.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+#: dashes and tildes that NFKC leaves alone but that mean "-" / "~" in a letter
+_EXTRA = {
+    "\u2010": "-",
+    "\u2011": "-",
+    "\u2012": "-",
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u2015": "-",
+    "\u2212": "-",
+    "\u301c": "~",
+    "\u3007": "〇",  # keep the Chinese zero as it is (NFKC keeps it too; stated for clarity)
+    "\u25cb": "〇",  # WHITE CIRCLE, often typed for the Chinese zero in dates
+}
+_DROP = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"}
+_NEWLINES = {"\n", "\r", "\f", "\v", "\u2028", "\u2029", "\x85"}
+
+
+@lru_cache(maxsize=4096)
+def _fold(ch: str) -> str:
+    if ch in _EXTRA:
+        return _EXTRA[ch]
+    if ch in _DROP:
+        return ""
+    out = unicodedata.normalize("NFKC", ch)
+    # NFKC turns some symbols into several characters ("㈱" -> "(株)"); that is harmless here.
+    return out
+
+
+def is_cjk(ch: str) -> bool:
+    """A Chinese character or CJK punctuation (where a space carries no meaning)."""
+    o = ord(ch)
+    return (
+        0x4E00 <= o <= 0x9FFF
+        or 0x3400 <= o <= 0x4DBF
+        or 0x3000 <= o <= 0x303F
+        or 0xF900 <= o <= 0xFAFF
+        or 0x20000 <= o <= 0x2FFFF
+        or ch in "“”‘’《》【】、。…·"
+    )
+
+
+_GLUE = set(",.:;!?()[]{}<>\"'、。")
+
+
+@dataclass(frozen=True, slots=True)
+class NText:
+    """Normalised text plus, for each of its characters, the index of the source character."""
+
+    text: str
+    pos: tuple[int, ...]  #: len(text) + 1 entries; the last is len(source)
+
+    def span(self, i: int, j: int) -> tuple[int, int]:
+        """Source offsets (start, end) of the normalised slice text[i:j]."""
+        if j <= i:
+            return self.pos[i], self.pos[i]
+        return self.pos[i], self.pos[j - 1] + 1
+
+
+def normalize(src: str, *, flat: bool) -> NText:
+    """NFKC per character, drop zero-width characters, tidy whitespace.
+
+    Whitespace between two CJK characters (or next to punctuation) is dropped: it never separates
+    words in Chinese. Other whitespace runs become one space; with ``flat=False`` a run that holds a
+    line break becomes "\\n" instead, so that line structure (title, signature) survives.
+    """
+    chars: list[str] = []
+    pos: list[int] = []
+    n = len(src)
+    k = 0
+    while k < n:
+        c = src[k]
+        if c.isspace() or c in _NEWLINES:
+            start = k
+            newline = False
+            while k < n and (src[k].isspace() or src[k] in _NEWLINES or src[k] in _DROP):
+                newline = newline or src[k] in _NEWLINES
+                k += 1
+            prev = chars[-1] if chars else ""
+            nxt = _fold(src[k])[:1] if k < n else ""
+            if not flat and newline:
+                if prev and prev != "\n":
+                    chars.append("\n")
+                    pos.append(start)
+                continue
+            if not prev or not nxt or prev == "\n":
+                continue
+            if is_cjk(prev) or is_cjk(nxt) or prev in _GLUE or nxt in _GLUE:
+                continue
+            chars.append(" ")
+            pos.append(start)
+            continue
+        f = _fold(c)
+        for fc in f:
+            if fc.isspace():  # a symbol whose compatibility form holds a space
+                continue
+            chars.append(fc)
+            pos.append(k)
+        k += 1
+    while chars and chars[-1] in " \n":
+        chars.pop()
+        pos.pop()
+    pos.append(n)
+    return NText("".join(chars), tuple(pos))
