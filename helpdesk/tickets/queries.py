@@ -423,8 +423,9 @@ class QueuePage:
     next_cursor: str | None
 
 
-def queue_page(query: QueueQuery, user: User, ck: Clock, limit: int = PAGE_SIZE) -> QueuePage:
+def queue_page(query: QueueQuery, user: User, ck: Clock, limit: int | None = None) -> QueuePage:
     """One page of tickets, most urgent first, continuing after `query.after`."""
+    limit = limit or PAGE_SIZE
     conds = filter_conditions(query, user, ck)
     start = parse_cursor(query.after)
     first_bucket = start[0] if start else 0

@@ -165,8 +165,11 @@ def _clock() -> queries.Clock:
 
 
 def _absolute_urls_only(element: str, attribute: str, value: str) -> str | None:
-    # a relative URL would point at this site (with the agent's cookie): keep only absolute ones
-    if attribute in ("href", "src") and not re.match(r"(?i)^(https?://|mailto:)", value.strip()):
+    # remote images would tell the sender the mail was read (and the CSP blocks them anyway): drop them;
+    # a relative link would point at this site with the agent's cookie: keep only absolute ones
+    if attribute == "src":
+        return None
+    if attribute == "href" and not re.match(r"(?i)^(https?://|mailto:)", value.strip()):
         return None
     return value
 
