@@ -7,17 +7,20 @@ outbound mail and SLA notices are claimed row by row with compare-and-set.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from helpdesk import db
+from helpdesk.mail.imap import ImapSettings, ImapSource
 
 log = logging.getLogger(__name__)
 
@@ -79,23 +82,52 @@ def retry_failed_ingest() -> None:
     intake.ingest_pending(limit=50, deadline=time.monotonic() + 30)
 
 
+class IdleWatcher(threading.Thread):
+    """Holds an IMAP IDLE connection and wakes the poll job within seconds of new mail.
+
+    Polling on the interval stays the safety net: IDLE only brings the next poll forward.
+    """
+
+    def __init__(self, settings: ImapSettings, wake: Callable[[], None], *, timeout: float = 25 * 60) -> None:
+        super().__init__(name="imap-idle", daemon=True)
+        self.settings, self.wake, self.timeout = settings, wake, timeout
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                with ImapSource(self.settings) as source:
+                    while not self.stopping.is_set():
+                        if source.idle_wait(min(self.timeout, 60)):
+                            self.wake()
+            except Exception as exc:  # server gone or IDLE unsupported: the interval poll still runs
+                log.info("IMAP IDLE unavailable (%s); retrying in 60 s", exc)
+                self.stopping.wait(60)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
 def build(app: Flask, *, blocking: bool) -> BaseScheduler:
     settings = app.config["HELPDESK"]
     cls = BlockingScheduler if blocking else BackgroundScheduler
     scheduler = cls(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300})
     jobs: list[tuple[str, Callable[[], None], int]] = [
         ("poll-mail", poll_mail, int(settings["HELPDESK_IMAP_POLL_SECONDS"])),
-        ("send-mail", send_mail, 20),
+        ("send-mail", send_mail, 10),
         ("sla-tick", sla_tick, 60),
         ("ocr", ocr_pending, 30),
         ("retry-ingest", retry_failed_ingest, 600),
     ]
     for name, fn, seconds in jobs:
         scheduler.add_job(in_app(app, fn, name), "interval", seconds=seconds, id=name, next_run_time=_soon())
+    imap_settings = ImapSettings.from_settings(settings)
+    if imap_settings.host:
+        watcher = IdleWatcher(imap_settings, lambda: scheduler.modify_job("poll-mail", next_run_time=_soon(0)))
+        scheduler.add_listener(lambda _event: watcher.stop(), EVENT_SCHEDULER_SHUTDOWN)
+        watcher.start()
     return scheduler
 
 
-def _soon() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC) + timedelta(seconds=2)
+def _soon(seconds: float = 2) -> Any:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
