@@ -1,0 +1,257 @@
+"""The period report and the breach list as XLSX (openpyxl) and CSV (UTF-8 with BOM, for Excel).
+
+Each export is a list of `Table`s: the XLSX has one sheet per table, with Chinese headers, column
+widths set, frozen header row, real dates (local time, formatted) and numbers; the CSV holds the
+first table only, dates written as "YYYY-MM-DD HH:MM" local time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from helpdesk.dashboard.queries import TYPES, TZ, Report, Stats
+from helpdesk.tickets.models import STATUS_LABELS, TYPE_LABELS
+
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_MIME = "text/csv; charset=utf-8"
+
+DATETIME, DATE, HOURS, PERCENT, INT, TEXT = "datetime", "date", "hours", "percent", "int", "text"
+_FORMATS = {DATETIME: "yyyy-mm-dd hh:mm", DATE: "yyyy-mm-dd", HOURS: "0.0", PERCENT: "0.0%", INT: "0"}
+
+
+@dataclass
+class Column:
+    header: str
+    kind: str = TEXT
+
+
+@dataclass
+class Table:
+    title: str  #: sheet name (31 characters at most)
+    columns: list[Column]
+    rows: list[list[Any]]
+
+
+def _local(dt: datetime | None) -> datetime | None:
+    return None if dt is None else dt.astimezone(TZ).replace(tzinfo=None)
+
+
+def _hours(minutes: float | None) -> float | None:
+    return None if minutes is None else round(minutes / 60, 2)
+
+
+def _stats_row(label: str, received: int, s: Stats, breaches: int) -> list[Any]:
+    return [
+        label,
+        received,
+        s.resolved,
+        s.met,
+        s.compliance,
+        _hours(s.median_minutes),
+        _hours(s.p90_minutes),
+        _hours(s.paused_total),
+        s.reopen_rate,
+        breaches,
+    ]
+
+
+SUMMARY_COLUMNS = [
+    Column("分组"),
+    Column("收到", INT),
+    Column("办结（含驳回）", INT),
+    Column("按时办结", INT),
+    Column("按时办结率", PERCENT),
+    Column("办理用时中位数（工作小时）", HOURS),
+    Column("办理用时P90（工作小时）", HOURS),
+    Column("暂停合计（工作小时）", HOURS),
+    Column("重开率", PERCENT),
+    Column("超时", INT),
+]
+
+
+def report_tables(report: Report) -> list[Table]:
+    """Summary (all, by type, by agent), the period's resolutions, the breaches, the daily series."""
+    breaches_by_agent: dict[int | None, int] = {}
+    for b in report.breaches:
+        breaches_by_agent[b.agent_id] = breaches_by_agent.get(b.agent_id, 0) + 1
+    summary = [
+        _stats_row(
+            f"全部（{report.period.first} 至 {report.period.last}）",
+            report.received,
+            report.total,
+            len(report.breaches),
+        )
+    ]
+    for t in TYPES:
+        summary.append(
+            _stats_row(
+                f"类型：{TYPE_LABELS[t]}",
+                report.by_type_received.get(t, 0),
+                report.by_type[t],
+                report.breaches_by_type.get(t, 0),
+            )
+        )
+    for a in report.agents:
+        summary.append(
+            _stats_row(
+                f"客服：{a.name}",
+                report.by_agent_received.get(a.id, 0),
+                a.stats,
+                breaches_by_agent.get(a.id, 0),
+            )
+        )
+    resolutions = [
+        [
+            f"ZXZJ#{r.clock.ticket_id}",
+            TYPE_LABELS.get(r.ticket_type, r.ticket_type),
+            report.users.get(r.agent_id, "") if r.agent_id else "",
+            r.clock.no,
+            _local(r.clock.start),
+            _local(r.clock.stop),
+            STATUS_LABELS.get(r.clock.stop_status or "", ""),
+            _local(r.clock.breach_due),
+            "是" if r.clock.met else "否",
+            _hours(r.clock.handling_minutes),
+            _hours(r.clock.total_paused_minutes),
+            "是" if r.clock.reopened else "否",
+        ]
+        for r in report.resolutions
+    ]
+    return [
+        Table("概要", SUMMARY_COLUMNS, summary),
+        Table(
+            "办结明细",
+            [
+                Column("工单号"),
+                Column("类型"),
+                Column("客服"),
+                Column("第几次计时", INT),
+                Column("计时开始", DATETIME),
+                Column("办结时间", DATETIME),
+                Column("办结方式"),
+                Column("截止时间", DATETIME),
+                Column("是否按时"),
+                Column("办理用时（工作小时）", HOURS),
+                Column("暂停（工作小时）", HOURS),
+                Column("之后重开"),
+            ],
+            resolutions,
+        ),
+        breach_table(report),
+        Table(
+            "每日",
+            [Column("日期", DATE), Column("收到", INT), Column("办结", INT)],
+            [[d, received, resolved] for d, received, resolved in report.daily],
+        ),
+    ]
+
+
+def breach_table(report: Report) -> Table:
+    rows = [
+        [
+            f"ZXZJ#{b.clock.ticket_id}",
+            b.subject,
+            TYPE_LABELS.get(b.ticket_type, b.ticket_type),
+            b.agent,
+            b.clock.no,
+            _local(b.clock.start),
+            _local(b.clock.breach_due),
+            None if b.still_open else _local(b.clock.stop),
+            "未办结" if b.still_open else "已办结（超时）",
+            _hours(b.over_minutes),
+            "；".join(b.reasons),
+        ]
+        for b in report.breaches
+    ]
+    return Table(
+        "超时明细",
+        [
+            Column("工单号"),
+            Column("主题"),
+            Column("类型"),
+            Column("客服"),
+            Column("第几次计时", INT),
+            Column("计时开始", DATETIME),
+            Column("截止时间", DATETIME),
+            Column("办结时间", DATETIME),
+            Column("状态"),
+            Column("超时（工作小时）", HOURS),
+            Column("原因"),
+        ],
+        rows,
+    )
+
+
+def _width(value: Any, kind: str) -> int:
+    if value is None:
+        return 0
+    if kind == DATETIME:
+        return 16
+    if kind == DATE:
+        return 10
+    text = str(value)
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+def to_xlsx(tables: Sequence[Table]) -> bytes:
+    """A workbook with one sheet per table."""
+    wb = Workbook()
+    wb.remove(wb.active)
+    head_font, head_fill = Font(bold=True), PatternFill("solid", fgColor="EEF2F6")
+    for table in tables:
+        ws = wb.create_sheet(table.title[:31])
+        ws.append([c.header for c in table.columns])
+        for cell in ws[1]:
+            cell.font, cell.fill = head_font, head_fill
+            cell.alignment = Alignment(vertical="center")
+        for row in table.rows:
+            ws.append(row)
+        for idx, col in enumerate(table.columns, start=1):
+            fmt = _FORMATS.get(col.kind)
+            letter = get_column_letter(idx)
+            if fmt:
+                for (cell,) in ws.iter_rows(min_row=2, min_col=idx, max_col=idx):
+                    cell.number_format = fmt
+            widest = max(
+                [_width(col.header, TEXT)] + [_width(r[idx - 1], col.kind) for r in table.rows[:2000]]
+            )
+            ws.column_dimensions[letter].width = min(60, max(8, widest + 2))
+        ws.freeze_panes = "A2"
+        if table.rows:
+            ws.auto_filter.ref = ws.dimensions
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _csv_value(value: Any, kind: str) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    if kind == PERCENT:
+        return f"{value * 100:.1f}%"
+    if kind == HOURS:
+        return f"{value:.1f}"
+    return value
+
+
+def to_csv(table: Table) -> bytes:
+    """One table as CSV, UTF-8 with a byte-order mark so that Excel reads the Chinese text."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([c.header for c in table.columns])
+    for row in table.rows:
+        writer.writerow([_csv_value(v, c.kind) for v, c in zip(row, table.columns, strict=True)])
+    return out.getvalue().encode("utf-8-sig")
