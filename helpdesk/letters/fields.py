@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from .codes import check_code, find_codes, is_valid_uscc
@@ -38,10 +38,11 @@ _PH_X = re.compile(r"(?<![0-9A-Za-z_])(?:X{2,}|x{3,}|×{2,}|_{3,}|\*{3,})(?![0-9
 
 @dataclass(frozen=True, slots=True)
 class Placeholder:
-    text: str
-    field: str | None
+    text: str  #: normalised (what was matched)
+    field: str | None  #: the field the blank stands for; None for an instruction such as "（盖章）"
     start: int  #: offsets in the normalised flat text
     end: int
+    shown: str = ""  #: as written in the source, for messages
 
 
 def find_placeholders(s: str) -> list[Placeholder]:
@@ -104,7 +105,10 @@ def make_view(
 ) -> View:
     flat = normalize(raw, flat=True)
     lines = normalize(raw, flat=False)
-    phs = find_placeholders(flat.text)
+    phs = []
+    for p in find_placeholders(flat.text):
+        a, b = flat.span(p.start, p.end)
+        phs.append(replace(p, shown=raw[a:b].strip() or p.text))
     lphs = find_placeholders(lines.text)
     return View(
         label,
@@ -222,11 +226,11 @@ def extract_company(v: View, *, licence: bool = False) -> list[Cand]:
     out: list[Cand] = []
     s = v.s
     if licence:
-        for m in _C_LICENCE.finditer(s):
+        for m in _C_LICENCE.finditer(v.ls):
             name = _org_prefix(m.group("v"))
             if name and _org_name(name):
                 i = m.start("v")
-                out.append(_cand(v, "company_name", name, i, i + len(name), 0.7))
+                out.append(_cand(v, "company_name", name, i, i + len(name), 0.7, lines=True))
                 break
         return out
     for m in _C_LABEL.finditer(v.ls):

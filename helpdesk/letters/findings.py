@@ -274,9 +274,9 @@ def template_blanks(ctx: Context) -> list[Finding]:
         return [Finding("template_blanks", "pass", "未发现未填写的模板空白")]
     unfilled = [p for p in ctx.placeholders if p.field is not None and ctx.get(p.field) is None]
     if unfilled:
-        shown = "、".join(dict.fromkeys(p.text for p in unfilled))
+        shown = "、".join(dict.fromkeys(p.shown or p.text for p in unfilled))
         return [Finding("template_blanks", "fail", f"模板空白未填写：{shown}")]
-    shown = "、".join(dict.fromkeys(p.text for p in ctx.placeholders))
+    shown = "、".join(dict.fromkeys(p.shown or p.text for p in ctx.placeholders))
     return [Finding("template_blanks", "pass", f"模板提示文字未删除（{shown}），但对应内容已填写")]
 
 

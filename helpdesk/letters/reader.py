@@ -9,6 +9,7 @@ then the body; 6. detect the seal on the letter; 7. run the checks. Nothing rais
 from __future__ import annotations
 
 import importlib
+import io
 import logging
 import re
 import time
@@ -23,7 +24,7 @@ from .codes import CodeMatch, find_codes
 from .fields import Cand, View, code_cand, extract_all, extract_company, make_view
 from .model import Evidence, Field, Finding, Letter, SourceInfo
 from .sniff import IMAGE_KINDS
-from .sources import Source, from_attachment, html_to_text, render_pdf_page
+from .sources import Source, from_attachment, html_to_text
 
 log = logging.getLogger(__name__)
 
@@ -475,11 +476,9 @@ def _seal(main: Source | None) -> tuple[tuple[str, str], str]:
         if p in letter_pages or main.kind in IMAGE_KINDS
     ]
     mod = _optional("seal")
-    if not images and main.kind == "pdf" and mod is not None:
-        page = min(letter_pages)
-        rendered = render_pdf_page(main.data, page)
-        if rendered:
-            images = [rendered]
+    if main.kind not in IMAGE_KINDS:
+        # pictures inside a document (an e-seal PNG): judge them as placed on a page
+        images = [p for p in (_on_page(img) for img in images[:MAX_SEAL_CHECKS]) if p is not None]
     if not images:
         if main.kind == "docx":
             return ("unknown", "电子版未见公章图片"), label
@@ -501,6 +500,37 @@ def _seal(main: Source | None) -> tuple[tuple[str, str], str]:
         return ("none", f"附件《{main.filename}》：{verdicts[0][1] or '未见公章'}"), label
     why = next((w for v, w in verdicts if w), "无法判断是否盖章")
     return ("unknown", f"附件《{main.filename}》：{why}"), label
+
+
+def _on_page(data: bytes) -> bytes | None:
+    """A picture taken out of a document, pasted at its usual size on a white A4 page (PNG).
+
+    An electronic seal is a picture that *is* the seal; the seal detector looks for a seal-sized
+    structure on a page, so the picture is given its page back (a 4 cm seal on 21 cm paper).
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            rgba = im.convert("RGBA")
+    except Exception:
+        return None
+    w, h = rgba.size
+    if w < 16 or h < 16:
+        return None
+    # a small page keeps detection fast: the picture at 160 px is a 4 cm seal on a 600 px A4 page
+    scale = min(1.0, 160 / max(w, h))
+    if scale < 1.0:
+        w, h = max(1, round(w * scale)), max(1, round(h * scale))
+        rgba = rgba.resize((w, h))
+    page_w = max(600, int(max(w, h) * 210 / 60))
+    page_h = int(page_w * 297 / 210)
+    page = Image.new("RGB", (page_w, page_h), (255, 255, 255))
+    page.paste(rgba, ((page_w - w) // 2, (page_h - h) // 2), rgba)
+    out = io.BytesIO()
+    page.save(out, "PNG")
+    return out.getvalue()
 
 
 def _codes(

@@ -546,10 +546,16 @@ def _pdf_page_images(page, limit: int) -> list[bytes]:
             names.append(name)
         if not names:
             return out
-        images = page.images
+        images = None
         for name in names[:MAX_SEAL_IMAGES]:
             try:
-                data = images[name].data
+                obj = xobjects[name].get_object()
+                filters = obj.get("/Filter")
+                if filters == "/DCTDecode" or (isinstance(filters, list) and list(filters) == ["/DCTDecode"]):
+                    data = obj.get_data()  # the JPEG itself
+                else:
+                    images = images if images is not None else page.images
+                    data = images[name].data
             except Exception:
                 continue
             if data:
