@@ -12,12 +12,12 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import column, func, select, table, union, union_all
+from sqlalchemy import TextClause, column, select, table, text, union
 
 from helpdesk.db import session
 from helpdesk.letters import codes
 from helpdesk.records.keys import account_key, account_variants, email_key, name_grams, name_key
-from helpdesk.records.models import Enterprise, EnterpriseNameGram, PlatformAccount
+from helpdesk.records.models import Enterprise, PlatformAccount
 
 __all__ = [
     "Match",
@@ -35,8 +35,9 @@ __all__ = [
     "search",
 ]
 
-GRAM_POSTINGS = 200  #: postings read per bigram; a bigram in more names than this narrows little
-FUZZY_POOL = 40  #: enterprises sharing the most bigrams that are scored
+GRAM_POSTINGS = 256  #: a bigram in more names than this is too common to narrow the search
+FUZZY_POOL = 20  #: enterprises sharing the most bigrams, scored with difflib
+MAX_GRAMS = 24  #: bigrams of a long name used for narrowing
 AUTO_LINK_RATIO = 0.9  #: a fuzzy name match this close counts as evidence for linking a ticket
 SEARCH_RATIO = 0.6  #: what the search page still shows
 
@@ -88,7 +89,9 @@ def by_org_code(code: str) -> list[Enterprise]:
     code = normalize_org_code(code)
     if len(code) != 9:
         return []
-    return list(session.scalars(select(Enterprise).where(Enterprise.org_code == code).order_by(Enterprise.id)))
+    return list(
+        session.scalars(select(Enterprise).where(Enterprise.org_code == code).order_by(Enterprise.id))
+    )
 
 
 def account_row(account: str) -> PlatformAccount | None:
@@ -116,35 +119,78 @@ def by_name(name: str) -> list[Enterprise]:
     return list(session.scalars(select(Enterprise).where(Enterprise.name_key == key).order_by(Enterprise.id)))
 
 
-def fuzzy_by_name(name: str, *, cutoff: float = SEARCH_RATIO, limit: int = 10) -> list[tuple[Enterprise, float]]:
-    """Enterprises with a similar name, best first, as (enterprise, difflib ratio of the name keys)."""
+def _statement(kind: str, n: int) -> TextClause:
+    """The hand-written SQL of the fuzzy lookup, cached per kind and number of bigrams.
+
+    * counts: how many names carry each bigram, counting at most GRAM_POSTINGS + 1;
+    * pool: the FUZZY_POOL enterprises sharing the most of the given (rare) bigrams;
+    * capped: the same when every bigram is common, reading at most GRAM_POSTINGS of each.
+
+    Building these with SQLAlchemy constructs would cost more than running them.
+    """
+    key = (kind, n)
+    if key not in _SQL:
+        cap, pool = GRAM_POSTINGS, FUZZY_POOL
+        grams = "enterprise_name_grams"
+        if kind == "counts":
+            sql = " UNION ALL ".join(
+                f"SELECT {i} AS i, COUNT(*) AS n FROM (SELECT 1 AS x FROM {grams} WHERE gram = :g{i} "
+                f"LIMIT {cap + 1}) AS p{i}"
+                for i in range(n)
+            )
+        else:
+            if kind == "pool":
+                source = f"SELECT enterprise_id FROM {grams} WHERE gram IN ({', '.join(f':g{i}' for i in range(n))})"
+            else:
+                source = " UNION ALL ".join(
+                    f"SELECT enterprise_id FROM (SELECT enterprise_id FROM {grams} WHERE gram = :g{i} "
+                    f"LIMIT {cap}) AS p{i}"
+                    for i in range(n)
+                )
+            sql = (
+                "SELECT e.id, e.name_key, c.hits FROM enterprises AS e JOIN ("
+                f"SELECT enterprise_id, COUNT(*) AS hits FROM ({source}) AS h "
+                f"GROUP BY enterprise_id ORDER BY hits DESC, enterprise_id LIMIT {pool}"
+                ") AS c ON c.enterprise_id = e.id ORDER BY c.hits DESC, e.id"
+            )
+        _SQL[key] = text(sql)
+    return _SQL[key]
+
+
+_SQL: dict[tuple[str, int], TextClause] = {}
+
+
+def _params(grams: list[str]) -> dict[str, str]:
+    return {f"g{i}": g for i, g in enumerate(grams)}
+
+
+def fuzzy_by_name(
+    name: str, *, cutoff: float = SEARCH_RATIO, limit: int = 10
+) -> list[tuple[Enterprise, float]]:
+    """Enterprises with a similar name, best first, as (enterprise, difflib ratio of the name keys).
+
+    Candidates come from the bigram index: the enterprises sharing the most of the name's rare
+    bigrams (a bigram in more than GRAM_POSTINGS names, such as a city or "贸易", narrows nothing
+    and is left out unless all are that common); only those few are scored with difflib.
+    """
     key = name_key(name)
-    grams = sorted(name_grams(key))[:40]
+    grams = sorted(name_grams(key))[:MAX_GRAMS]
     if not grams:
         return []
-    g = EnterpriseNameGram
-    postings = [
-        select(sub.c.enterprise_id)
-        for sub in (
-            select(g.enterprise_id).where(g.gram == gram).limit(GRAM_POSTINGS).subquery() for gram in grams
-        )
-    ]
-    hits = union_all(*postings).subquery() if len(postings) > 1 else postings[0].subquery()
-    hits_count = func.count().label("hits")
-    pool = (
-        select(hits.c.enterprise_id, hits_count)
-        .group_by(hits.c.enterprise_id)
-        .order_by(hits_count.desc(), hits.c.enterprise_id)
-        .limit(FUZZY_POOL)
-        .subquery()
-    )
-    rows = session.execute(select(Enterprise.id, Enterprise.name_key).join(pool, pool.c.enterprise_id == Enterprise.id))
+    counts = session.execute(_statement("counts", len(grams)), _params(grams)).all()
+    rare = [grams[i] for i, n in counts if 0 < n <= GRAM_POSTINGS]
+    if rare:
+        rows = session.execute(_statement("pool", len(rare)), _params(rare))
+    elif any(n for _i, n in counts):
+        rows = session.execute(_statement("capped", len(grams)), _params(grams))
+    else:
+        return []
     matcher = difflib.SequenceMatcher(autojunk=False)
     matcher.set_seq2(key)
     scored: list[tuple[float, int]] = []
-    for ent_id, other in rows:
+    for ent_id, other, _hits in rows:
         matcher.set_seq1(other)
-        # quick_ratio is an upper bound of ratio: skip the exact computation when it cannot pass
+        # the quick ratios are upper bounds of ratio(): skip the exact computation when they fail
         if matcher.real_quick_ratio() >= cutoff and matcher.quick_ratio() >= cutoff:
             ratio = matcher.ratio()
             if ratio >= cutoff:
@@ -153,7 +199,8 @@ def fuzzy_by_name(name: str, *, cutoff: float = SEARCH_RATIO, limit: int = 10) -
     scored = scored[:limit]
     if not scored:
         return []
-    loaded = {e.id: e for e in session.scalars(select(Enterprise).where(Enterprise.id.in_([i for _, i in scored])))}
+    ids = [i for _, i in scored]
+    loaded = {e.id: e for e in session.scalars(select(Enterprise).where(Enterprise.id.in_(ids)))}
     return [(loaded[i], round(r, 3)) for r, i in scored if i in loaded]
 
 

@@ -49,7 +49,9 @@ class Enterprise(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    accounts: Mapped[list[PlatformAccount]] = relationship(back_populates="enterprise", order_by="PlatformAccount.id")
+    accounts: Mapped[list[PlatformAccount]] = relationship(
+        back_populates="enterprise", order_by="PlatformAccount.id"
+    )
     qualifications: Mapped[list[Qualification]] = relationship(
         back_populates="enterprise", order_by="Qualification.fund_year.desc()"
     )
@@ -224,4 +226,6 @@ def _grams_for_rename(_mapper: object, connection: Connection, target: Enterpris
             )
         )
     if new:
-        connection.execute(insert(EnterpriseNameGram), [{"gram": g, "enterprise_id": target.id} for g in sorted(new)])
+        connection.execute(
+            insert(EnterpriseNameGram), [{"gram": g, "enterprise_id": target.id} for g in sorted(new)]
+        )

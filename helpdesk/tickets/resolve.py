@@ -1,0 +1,363 @@
+"""Resolving a ticket against the records: one transaction for the record change, the audit, the
+ticket's event and status, and the reply to the enterprise.
+
+    outcome = apply_resolution(ticket, "unbind", {"account": "zxkt_acme"}, by=agent, expected_version=3)
+    outcome.status    # "applied" (ticket resolved, reply queued) or "pending" (waits for a supervisor)
+    outcome.message   # Chinese, for the flash message
+
+Applying twice applies once: the ticket row is locked (SELECT ... FOR UPDATE on PostgreSQL; SQLite
+takes its write lock at BEGIN), and a ticket that is no longer open is refused with a message that
+says who resolved it. A refused precondition (records.resolutions.PreconditionFailed) or any error
+on the way (the reply, a constraint) rolls everything back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from helpdesk.auth.models import Role, User
+from helpdesk.core.models import Setting
+from helpdesk.db import session, unit_of_work, utcnow
+from helpdesk.records import resolutions
+from helpdesk.records.findings import ticket_values
+from helpdesk.records.models import Enterprise, PendingApproval
+from helpdesk.records.resolutions import APP, Applied, PreconditionFailed
+from helpdesk.tickets import services
+from helpdesk.tickets.models import STATUS_LABELS, Ticket, TicketEvent, TicketStatus
+
+__all__ = [
+    "ACTIONS",
+    "PreconditionFailed",
+    "ResolutionOutcome",
+    "apply_resolution",
+    "approve",
+    "decline",
+    "link_enterprise",
+    "pending_for",
+    "second_approval_required",
+]
+
+ACTIONS = ("change", "unbind", "cancel", "recovery")
+SECOND_APPROVAL_KEY = "require_second_approval"
+CHANGE_PARAMS = (
+    "new_uscc", "new_org_code", "new_name", "new_division_code", "new_division_name", "industry",
+    "main_business", "headcount", "old_uscc", "old_org_code", "company_name",
+)  # fmt: skip
+SIGNATURE = "外贸发展专项资金（中小）网络管理应用项目组"
+
+
+@dataclass(frozen=True, slots=True)
+class ResolutionOutcome:
+    ticket_id: int
+    action: str
+    status: str  #: "applied" or "pending"
+    message: str  #: Chinese, for the agent
+    summary: str = ""
+    approval_id: int | None = None
+
+
+def second_approval_required() -> bool:
+    """The admin setting: cancelling an account waits for a supervisor's approval."""
+    row = session.get(Setting, SECOND_APPROVAL_KEY)
+    value = row.value if row is not None else False
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on", "是")
+    return bool(value)
+
+
+def pending_for(ticket: Ticket) -> PendingApproval | None:
+    """The undecided approval request of this ticket, if any."""
+    return session.scalar(
+        select(PendingApproval).where(
+            PendingApproval.ticket_id == ticket.id, PendingApproval.decision.is_(None)
+        )
+    )
+
+
+# ------------------------------------------------------------------------------------------ guards
+
+
+def _lock_ticket(ticket_id: int) -> Ticket:
+    # FOR UPDATE: a second click, agent or retried request waits here, then sees the first one's result
+    return session.execute(
+        select(Ticket)
+        .where(Ticket.id == ticket_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def _closed_message(ticket: Ticket) -> str:
+    event = session.scalar(
+        select(TicketEvent)
+        .where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "status")
+        .order_by(TicketEvent.at.desc(), TicketEvent.id.desc())
+        .limit(1)
+    )
+    who = ""
+    if event is not None and event.actor_id:
+        actor = session.get(User, event.actor_id)
+        at = event.at.astimezone(current_app.config["HELPDESK"].timezone)
+        who = f"（{actor.name if actor else '他人'}于 {at:%Y-%m-%d %H:%M} 办理）"
+    label = STATUS_LABELS.get(ticket.status, ticket.status)
+    return f"工单 {ticket.number} 已是“{label}”状态{who}，本次操作没有执行，也没有重复办理。"
+
+
+def _check_open(ticket: Ticket, expected_version: int | None) -> None:
+    if not ticket.is_open:
+        raise services.TicketError(_closed_message(ticket))
+    if expected_version is not None and ticket.version != expected_version:
+        raise services.Conflict()
+
+
+def _enterprise(ticket: Ticket) -> Enterprise:
+    enterprise = session.get(Enterprise, ticket.enterprise_id) if ticket.enterprise_id else None
+    if enterprise is None:
+        raise services.TicketError("这张工单还没有关联企业档案：请先在“企业档案”中选择并关联企业。")
+    return enterprise
+
+
+def _check_no_pending(ticket: Ticket) -> None:
+    pending = pending_for(ticket)
+    if pending is not None:
+        who = session.get(User, pending.requested_by_id)
+        raise services.TicketError(
+            f"这张工单已有一项待主管审批的注销申请（{who.name if who else '他人'}提交），"
+            "请等待审批结果，不能重复提交。"
+        )
+
+
+def _account_param(params: dict[str, Any]) -> str:
+    account = str(params.get("account") or "").strip()
+    if not account:
+        raise services.TicketError("请填写要办理的账号。")
+    return account
+
+
+def _change_params(ticket: Ticket, params: dict[str, Any]) -> dict[str, Any]:
+    values = {k: params.get(k) for k in CHANGE_PARAMS if params.get(k) not in (None, "")}
+    if "company_name" not in params:  # by default the company named in the letter must match
+        name = ticket_values(ticket).get("company_name")
+        if name:
+            values["company_name"] = str(name)
+    return values
+
+
+def _apply(action: str, ticket: Ticket, enterprise: Enterprise, params: dict[str, Any], by: User,
+           detail: dict[str, Any] | None = None) -> Applied:  # fmt: skip
+    if action == "change":
+        return resolutions.apply_change(
+            enterprise, actor=by, ticket_id=ticket.id, **_change_params(ticket, params)
+        )
+    if action == "unbind":
+        return resolutions.apply_unbind(enterprise, _account_param(params), actor=by, ticket_id=ticket.id)
+    if action == "cancel":
+        return resolutions.apply_cancel(
+            enterprise, _account_param(params), actor=by, ticket_id=ticket.id, detail=detail
+        )
+    return resolutions.apply_recovery(enterprise, actor=by, ticket_id=ticket.id)
+
+
+# ------------------------------------------------------------------------------------------ notice
+
+
+def notice(ticket: Ticket, enterprise: Enterprise, applied: Applied) -> str:
+    """The Chinese resolution notice mailed to the enterprise (never a password)."""
+    letter = {"change": "《变更说明》", "unbind": "《解绑说明》", "cancel": "《注销说明》"}.get(
+        applied.action, "申请"
+    )
+    lines = [f"{enterprise.name}：", "", "您好！"]
+    if applied.action == "recovery":
+        lines.append(
+            f"您的找回账号申请（工单 {ticket.number}）已办理。经核实，贵单位在商务部业务系统统一平台的账号为："
+        )
+        for name, bound in applied.accounts:
+            lines.append(f"    {name}" + (f"（已绑定{APP}，请用此账号登录应用）" if bound else ""))
+        lines += [
+            "",
+            "为保障账号安全，我们不会通过邮件提供或重置密码。如忘记密码，请在统一平台登录页使用“找回密码”，"
+            "或致电 010-67870108（统一平台账号密码找回）。",
+        ]
+    else:
+        lines.append(f"您提交的{letter}（工单 {ticket.number}）已办理完毕：")
+        if applied.action == "change":
+            for c in applied.changes:
+                if c.field != "review_status":
+                    lines.append(f"    {c.label}：由 {c.before or '空'} 变更为 {c.after}")
+        elif applied.action == "unbind":
+            lines.append(f"    已解绑账号 {applied.changes[0].entity_id} 的{APP}。")
+            lines.append(
+                "请使用需要绑定的账号登录应用大厅，点击左侧“增加应用”，选择“综合业务”里的"
+                f"“{APP}”，重新操作“申请”。"
+            )
+        elif applied.action == "cancel":
+            lines.append(
+                f"    已注销账号 {applied.changes[0].entity_id}，该账号不能再登录。贵单位的其他账号不受影响。"
+            )
+        lines.extend(applied.notes)
+    lines += ["", "如有疑问，请直接回复本邮件（保留标题中的工单号）。", "", SIGNATURE]
+    return "\n".join(lines)
+
+
+def _finish(
+    ticket: Ticket, enterprise: Enterprise, applied: Applied, by: User, detail: dict[str, Any]
+) -> None:
+    """Event, reply and status: the tickets side of an applied resolution (caller's transaction)."""
+    now = utcnow()
+    services._record(ticket, "resolution", by=by, field=applied.action, new=applied.summary,
+                     detail={"action": applied.action, "enterprise": enterprise.id, **detail,
+                             "changes": [[c.entity, c.entity_id, c.field, c.before, c.after] for c in applied.changes]},
+                     at=now)  # fmt: skip
+    if ticket.assignee_id is None:
+        ticket.assignee_id = by.id
+        services._record(ticket, "assigned", by=by, field="assignee", old=None, new=by.id, at=now)
+    if ticket.requester_email:
+        services._reply(ticket, notice(ticket, enterprise, applied), by=by, kind="resolution",
+                        subject=f"已办结：{ticket.subject}")  # fmt: skip
+    services._set_status(ticket, TicketStatus.RESOLVED, by=by, at=now, reason=applied.summary)
+
+
+def _run(fn: Any) -> Any:
+    """Run `fn` in one unit of work; map the database's refusals to Chinese messages."""
+    try:
+        with unit_of_work():
+            return fn()
+    except StaleDataError:
+        raise services.Conflict() from None
+    except IntegrityError:
+        raise services.TicketError(
+            "保存时与他人同时进行的修改冲突（例如同一代码或绑定已被占用），本次没有做任何改动。请刷新后再试。"
+        ) from None
+
+
+# ------------------------------------------------------------------------------------------ actions
+
+
+def apply_resolution(
+    ticket: Ticket, action: str, params: dict[str, Any], *, by: User, expected_version: int | None = None
+) -> ResolutionOutcome:
+    """Apply a change / unbind / cancel / recovery and resolve the ticket, all or nothing. Commits.
+
+    With the require_second_approval setting on, a cancel only records a PendingApproval (the ticket
+    stays open) and `approve` applies it later. Raises services.TicketError (incl. Conflict) or
+    PreconditionFailed; in every such case nothing was changed.
+    """
+    if action not in ACTIONS:
+        raise services.TicketError("未知的办理类型。")
+    params = dict(params)
+
+    def work() -> ResolutionOutcome:
+        t = _lock_ticket(ticket.id)
+        _check_open(t, expected_version)
+        enterprise = _enterprise(t)
+        _check_no_pending(t)
+        if action == "cancel" and second_approval_required():
+            account = resolutions.check_cancel(enterprise, _account_param(params))
+            pending = PendingApproval(ticket_id=t.id, action="cancel", params={"account": account.account_name},
+                                      requested_by_id=by.id, requested_at=utcnow())  # fmt: skip
+            session.add(pending)
+            session.flush()
+            services._record(t, "approval_requested", by=by, field="cancel", new=account.account_name,
+                             detail={"approval": pending.id, "account": account.account_name})  # fmt: skip
+            if t.status == TicketStatus.NEW.value:
+                services._set_status(t, TicketStatus.OPEN, by=by, at=utcnow())
+            return ResolutionOutcome(t.id, action, "pending",
+                                     f"注销账号 {account.account_name} 需要主管审批，已提交；批准后自动办理并回复企业。",
+                                     f"注销账号 {account.account_name}", pending.id)  # fmt: skip
+        applied = _apply(action, t, enterprise, params, by)
+        _finish(t, enterprise, applied, by, {})
+        return ResolutionOutcome(
+            t.id, action, "applied", f"已办结：{applied.summary}。回复已放入发件队列。", applied.summary
+        )
+
+    return _run(work)
+
+
+def approve(pending: PendingApproval, *, by: User) -> ResolutionOutcome:
+    """A supervisor other than the requester approves a pending cancel: it is applied now. Commits."""
+    if not by.has_role(Role.SUPERVISOR):
+        raise services.TicketError("只有主管可以审批注销申请。")
+
+    def work() -> ResolutionOutcome:
+        p = session.execute(
+            select(PendingApproval)
+            .where(PendingApproval.id == pending.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalar_one()
+        if p.decision is not None:
+            raise services.TicketError(
+                f"这项申请已经{'批准' if p.decision == 'approved' else '驳回'}，不能重复审批。"
+            )
+        if p.requested_by_id == by.id:
+            raise services.TicketError("不能审批自己提交的注销申请：需要另一位主管审批。")
+        t = _lock_ticket(p.ticket_id)
+        if not t.is_open:
+            raise services.TicketError(_closed_message(t))
+        enterprise = _enterprise(t)
+        now = utcnow()
+        p.decision, p.decided_by_id, p.decided_at = "approved", by.id, now
+        detail = {"approval": p.id, "requested_by": p.requested_by_id, "approved_by": by.id}
+        services._record(
+            t, "approval_approved", by=by, field=p.action, new=p.params.get("account"), detail=detail
+        )
+        applied = _apply(p.action, t, enterprise, dict(p.params), by, detail=detail)
+        _finish(t, enterprise, applied, by, detail)
+        return ResolutionOutcome(
+            t.id, p.action, "applied", f"已批准并办结：{applied.summary}。", applied.summary, p.id
+        )
+
+    return _run(work)
+
+
+def decline(pending: PendingApproval, *, by: User, reason: str = "") -> None:
+    """A supervisor declines a pending cancel; the ticket stays open for the agent. Commits."""
+    if not by.has_role(Role.SUPERVISOR):
+        raise services.TicketError("只有主管可以审批注销申请。")
+
+    def work() -> None:
+        p = session.execute(
+            select(PendingApproval)
+            .where(PendingApproval.id == pending.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalar_one()
+        if p.decision is not None:
+            raise services.TicketError(
+                f"这项申请已经{'批准' if p.decision == 'approved' else '驳回'}，不能重复审批。"
+            )
+        p.decision, p.decided_by_id, p.decided_at = "declined", by.id, utcnow()
+        p.decision_note = reason.strip()[:500]
+        t = _lock_ticket(p.ticket_id)
+        services._record(t, "approval_declined", by=by, field=p.action, new=p.params.get("account"),
+                         detail={"approval": p.id, "reason": p.decision_note})  # fmt: skip
+
+    _run(work)
+
+
+def link_enterprise(
+    ticket: Ticket, enterprise: Enterprise | None, *, by: User, expected_version: int | None = None
+) -> bool:
+    """Link the ticket to an enterprise the agent chose (None unlinks); False if it was already. Commits."""
+
+    def work() -> bool:
+        t = _lock_ticket(ticket.id)
+        if expected_version is not None and t.version != expected_version:
+            raise services.Conflict()
+        new = enterprise.id if enterprise else None
+        if t.enterprise_id == new:
+            return False
+        if pending_for(t) is not None:
+            raise services.TicketError("这张工单有待审批的注销申请，审批前不能更换关联企业。")
+        services._record(t, "enterprise_linked", by=by, field="enterprise", old=t.enterprise_id, new=new,
+                         detail={"auto": False, "name": enterprise.name if enterprise else None})  # fmt: skip
+        t.enterprise_id = new
+        return True
+
+    return _run(work)
