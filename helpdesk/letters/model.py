@@ -20,6 +20,10 @@ has_licence             bool        a business-licence scan is attached
 seal                    str         seal hint on the letter: "seal" / "none" / "unknown"
 ======================  ==========  =============================================================
 
+Text values are NFKC-normalised: full-width letters, digits and punctuation become ASCII ("（" -> "(",
+"，" -> ","), and spaces between Chinese characters are dropped; `Evidence.text` quotes the source as
+written. Codes are upper case without separators; organisation codes are written "XXXXXXXX-X".
+
 Account names are kept as written after NFKC (full-width to half-width), with two exceptions that
 only undo damage: a "ZXKT_" / "zxkt-" / "zxkt " prefix becomes "zxkt_" (the FAQ defines the prefix in
 lower case followed by "_"), and spaces around "_" are removed. Case is not folded otherwise: the

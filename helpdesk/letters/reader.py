@@ -529,7 +529,7 @@ def _on_page(data: bytes) -> bytes | None:
     page = Image.new("RGB", (page_w, page_h), (255, 255, 255))
     page.paste(rgba, ((page_w - w) // 2, (page_h - h) // 2), rgba)
     out = io.BytesIO()
-    page.save(out, "PNG")
+    page.save(out, "PNG", compress_level=1)
     return out.getvalue()
 
 

@@ -561,9 +561,18 @@ _TITLES = {"change": "变更说明", "unbind": "解绑说明", "cancel": "注销
 
 
 def make_case(
-    seed: int, *, kind: str | None = None, source: str | None = None, style: str | None = None
+    seed: int,
+    *,
+    kind: str | None = None,
+    source: str | None = None,
+    style: str | None = None,
+    licence: str = "any",
 ) -> Case:
-    """One letter mail with its truth, all decided by `seed`."""
+    """One letter mail with its truth, all decided by `seed`.
+
+    `licence` (unbind and cancel letters): "any" (an image or a text PDF, decided by the seed),
+    "pdf", "image" or "none".
+    """
     rng = random.Random(seed)
     kind = kind or rng.choice(["change", "unbind", "cancel"])
     source = source or rng.choice(["docx", "pdf", "body"])
@@ -613,9 +622,13 @@ def make_case(
         )
     else:
         raise ValueError(source)
-    if kind in ("unbind", "cancel"):
+    if kind in ("unbind", "cancel") and licence != "none":
         uscc = str(truth.get("uscc", [make_uscc(rng)])[0])
         name = rng.choice(["营业执照.jpg", "执照扫描件.png", "IMG_2026.jpg", "营业执照副本.pdf"])
+        if licence == "pdf":
+            name = "营业执照副本.pdf"
+        elif licence == "image" and name.endswith(".pdf"):
+            name = "营业执照.jpg"
         data = text_image(
             licence_lines(company, uscc, rng), fmt="JPEG" if name.endswith("jpg") else "PNG", red_seal=True
         )

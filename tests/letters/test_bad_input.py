@@ -241,3 +241,43 @@ def test_reader_bug_still_gives_a_letter(monkeypatch):
     got = read(make_mail(text="hello"), today=TODAY)
     assert got.type == "inquiry"
     assert got.finding("internal_error").status == "unknown"
+
+
+def _image(fmt: str) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 40), (255, 255, 255)).save(buf, fmt)
+    return buf.getvalue()
+
+
+def _zip(name: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(name, "<x/>")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (lambda: docx_bytes(["标题", "正文", "公司", "日期"]), "docx"),
+        (lambda: _zip("xl/workbook.xml"), "xlsx"),
+        (lambda: _zip("OFD.xml"), "ofd"),
+        (lambda: _zip("readme.txt"), "zip"),
+        (lambda: b"Rar!\x1a\x07\x00" + bytes(20), "rar"),
+        (lambda: text_pdf([["说明"]]), "pdf"),
+        (lambda: _image("JPEG"), "jpg"),
+        (lambda: _image("PNG"), "png"),
+        (lambda: _image("TIFF"), "tif"),
+        (lambda: _image("BMP"), "bmp"),
+        (lambda: _image("GIF"), "gif"),
+        (lambda: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + "WordDocument".encode("utf-16-le"), "doc"),
+        (lambda: b"MZ" + bytes(100), "exe"),
+        (lambda: b"", "empty"),
+        (lambda: "解绑说明\n我司申请解绑账号".encode("gb18030"), "text"),
+        (lambda: bytes(range(256)) * 4, "unknown"),
+    ],
+)
+def test_sniff_by_magic_bytes(data, kind):
+    assert sniff(data()) == kind

@@ -465,9 +465,8 @@ def test_cli_read_file(tmp_path, capsys):
 @pytest.mark.parametrize("kind", ["change", "unbind", "cancel"])
 def test_scanned_letter_is_read_through_ocr(kind):
     pytest.importorskip("tests.letters.scanmaker")
-    case = make_case(
-        4200 + ["change", "unbind", "cancel"].index(kind), kind=kind, source="scan", style="template"
-    )
+    seed = 4200 + ["change", "unbind", "cancel"].index(kind)
+    case = make_case(seed, kind=kind, source="scan", style="template", licence="pdf")
     got = read(case.mail, today=TODAY, ocr_budget_s=120)
     assert got.type == kind
     assert any(s.ocr for s in got.sources)
