@@ -101,16 +101,6 @@ REQUIRED = {
     "qualification": ("fund_year",),
     "project": ("name",),
 }
-#: headers that decide a table's kind, tried in this order
-SIGNATURES = (
-    ("project", ("name",)),
-    ("account", ("account_name",)),
-    (
-        "qualification",
-        ("review_status", "allow_modify", "industry", "main_business", "headcount", "fund_year"),
-    ),
-    ("enterprise", ("name", "uscc")),
-)
 FIELD_LABELS = {kind: {f: names[0] for f, names in cols.items()} for kind, cols in COLUMNS.items()}
 
 TRUE_WORDS = {
@@ -252,22 +242,27 @@ _SYNONYMS: dict[str, dict[str, str]] = {
 
 
 def detect_kind(headers: Sequence[str]) -> str | None:
-    """The record kind a header row belongs to, or None."""
+    """The record kind a header row belongs to, or None.
+
+    项目名称 makes a project table, 账号 an account table; 审核状态 or 允许修改资料 (or 年度 without
+    the enterprise columns) a qualification table; 企业名称 with 统一社会信用代码 an enterprise table.
+    """
     keys = [header_key(h) for h in headers]
-    for kind, signature in SIGNATURES:
+
+    def has(kind: str, *fields: str) -> bool:
         mapped = {_SYNONYMS[kind].get(k) for k in keys}
-        if kind == "enterprise":
-            if all(f in mapped for f in signature):
-                return kind
-        elif any(f in mapped for f in signature):
-            if (
-                kind == "qualification"
-                and mapped & {"review_status", "allow_modify"} == set()
-                and ("fund_year" in mapped and not mapped & {"industry", "main_business", "headcount"})
-            ):
-                continue  # a year alone does not make a qualification table
-            return kind
-    return None
+        return all(f in mapped for f in fields)
+
+    if has("project", "name"):
+        return "project"
+    if has("account", "account_name"):
+        return "account"
+    enterprise = has("enterprise", "name", "uscc")
+    if has("qualification", "review_status") or has("qualification", "allow_modify"):
+        return "qualification"
+    if has("qualification", "fund_year") and not enterprise:
+        return "qualification"
+    return "enterprise" if enterprise else None
 
 
 def _table(source: str, rows: Iterator[tuple[int, list[str]]], encoding: str = "") -> Table | None:
@@ -389,6 +384,11 @@ def read_file(filename: str, data: bytes) -> list[Table]:
 
 
 # ------------------------------------------------------------------------------------------ values
+
+
+def _text(text: str) -> str:
+    """Free text (names, divisions) kept as written: full-width brackets are part of a registered name."""
+    return " ".join(text.split())
 
 
 def _norm(text: str) -> str:
@@ -532,7 +532,7 @@ class _Run:
         seen: dict[str, int] = {}
         for row in self.rows["enterprise"]:
             v = row.values
-            name = _norm(v["name"])
+            name = _text(v["name"])
             uscc = _code(v["uscc"])
             if not name:
                 self.error(row, "enterprise", "name", "企业名称为空")
@@ -571,9 +571,9 @@ class _Run:
                 "uscc": uscc,
                 "org_code": org or uscc[8:17],
                 "division_code": division,
-                "division_name": _norm(v.get("division_name", ""))[:100],
-                "authority": _norm(v.get("authority", ""))[:200],
-                "contact_name": _norm(v.get("contact_name", ""))[:100],
+                "division_name": _text(v.get("division_name", ""))[:100],
+                "authority": _text(v.get("authority", ""))[:200],
+                "contact_name": _text(v.get("contact_name", ""))[:100],
                 "contact_phone": _norm(v.get("contact_phone", ""))[:50],
                 "contact_email": email[:254],
             }
@@ -839,8 +839,8 @@ class _Run:
                 "fund_year": year,
                 "review_status": status or "未审核",
                 "allow_modify": allow,
-                "industry": _norm(v.get("industry", ""))[:100],
-                "main_business": _norm(v.get("main_business", ""))[:500],
+                "industry": _text(v.get("industry", ""))[:100],
+                "main_business": _text(v.get("main_business", ""))[:500],
                 "headcount": headcount,
             }
             if status is None:
@@ -852,7 +852,7 @@ class _Run:
         seen: dict[tuple[str, str], int] = {}
         for row in self.rows["project"]:
             v = row.values
-            name = _norm(v["name"])
+            name = _text(v["name"])
             if not name:
                 self.error(row, "project", "name", "项目名称为空")
                 continue
@@ -872,10 +872,10 @@ class _Run:
             row.key = name
             row.values = {
                 "name": name,
-                "status": _norm(v.get("status", ""))[:40],
+                "status": _text(v.get("status", ""))[:40],
                 "fund_year": year,
-                "filed_company_name": _norm(v.get("filed_company_name", ""))[:200],
-                "filed_division": _norm(v.get("filed_division", ""))[:100],
+                "filed_company_name": _text(v.get("filed_company_name", ""))[:200],
+                "filed_division": _text(v.get("filed_division", ""))[:100],
             }
         self.progress(len(self.rows["project"]))
 

@@ -165,13 +165,14 @@ def _params(grams: list[str]) -> dict[str, str]:
 
 
 def fuzzy_by_name(
-    name: str, *, cutoff: float = SEARCH_RATIO, limit: int = 10
+    name: str, *, cutoff: float = SEARCH_RATIO, limit: int = 10, partial: bool = False
 ) -> list[tuple[Enterprise, float]]:
     """Enterprises with a similar name, best first, as (enterprise, difflib ratio of the name keys).
 
     Candidates come from the bigram index: the enterprises sharing the most of the name's rare
     bigrams (a bigram in more than GRAM_POSTINGS names, such as a city or "贸易", narrows nothing
     and is left out unless all are that common); only those few are scored with difflib.
+    With `partial`, a name that contains the searched text also counts (the search box).
     """
     key = name_key(name)
     grams = sorted(name_grams(key))[:MAX_GRAMS]
@@ -189,6 +190,10 @@ def fuzzy_by_name(
     matcher.set_seq2(key)
     scored: list[tuple[float, int]] = []
     for ent_id, other, _hits in rows:
+        if partial and len(key) >= 2 and key in other:
+            # the search box: part of a name ("星辰供应链") finds the whole name
+            scored.append((max(cutoff, 0.6 + 0.4 * len(key) / len(other)), ent_id))
+            continue
         matcher.set_seq1(other)
         # the quick ratios are upper bounds of ratio(): skip the exact computation when they fail
         if matcher.real_quick_ratio() >= cutoff and matcher.quick_ratio() >= cutoff:
@@ -282,6 +287,6 @@ def search(query: str, *, limit: int = 30) -> list[Match]:
     for e in by_name(q):
         add(e, "name")
     if len(out) < limit and not (q.isascii() and "@" in q):
-        for e, ratio in fuzzy_by_name(q, limit=limit):
+        for e, ratio in fuzzy_by_name(q, limit=limit, partial=True):
             add(e, "fuzzy", ratio)
     return list(out.values())[:limit]

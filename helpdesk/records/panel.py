@@ -47,6 +47,7 @@ class Panel:
     other_forms: tuple[str, ...] = ()
     pending: PendingApproval | None = None
     titles: dict[str, str] = field(default_factory=lambda: dict(ACTION_TITLES))
+    ready: dict[str, bool] = field(default_factory=dict)  #: action -> its record checks all pass
 
     @property
     def summary(self) -> dict[str, int]:
@@ -77,9 +78,29 @@ def records_panel(ticket: Any) -> Panel:
     panel.target_account = target
     panel.forms = FORMS_BY_TYPE.get(ticket.type, ())
     panel.other_forms = tuple(a for a in ACTION_TITLES if a not in panel.forms)
+    panel.ready = _ready(panel.findings)
     panel.pending = session.scalar(
         select(PendingApproval).where(
             PendingApproval.ticket_id == ticket.id, PendingApproval.decision.is_(None)
         )
     )
     return panel
+
+
+#: the findings that must pass for an action's preconditions to hold
+READY_CHECKS = {
+    "change": ("records_change_ready",),
+    "unbind": ("records_multiple_accounts", "records_binding"),
+    "cancel": ("records_multiple_accounts", "records_cancel_target"),
+    "recovery": ("records_recovery_accounts",),
+}
+
+
+def _ready(items: list[dict[str, Any]]) -> dict[str, bool]:
+    status = {f["code"]: f["status"] for f in items}
+    out = {}
+    for action, needed in READY_CHECKS.items():
+        out[action] = all(status.get(code) == "pass" for code in needed[:1]) and all(
+            status.get(code) in ("pass", "unknown") for code in needed[1:]
+        )
+    return out

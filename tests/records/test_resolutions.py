@@ -35,11 +35,16 @@ def test_change_uscc_updates_codes_resets_review_and_audits(acme, users):
     session.commit()
     ent = session.get(Enterprise, acme.id)
     assert (ent.uscc, ent.org_code) == (new, new[8:17])
-    assert session.scalar(select(Qualification.review_status).where(Qualification.enterprise_id == ent.id)) == "未审核"
+    assert (
+        session.scalar(select(Qualification.review_status).where(Qualification.enterprise_id == ent.id))
+        == "未审核"
+    )
     audit = {(a.field, a.before, a.after) for a in session.scalars(select(AuditEntry))}
     assert ("uscc", old, new) in audit and ("org_code", old[8:17], new[8:17]) in audit
     assert ("review_status", "未公示", "未审核") in audit
-    assert new in applied.summary and all(a.actor_id == users["agent"].id for a in session.scalars(select(AuditEntry)))
+    assert new in applied.summary and all(
+        a.actor_id == users["agent"].id for a in session.scalars(select(AuditEntry))
+    )
 
 
 def test_change_refuses_a_new_uscc_failing_its_checksum(acme, users):
@@ -51,7 +56,9 @@ def test_change_refuses_a_new_uscc_failing_its_checksum(acme, users):
 
 def test_change_refuses_a_bad_org_code(acme, users):
     with pytest.raises(PreconditionFailed) as exc:
-        resolutions.apply_change(acme, new_org_code=corrupt(acme.org_code), actor=users["agent"], ticket_id=None)
+        resolutions.apply_change(
+            acme, new_org_code=corrupt(acme.org_code), actor=users["agent"], ticket_id=None
+        )
     assert _rule(exc) == "change.codes_valid"
 
 
@@ -85,7 +92,9 @@ def test_change_company_name_compare_ignores_width_spacing_and_punctuation(acme,
 
 def test_change_refuses_when_the_stated_old_code_differs_from_the_records(acme, users):
     with pytest.raises(PreconditionFailed) as exc:
-        resolutions.apply_change(acme, new_uscc=make_uscc(), old_uscc=make_uscc(), actor=users["agent"], ticket_id=None)
+        resolutions.apply_change(
+            acme, new_uscc=make_uscc(), old_uscc=make_uscc(), actor=users["agent"], ticket_id=None
+        )
     assert _rule(exc) == "change.old_codes_match"
 
 
@@ -99,7 +108,9 @@ def test_change_of_name_refused_while_projects_were_filed_under_it(app, users):
     ent = make_enterprise(projects=(("2026年境外展会项目", "苏州恒达贸易有限公司", "苏州市"),))
     session.commit()
     with pytest.raises(PreconditionFailed) as exc:
-        resolutions.apply_change(ent, new_name="苏州恒达国际贸易有限公司", actor=users["agent"], ticket_id=None)
+        resolutions.apply_change(
+            ent, new_name="苏州恒达国际贸易有限公司", actor=users["agent"], ticket_id=None
+        )
     assert _rule(exc) == "change.projects"
     assert "2026年境外展会项目" in str(exc.value)
 
@@ -136,7 +147,9 @@ def test_published_qualification_with_permission_can_be_modified(app, users):
 def test_unbind_removes_the_binding(acme, users):
     applied = resolutions.apply_unbind(acme, "HENGDA1", actor=users["agent"], ticket_id=None)
     session.commit()
-    assert not session.scalar(select(PlatformAccount).where(PlatformAccount.account_name == "hengda1")).app_bound
+    assert not session.scalar(
+        select(PlatformAccount).where(PlatformAccount.account_name == "hengda1")
+    ).app_bound
     assert applied.changes[0].after == "未绑定"
 
 
@@ -150,7 +163,9 @@ def test_unbind_refused_with_a_single_account(app, users):
 
 def test_unbind_refused_when_the_account_does_not_hold_the_binding(acme, users):
     with pytest.raises(PreconditionFailed) as exc:
-        resolutions.apply_unbind(acme, "hengda2", actor=users["agent"], ticket_id=None)  # zxkt_ prefix omitted
+        resolutions.apply_unbind(
+            acme, "hengda2", actor=users["agent"], ticket_id=None
+        )  # zxkt_ prefix omitted
     assert _rule(exc) == "unbind.holds_binding"
     assert "hengda1" in str(exc.value)  # says which account holds it
 

@@ -56,7 +56,9 @@ def test_unbind_resolves_the_ticket_with_event_audit_and_reply(acme, users):
 
 def test_change_reply_names_old_and_new_codes(acme, users):
     new = make_uscc()
-    ticket = make_ticket("change", enterprise=acme, company_name=acme.name, old_value=acme.uscc, new_value=new)
+    ticket = make_ticket(
+        "change", enterprise=acme, company_name=acme.name, old_value=acme.uscc, new_value=new
+    )
     session.commit()
     old = acme.uscc
     resolve.apply_resolution(ticket, "change", {"new_uscc": new, "old_uscc": old}, by=users["agent"])
@@ -93,9 +95,14 @@ def test_a_failure_halfway_leaves_nothing_changed(acme, users, monkeypatch):
 
     monkeypatch.setattr(services, "_reply", broken_reply)
     with pytest.raises(RuntimeError):
-        resolve.apply_resolution(ticket, "unbind", {"account": "hengda1"}, by=users["agent"], expected_version=version)
+        resolve.apply_resolution(
+            ticket, "unbind", {"account": "hengda1"}, by=users["agent"], expected_version=version
+        )
     session.expire_all()
-    assert session.scalar(select(PlatformAccount.app_bound).where(PlatformAccount.account_name == "hengda1")) is True
+    assert (
+        session.scalar(select(PlatformAccount.app_bound).where(PlatformAccount.account_name == "hengda1"))
+        is True
+    )
     assert _count(AuditEntry) == 0 and _count(OutboundMail) == 0 and _count(TicketEvent) == 0
     t = session.get(Ticket, ticket.id)
     assert (t.status, t.version, t.assignee_id) == ("open", version, None)
@@ -113,9 +120,13 @@ def test_a_refused_precondition_changes_nothing(acme, users):
 def test_applying_twice_applies_once_with_a_clear_message(acme, users):
     ticket = _unbind_ticket(acme)
     version = ticket.version
-    resolve.apply_resolution(ticket, "unbind", {"account": "hengda1"}, by=users["agent"], expected_version=version)
+    resolve.apply_resolution(
+        ticket, "unbind", {"account": "hengda1"}, by=users["agent"], expected_version=version
+    )
     with pytest.raises(services.TicketError) as exc:  # the double click: same form, same version
-        resolve.apply_resolution(ticket, "unbind", {"account": "hengda1"}, by=users["agent"], expected_version=version)
+        resolve.apply_resolution(
+            ticket, "unbind", {"account": "hengda1"}, by=users["agent"], expected_version=version
+        )
     assert "已办结" in str(exc.value) and "没有重复办理" in str(exc.value)
     assert _count(AuditEntry) == 1 and _count(OutboundMail) == 1
 
@@ -186,7 +197,10 @@ def test_two_agents_applying_at_once_apply_once(app, acme, users):
     results = _concurrent(app, ticket_id, [users["agent"].id, users["supervisor"].id], {"account": "hengda1"})
     assert sorted(r.split(":")[0] for r in results) == ["applied", "refused"], results
     assert _count(AuditEntry) == 1 and _count(OutboundMail) == 1
-    assert session.scalar(select(func.count()).select_from(TicketEvent).where(TicketEvent.kind == "resolution")) == 1
+    assert (
+        session.scalar(select(func.count()).select_from(TicketEvent).where(TicketEvent.kind == "resolution"))
+        == 1
+    )
 
 
 # ------------------------------------------------------------------------------------------ second approval
@@ -209,7 +223,10 @@ def test_cancel_without_the_setting_is_applied_at_once(acme, users):
     ticket = _cancel_ticket(acme)
     outcome = resolve.apply_resolution(ticket, "cancel", {"account": "zxkt_hengda2"}, by=users["agent"])
     assert outcome.status == "applied"
-    assert session.scalar(select(PlatformAccount.status).where(PlatformAccount.account_name == "zxkt_hengda2")) == "cancelled"
+    assert (
+        session.scalar(select(PlatformAccount.status).where(PlatformAccount.account_name == "zxkt_hengda2"))
+        == "cancelled"
+    )
 
 
 def test_cancel_with_second_approval_waits_for_a_supervisor(acme, users, approval_on):
@@ -218,7 +235,10 @@ def test_cancel_with_second_approval_waits_for_a_supervisor(acme, users, approva
     assert outcome.status == "pending" and outcome.approval_id
     session.expire_all()
     assert session.get(Ticket, ticket.id).status == "open"
-    assert session.scalar(select(PlatformAccount.status).where(PlatformAccount.account_name == "zxkt_hengda2")) == "active"
+    assert (
+        session.scalar(select(PlatformAccount.status).where(PlatformAccount.account_name == "zxkt_hengda2"))
+        == "active"
+    )
     assert _count(AuditEntry) == 0 and _count(OutboundMail) == 0
     assert session.scalars(select(TicketEvent.kind)).all() == ["approval_requested"]
 
@@ -252,11 +272,16 @@ def test_the_requester_cannot_approve_their_own_cancel(acme, users, approval_on)
 def test_a_declined_cancel_leaves_the_ticket_open(acme, users, approval_on):
     ticket = _cancel_ticket(acme)
     outcome = resolve.apply_resolution(ticket, "cancel", {"account": "zxkt_hengda2"}, by=users["agent"])
-    resolve.decline(session.get(PendingApproval, outcome.approval_id), by=users["supervisor"], reason="营业执照不清晰")
+    resolve.decline(
+        session.get(PendingApproval, outcome.approval_id), by=users["supervisor"], reason="营业执照不清晰"
+    )
     session.expire_all()
     assert session.get(Ticket, ticket.id).status == "open"
     assert session.get(PendingApproval, outcome.approval_id).decision_note == "营业执照不清晰"
-    assert session.scalar(select(PlatformAccount.status).where(PlatformAccount.account_name == "zxkt_hengda2")) == "active"
+    assert (
+        session.scalar(select(PlatformAccount.status).where(PlatformAccount.account_name == "zxkt_hengda2"))
+        == "active"
+    )
     # a new request may be made after the decline
     again = resolve.apply_resolution(ticket, "cancel", {"account": "zxkt_hengda2"}, by=users["agent"])
     assert again.status == "pending"

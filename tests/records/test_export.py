@@ -1,0 +1,66 @@
+"""Export of applied changes for the platform team: CLI and formats."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, timedelta
+
+from openpyxl import load_workbook
+
+from helpdesk.cli import helpdesk as helpdesk_group
+from helpdesk.db import session
+from helpdesk.records import export, importer
+from helpdesk.tickets import resolve
+from tests.records.factories import make_enterprise, make_ticket, make_uscc
+
+
+def _two_changes(users) -> None:
+    ent = make_enterprise(accounts=("zxkt_hengda", "hengda2"))
+    unbind = make_ticket("unbind", enterprise=ent, company_name=ent.name, target_accounts=["zxkt_hengda"])
+    change = make_ticket("change", enterprise=ent, company_name=ent.name, subject="变更说明")
+    recovery = make_ticket("recovery", enterprise=ent, subject="找回账号")
+    session.commit()
+    resolve.apply_resolution(unbind, "unbind", {"account": "zxkt_hengda"}, by=users["agent"])
+    resolve.apply_resolution(change, "change", {"new_uscc": make_uscc()}, by=users["agent"])
+    resolve.apply_resolution(recovery, "recovery", {}, by=users["agent"])
+
+
+def test_export_changes_cli_csv_and_xlsx(app, users, tmp_path):
+    _two_changes(users)
+    runner = app.test_cli_runner()
+    out = tmp_path / "changes.csv"
+    today = date.today()
+    result = runner.invoke(helpdesk_group, ["export-changes", "--since", (today - timedelta(days=1)).isoformat(),
+                                            "-o", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = out.read_bytes().decode("utf-8-sig").splitlines()
+    assert lines[0] == ",".join(export.HEADERS)
+    # unbind (1 field) + change (USCC, organisation code, review status); recovery is not exported
+    assert len(lines) == 1 + 4 and sum("统一社会信用代码" in line for line in lines[1:]) >= 1
+    assert all("找回" not in line for line in lines)
+    xlsx = tmp_path / "changes.xlsx"
+    result = runner.invoke(helpdesk_group, ["export-changes", "--since", today.isoformat(), "--until",
+                                            (today + timedelta(days=1)).isoformat(), "--format", "xlsx", "-o", str(xlsx)])  # fmt: skip
+    assert result.exit_code == 0 and "已导出 4 条" in result.output
+    sheet = load_workbook(io.BytesIO(xlsx.read_bytes())).active
+    assert [c.value for c in sheet[1]] == list(export.HEADERS)
+    assert sheet.max_row == 5 and sheet["A2"].is_date and sheet.freeze_panes == "A2"
+
+
+def test_export_range_excludes_other_days(app, users):
+    _two_changes(users)
+    tz = app.config["HELPDESK"].timezone
+    data, name, count = export.export(date(2000, 1, 1), date(2000, 1, 2), "csv", tz)
+    assert count == 0 and name.endswith(".csv") and data.decode("utf-8-sig").count("\n") == 1
+
+
+def test_bad_date_is_a_usage_error(app):
+    result = app.test_cli_runner().invoke(helpdesk_group, ["export-changes", "--since", "2026/01/01"])
+    assert result.exit_code == 2 and "YYYY-MM-DD" in result.output
+
+
+def test_progress_is_reported_for_every_row_twice(app):
+    text = "企业名称,统一社会信用代码\n" + "".join(f"公司{i},{make_uscc()}\n" for i in range(50))
+    seen: list[int] = []
+    report = importer.import_files([("企业.csv", text.encode())], progress=seen.append)
+    assert report.applied and sum(seen) == 100
