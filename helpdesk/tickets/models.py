@@ -98,6 +98,7 @@ class Ticket(Base):
     fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ocr_pending: Mapped[bool] = mapped_column(Boolean, default=False)
     #: lower-cased subject, sender, company, codes and accounts, for the queue's free-text search
+    #: (at most 2,000 bytes of UTF-8, so that it fits a btree index entry on PostgreSQL)
     search_text: Mapped[str] = mapped_column(Text, default="")
 
     version: Mapped[int] = mapped_column(Integer, default=1)  #: optimistic locking
@@ -110,6 +111,11 @@ class Ticket(Base):
         Index("ix_tickets_enterprise_id", "enterprise_id"),
         Index("ix_tickets_received_at", "received_at"),
         Index("ix_tickets_requester_email", "requester_email"),
+        # the queue (tickets/queries.py) filters and orders open tickets from this index alone and then
+        # reads only the page's rows: the wide rows (letter JSON) are never scanned
+        Index("ix_tickets_queue", "status", "due_at", "type", "assignee_id", "warn_at", "received_at"),
+        # free-text search scans this narrow index, not the table (search_text is capped at 2,000 bytes)
+        Index("ix_tickets_search_text", "search_text"),
     )
 
     messages: Mapped[list[Message]] = relationship(

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, tuple_
 from sqlalchemy.orm import defer
 
 from helpdesk.auth.models import User
@@ -43,6 +43,7 @@ from helpdesk.tickets.models import (
 
 PAGE_SIZE = 50
 COUNT_CAP = 1000  #: counts above this show as "1000+": exact counts of 200,000 rows cost too much
+SEARCH_CAP = 2000  #: a text search with more matches than this is filtered in the ordered scan instead
 DUE_SOON_MINUTES = 4 * 60  #: "即将超时": due within 4 business hours
 RUNNING = ("new", "open")
 
@@ -205,13 +206,35 @@ class Clock:
     now: datetime
     tz: ZoneInfo
     _calendars: dict[str, Any] = field(default_factory=dict)
+    _by_hours: dict[tuple[time, time], Any] = field(default_factory=dict)
+    _policies: dict[str, Any] | None = None
+    _text: dict[str, list[int] | None] = field(default_factory=dict)
 
     def calendar(self, ticket_type: str) -> Any:
         cal = self._calendars.get(ticket_type)
         if cal is None:
-            cal = clock.calendar_for(clock.policy_for(ticket_type))
+            if self._policies is None:
+                self._policies = clock.all_policies()  # one query for every type
+            policy = self._policies.get(ticket_type) or clock.default_policy(ticket_type)
+            hours = (policy.start, policy.end)
+            cal = self._by_hours.get(hours)
+            if cal is None:  # types with the same business hours share one calendar
+                cal = self._by_hours[hours] = clock.calendar_for(policy)
             self._calendars[ticket_type] = cal
         return cal
+
+    def text_matches(self, q: str) -> list[int] | None:
+        """Ids of the tickets whose search text has every word of `q`; None when more than SEARCH_CAP match.
+
+        One scan of the narrow index on search_text (ix_tickets_search_text), not of the wide rows; the
+        queue then reads only these ids. A common word (more matches) is instead filtered in the
+        ordered scan, which meets enough matches early. Cached for the request.
+        """
+        key = q.strip().lower()
+        if key not in self._text:
+            ids = session.scalars(select(Ticket.id).where(text_condition(q)).limit(SEARCH_CAP + 1)).all()
+            self._text[key] = None if len(ids) > SEARCH_CAP else list(ids)
+        return self._text[key]
 
     def due_soon_limit(self, ticket_type: str) -> datetime:
         """The instant DUE_SOON_MINUTES business minutes from now, under this type's business hours."""
@@ -291,12 +314,35 @@ def text_condition(q: str) -> ColumnElement[bool]:
     return text
 
 
-def filter_conditions(query: QueueQuery, user: User, ck: Clock) -> list[ColumnElement[bool]]:
-    """WHERE clauses for everything but the buckets' order and cursor."""
+#: statuses each list, SLA state and bucket can hold: a query whose statuses miss a bucket skips it
+VIEW_STATUSES = {
+    "all": set(STATUS_LABELS), "mine": set(OPEN_STATUSES), "unassigned": set(RUNNING), "due_soon": set(RUNNING),
+    "breached": set(RUNNING), "waiting": {"waiting"},
+}  # fmt: skip
+SLA_STATUSES = {"ok": set(RUNNING), "warn": set(RUNNING), "breached": set(RUNNING), "paused": {"waiting"},
+                "stopped": set(CLOSED_STATUSES)}  # fmt: skip
+BUCKET_STATUSES = {0: set(RUNNING), 1: set(OPEN_STATUSES), 2: set(CLOSED_STATUSES)}
+
+
+def status_scope(query: QueueQuery) -> set[str]:
+    """The statuses a ticket of this query can have (empty: the filters contradict each other)."""
+    scope = set(VIEW_STATUSES[query.view])
+    if query.statuses:
+        scope &= set(query.statuses)
+    if query.sla:
+        scope &= SLA_STATUSES[query.sla]
+    if query.due:
+        scope &= set(RUNNING)
+    return scope
+
+
+def filter_conditions(query: QueueQuery, user: User | None, ck: Clock) -> list[ColumnElement[bool]]:
+    """WHERE clauses for everything but the buckets' order and cursor ("mine"/"me" match nothing without a user)."""
     conds: list[ColumnElement[bool]] = []
     view = query.view
+    me = user.id if user is not None else None
     if view == "mine":
-        conds += [Ticket.assignee_id == user.id, Ticket.status.in_(OPEN_STATUSES)]
+        conds += [Ticket.assignee_id == me if me is not None else false(), Ticket.status.in_(OPEN_STATUSES)]
     elif view == "unassigned":
         conds += [Ticket.assignee_id.is_(None), Ticket.status.in_(RUNNING)]
     elif view == "due_soon":
@@ -312,7 +358,7 @@ def filter_conditions(query: QueueQuery, user: User, ck: Clock) -> list[ColumnEl
     if query.assignee == "none":
         conds.append(Ticket.assignee_id.is_(None))
     elif query.assignee == "me":
-        conds.append(Ticket.assignee_id == user.id)
+        conds.append(Ticket.assignee_id == me if me is not None else false())
     elif query.assignee:
         conds.append(Ticket.assignee_id == int(query.assignee))
     if query.enterprise_id is not None:
@@ -338,7 +384,10 @@ def filter_conditions(query: QueueQuery, user: User, ck: Clock) -> list[ColumnEl
     if query.ids:
         conds.append(Ticket.id.in_(query.ids))
     if query.q:
-        conds.append(text_condition(query.q))
+        matched = ck.text_matches(query.q)
+        conds.append(
+            text_condition(query.q) if matched is None else Ticket.id.in_(matched) if matched else false()
+        )
     return conds
 
 
@@ -426,7 +475,8 @@ class QueuePage:
 def queue_page(query: QueueQuery, user: User, ck: Clock, limit: int | None = None) -> QueuePage:
     """One page of tickets, most urgent first, continuing after `query.after`."""
     limit = limit or PAGE_SIZE
-    conds = filter_conditions(query, user, ck)
+    scope = status_scope(query)
+    conds = filter_conditions(query, user, ck) if scope else []
     start = parse_cursor(query.after)
     first_bucket = start[0] if start else 0
     rows: list[Ticket] = []
@@ -434,11 +484,16 @@ def queue_page(query: QueueQuery, user: User, ck: Clock, limit: int | None = Non
         want = limit + 1 - len(rows)
         if want <= 0:
             break
-        stmt = select(Ticket).where(*conds, _bucket_condition(bucket))
+        if not scope & BUCKET_STATUSES[bucket]:
+            continue  # e.g. "已办结" filters never read the open buckets
+        # late row lookup: pick the page's ids from the index (status, due_at, type, ...), then read
+        # only those wide rows (a letter is kilobytes of JSON)
+        ids = select(Ticket.id.label("id")).where(*conds, _bucket_condition(bucket))
         if start and bucket == start[0]:
-            stmt = stmt.where(_after(bucket, start[1], start[2]))
-        stmt = _light(stmt.order_by(*_bucket_order(bucket)).limit(want))
-        rows.extend(session.scalars(stmt).all())
+            ids = ids.where(_after(bucket, start[1], start[2]))
+        page_ids = ids.order_by(*_bucket_order(bucket)).limit(want).subquery()
+        stmt = select(Ticket).join(page_ids, page_ids.c.id == Ticket.id).order_by(*_bucket_order(bucket))
+        rows.extend(session.scalars(_light(stmt)).all())
     has_more = len(rows) > limit
     rows = rows[:limit]
     return QueuePage(rows, cursor_for(rows[-1]) if has_more and rows else None)
@@ -451,11 +506,15 @@ def capped_count(conds: Iterable[ColumnElement[bool]], cap: int = COUNT_CAP) -> 
 
 
 def view_counts(user: User, ck: Clock) -> dict[str, int]:
-    """Ticket count per list (tabs), each capped."""
-    out: dict[str, int] = {}
-    for view in VIEWS:
-        out[view] = capped_count(filter_conditions(QueueQuery(view=view), user, ck))
-    return out
+    """Ticket count per list (tabs), capped; each count is read from an index alone."""
+    return {view: capped_count(filter_conditions(QueueQuery(view=view), user, ck)) for view in VIEWS}
+
+
+def open_count(query: QueueQuery, user: User, ck: Clock) -> int:
+    """How many open tickets (new/open/waiting) match, capped: what an agent's list holds to work on."""
+    if not status_scope(query) & set(OPEN_STATUSES):
+        return 0
+    return capped_count([*filter_conditions(query, user, ck), Ticket.status.in_(OPEN_STATUSES)])
 
 
 # ------------------------------------------------------------------------------------ ticket page
@@ -494,10 +553,12 @@ def likely_duplicates(ticket: Ticket, limit: int = 10) -> list[Ticket]:
     return list(session.scalars(_light(stmt)))
 
 
-def merged_from(ticket: Ticket) -> list[Ticket]:
-    return list(
-        session.scalars(_light(select(Ticket).where(Ticket.merged_into_id == ticket.id).order_by(Ticket.id)))
-    )
+def merged_from(events: Iterable[Any]) -> list[Ticket]:
+    """The tickets merged into this one, from its "merged_from" timeline events (merged_into_id has no index)."""
+    ids = {int(e.new_value) for e in events if e.kind == "merged_from" and (e.new_value or "").isdigit()}
+    if not ids:
+        return []
+    return list(session.scalars(_light(select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id))))
 
 
 def ticket_by_number(text: str) -> Ticket | None:

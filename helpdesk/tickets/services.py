@@ -356,6 +356,9 @@ def merge(ticket: Ticket, target: Ticket, *, by: User, expected_version: int | N
     _commit_or_conflict()
 
 
+SEARCH_TEXT_BYTES = 2000
+
+
 def search_text_for(ticket: Ticket) -> str:
     """Lower-cased haystack for the queue's free-text search."""
     parts = [ticket.subject, ticket.requester_email, ticket.requester_name]
@@ -365,7 +368,10 @@ def search_text_for(ticket: Ticket) -> str:
         parts.extend(value if isinstance(value, list) else [value])
     for value in (ticket.fields or {}).values():
         parts.extend(value if isinstance(value, list) else [value])
-    return " ".join(str(p) for p in parts if p).lower()[:4000]
+    text = " ".join(str(p) for p in parts if p).lower()
+    # capped in bytes: the column is indexed (ix_tickets_search_text) and PostgreSQL's btree entries
+    # must stay under ~2,700 bytes
+    return text.encode()[:SEARCH_TEXT_BYTES].decode(errors="ignore")
 
 
 def mark_notifications_read(user: User, ids: list[int] | None = None) -> int:

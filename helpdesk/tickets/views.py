@@ -301,18 +301,27 @@ def queue() -> Any:
                 "assignee": users[t.assignee_id].name if t.assignee_id in users else "",
             }
         )
-    conds = queries.filter_conditions(query, current_user, ck)
-    is_supervisor = current_user.has_role(Role.SUPERVISOR)
-    bulk = forms.BulkForm()
-    bulk.assignee.choices = [("none", "（取消分配）")] + [(str(u.id), u.name) for u in queries.active_users()]
+    counts = queries.view_counts(current_user, ck)
+    # totals count open tickets only (cheap from the index); a text search or id list also counts all
+    open_total = queries.open_count(query, current_user, ck)
+    total = None
+    if query.q or query.ids:
+        total = queries.capped_count(queries.filter_conditions(query, current_user, ck))
+    bulk = None
+    if current_user.has_role(Role.SUPERVISOR):
+        bulk = forms.BulkForm()
+        bulk.assignee.choices = [("none", "（取消分配）")] + [
+            (str(u.id), u.name) for u in sorted(users.values(), key=lambda u: u.name) if u.active
+        ]
     return render_template(
         "tickets/queue.html",
         query=query,
         rows=rows,
         next_cursor=page.next_cursor,
-        total=queries.capped_count(conds),
+        total=total,
+        open_total=open_total,
         cap=queries.COUNT_CAP,
-        counts=queries.view_counts(current_user, ck),
+        counts=counts,
         views=queries.VIEWS,
         sla_states=queries.SLA_STATES,
         due_filters=queries.DUE_FILTERS,
@@ -321,7 +330,7 @@ def queue() -> Any:
         users=sorted(users.values(), key=lambda u: u.name),
         saved=queries.saved_filters(current_user),
         save_form=forms.SavedFilterForm(query=query.query_string(after="")),
-        bulk=bulk if is_supervisor else None,
+        bulk=bulk,
         unread=queries.unread_count(current_user),
         sla_labels=SLA_LABELS,
     )
@@ -582,10 +591,6 @@ def detail(ticket_id: int) -> Any:
     values = macros.placeholder_values(ticket, tz=_tz(), enterprise_name=enterprise_name)
     macro_rows = [{"m": m, "body": macros.render(m.body, values)} for m in queries.macros()]
     attachments, by_message = _attachment_rows(ticket)
-    version = {"version": ticket.version}
-    reply_form = forms.ReplyForm(data=version)
-    assign_form = forms.AssignForm(data={**version, "assignee": str(ticket.assignee_id or "none")})
-    assign_form.assignee.choices = [("none", "（未分配）")] + [(str(u.id), u.name) for u in assignable]
     letter = ticket.letter or {}
     return render_template(
         "tickets/detail.html",
@@ -606,17 +611,12 @@ def detail(ticket_id: int) -> Any:
         macros=macro_rows,
         placeholder_values=values,
         duplicates=queries.likely_duplicates(ticket),
-        merged_from=queries.merged_from(ticket),
+        merged_from=queries.merged_from(events),
         merged_into=session.get(Ticket, ticket.merged_into_id) if ticket.merged_into_id else None,
         viewers=queries.viewers(ticket.id, ck.now, exclude=current_user.id),
         supervisor=supervisor,
-        reply_form=reply_form,
-        note_form=forms.NoteForm(data=version),
-        status_form=forms.StatusForm(data={**version, "status": "resolved" if ticket.is_open else "open"}),
-        reject_form=forms.RejectForm(data=version),
-        merge_form=forms.MergeForm(data=version),
-        type_form=forms.TypeForm(data={**version, "type": ticket.type}),
-        assign_form=assign_form,
+        assignable=assignable,
+        types=TYPE_LABELS,
         seal_choices=forms.SEAL_CHOICES,
         enterprise_name=enterprise_name,
         enterprise_url=_enterprise_url(ticket),

@@ -118,3 +118,11 @@ def test_likely_duplicates_same_sender_and_type(app, users):
 
 def test_saved_query_keeps_only_queue_keys():
     assert queries.normalise_saved_query("?view=mine&after=0~1~2&evil=1&q=x") == "view=mine&q=x"
+
+
+def test_conditions_without_a_user_match_no_personal_list(sample):
+    ck = queries.new_clock(SHANGHAI, NOW)
+    for args in ({"view": "mine"}, {"assignee": "me"}):
+        conds = queries.filter_conditions(QueueQuery.from_args(args), None, ck)
+        assert queries.capped_count(conds) == 0
+    assert queries.capped_count(queries.filter_conditions(QueueQuery.from_args({"sla": "breached"}), None, ck)) == 1

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 3133a7229db2
+Revision ID: 8730f1afc49c
 Revises: 
-Create Date: 2026-11-26 19:56:06.297811+00:00
+Create Date: 2026-11-26 20:44:53.505167+00:00
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import helpdesk.db
 
-revision: str = '3133a7229db2'
+revision: str = '8730f1afc49c'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -238,8 +238,10 @@ def upgrade() -> None:
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.create_index('ix_tickets_assignee_id_status', ['assignee_id', 'status'], unique=False)
         batch_op.create_index('ix_tickets_enterprise_id', ['enterprise_id'], unique=False)
+        batch_op.create_index('ix_tickets_queue', ['status', 'due_at', 'type', 'assignee_id', 'warn_at', 'received_at'], unique=False)
         batch_op.create_index('ix_tickets_received_at', ['received_at'], unique=False)
         batch_op.create_index('ix_tickets_requester_email', ['requester_email'], unique=False)
+        batch_op.create_index('ix_tickets_search_text', ['search_text'], unique=False)
         batch_op.create_index('ix_tickets_status_due_at', ['status', 'due_at'], unique=False)
         batch_op.create_index('ix_tickets_status_warn_at', ['status', 'warn_at'], unique=False)
 
@@ -468,8 +470,10 @@ def downgrade() -> None:
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index('ix_tickets_status_warn_at')
         batch_op.drop_index('ix_tickets_status_due_at')
+        batch_op.drop_index('ix_tickets_search_text')
         batch_op.drop_index('ix_tickets_requester_email')
         batch_op.drop_index('ix_tickets_received_at')
+        batch_op.drop_index('ix_tickets_queue')
         batch_op.drop_index('ix_tickets_enterprise_id')
         batch_op.drop_index('ix_tickets_assignee_id_status')
 
