@@ -125,4 +125,7 @@ def test_conditions_without_a_user_match_no_personal_list(sample):
     for args in ({"view": "mine"}, {"assignee": "me"}):
         conds = queries.filter_conditions(QueueQuery.from_args(args), None, ck)
         assert queries.capped_count(conds) == 0
-    assert queries.capped_count(queries.filter_conditions(QueueQuery.from_args({"sla": "breached"}), None, ck)) == 1
+    assert (
+        queries.capped_count(queries.filter_conditions(QueueQuery.from_args({"sla": "breached"}), None, ck))
+        == 1
+    )
