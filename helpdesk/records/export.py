@@ -88,13 +88,23 @@ def changes_between(since: datetime, until: datetime | None, tz: ZoneInfo) -> li
     return rows
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula, quoted (names and values come from letters)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not value.lstrip("-+").isdigit():
+        return "'" + value
+    return value
+
+
 def to_csv(rows: list[ChangeRow]) -> bytes:
     """UTF-8 with BOM (Excel opens it as UTF-8), Chinese headers, dates as YYYY-MM-DD HH:MM:SS."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(HEADERS)
     for row in rows:
-        cells = list(row.cells())
+        cells = [_inert(c) for c in row.cells()]
         cells[0] = row.at.strftime("%Y-%m-%d %H:%M:%S")
         writer.writerow(cells)
     return out.getvalue().encode("utf-8-sig")
@@ -116,6 +126,9 @@ def to_xlsx(rows: list[ChangeRow], *, title: str = "变更记录") -> bytes:
     for row in rows:
         sheet.append(row.cells())
         r = sheet.max_row
+        for cell in sheet[r]:
+            if cell.data_type == "f":  # openpyxl reads "=..." as a formula: keep it text
+                cell.data_type = "s"
         sheet.cell(r, 1).number_format = "yyyy-mm-dd hh:mm:ss"
         for col in (5, 8, 9):  # codes must stay text (no scientific notation, no lost leading zeros)
             sheet.cell(r, col).number_format = "@"

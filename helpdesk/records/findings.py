@@ -162,8 +162,10 @@ def record_findings(ticket: TicketLike) -> list[dict[str, Any]]:
         _change(out, values, enterprise)
     elif ticket.type == "recovery":
         _recovery(out, ticket, enterprise)
-    if ticket.type in ("change", "inquiry"):
+    if ticket.type == "change":
         _qualification(out, enterprise, codes_only=_codes_only(values, enterprise))
+    elif ticket.type == "inquiry":  # for a question the status is information, not a verdict
+        _qualification(out, enterprise, codes_only=False, inquiry=True)
     return out.items
 
 
@@ -381,7 +383,9 @@ def _change(out: _Findings, values: dict[str, Any], enterprise: Enterprise) -> N
             out.add("records_change_ready", "pass", "按来函内容可以办理变更。", "modification")
 
 
-def _qualification(out: _Findings, enterprise: Enterprise, *, codes_only: bool) -> None:
+def _qualification(
+    out: _Findings, enterprise: Enterprise, *, codes_only: bool, inquiry: bool = False
+) -> None:
     qual = latest_qualification(enterprise)
     if qual is None:
         out.add("records_qualification", "unknown", "档案中没有该企业的资质记录。")
@@ -391,6 +395,10 @@ def _qualification(out: _Findings, enterprise: Enterprise, *, codes_only: bool) 
         out.add("records_qualification", "pass", f"{head}，资质信息可以修改；修改后转为“未审核”。")
     elif qual.allow_modify:
         out.add("records_qualification", "pass", f"{head}，已开通“允许修改资料”；修改后转为“未审核”。")
+    elif inquiry:
+        out.add("records_qualification", "unknown",
+                f"{head}，未开通“允许修改资料”：企业如需修改资质信息，须先联系所属商务主管机关开通修改权限"
+                "（FAQ 情况二）。")  # fmt: skip
     elif codes_only:
         out.add("records_qualification", "unknown",
                 f"{head}，未开通“允许修改资料”；代码更正由工作人员办理（FAQ 情况五），办理后资质转为“未审核”，"

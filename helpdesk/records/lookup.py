@@ -178,28 +178,37 @@ def fuzzy_by_name(
     grams = sorted(name_grams(key))[:MAX_GRAMS]
     if not grams:
         return []
-    counts = session.execute(_statement("counts", len(grams)), _params(grams)).all()
+    conn = session.connection()  # Core execution: the ORM layer would cost more than these queries
+    counts = conn.execute(_statement("counts", len(grams)), _params(grams)).all()
     rare = [grams[i] for i, n in counts if 0 < n <= GRAM_POSTINGS]
     if rare:
-        rows = session.execute(_statement("pool", len(rare)), _params(rare))
+        rows = conn.execute(_statement("pool", len(rare)), _params(rare)).all()
     elif any(n for _i, n in counts):
-        rows = session.execute(_statement("capped", len(grams)), _params(grams))
+        rows = conn.execute(_statement("capped", len(grams)), _params(grams)).all()
     else:
         return []
     matcher = difflib.SequenceMatcher(autojunk=False)
     matcher.set_seq2(key)
     scored: list[tuple[float, int]] = []
+    bounded: list[tuple[float, int, str]] = []
     for ent_id, other, _hits in rows:
         if partial and len(key) >= 2 and key in other:
             # the search box: part of a name ("星辰供应链") finds the whole name
             scored.append((max(cutoff, 0.6 + 0.4 * len(key) / len(other)), ent_id))
             continue
         matcher.set_seq1(other)
-        # the quick ratios are upper bounds of ratio(): skip the exact computation when they fail
-        if matcher.real_quick_ratio() >= cutoff and matcher.quick_ratio() >= cutoff:
-            ratio = matcher.ratio()
-            if ratio >= cutoff:
-                scored.append((ratio, ent_id))
+        bound = matcher.quick_ratio()  # an upper bound of ratio(), much cheaper
+        if bound >= cutoff:
+            bounded.append((bound, ent_id, other))
+    # exact ratios, most promising first; stop once no bound can beat the `limit` best found
+    bounded.sort(key=lambda b: (-b[0], b[1]))
+    for bound, ent_id, other in bounded:
+        if len(scored) >= limit and bound < sorted(r for r, _ in scored)[-limit]:
+            break
+        matcher.set_seq1(other)
+        ratio = matcher.ratio()
+        if ratio >= cutoff:
+            scored.append((ratio, ent_id))
     scored.sort(key=lambda s: (-s[0], s[1]))
     scored = scored[:limit]
     if not scored:

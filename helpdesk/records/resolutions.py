@@ -476,7 +476,7 @@ def recovery_accounts(enterprise: Enterprise) -> list[PlatformAccount]:
 def apply_recovery(enterprise: Enterprise, *, actor: Actor | None, ticket_id: int | None) -> Applied:
     """Record which account names are disclosed (never a password); nothing else changes. Flushes."""
     accounts = recovery_accounts(enterprise)
-    names = ", ".join(a.account_name for a in accounts)
+    names = "、".join(a.account_name for a in accounts)
     _audit([Change("enterprise", str(enterprise.id), "accounts", None, names)], action="recovery",
            enterprise=enterprise, actor=actor, ticket_id=ticket_id)  # fmt: skip
     session.flush()

@@ -57,9 +57,14 @@ def _panel_globals() -> dict[str, Any]:
 
 def _back(ticket_id: int) -> Any:
     target = request.form.get("next", "")
-    if target.startswith("/") and not target.startswith("//"):
+    if _local(target):
         return redirect(target)
     return redirect(url_for("tickets.detail", ticket_id=ticket_id))
+
+
+def _local(target: str) -> bool:
+    """A path on this site (no scheme, no host, no backslash tricks): safe to redirect to."""
+    return target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target
 
 
 def _version() -> int | None:
@@ -245,7 +250,7 @@ def decline(approval_id: int) -> Any:
 
 def _back_to_approvals(ticket_id: int) -> Any:
     target = request.form.get("next", "")
-    if target.startswith("/") and not target.startswith("//"):
+    if _local(target):
         return redirect(target)
     return redirect(url_for("records.approvals"))
 

@@ -64,3 +64,14 @@ def test_progress_is_reported_for_every_row_twice(app):
     seen: list[int] = []
     report = importer.import_files([("企业.csv", text.encode())], progress=seen.append)
     assert report.applied and sum(seen) == 100
+
+
+def test_values_from_letters_never_become_spreadsheet_formulas():
+    from datetime import datetime
+
+    row = export.ChangeRow(datetime(2026, 11, 26, 9, 30), "ZXZJ#1", "变更", '=HYPERLINK("http://x","y")', "", "企业",
+                           "企业名称", "@SUM(A1)", "-12", "王客服")  # fmt: skip
+    text = export.to_csv([row]).decode("utf-8-sig")
+    assert "'=HYPERLINK" in text and "'@SUM" in text and ",-12," in text
+    sheet = load_workbook(io.BytesIO(export.to_xlsx([row]))).active
+    assert sheet["D2"].data_type == "s" and sheet["D2"].value.startswith("=HYPERLINK")

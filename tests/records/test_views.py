@@ -200,3 +200,12 @@ def test_export_downloads_csv_and_xlsx(admin_client, acme, users):
     assert sheet["A1"].value == "办理时间" and sheet["C2"].value == "解绑"
     assert sheet["A2"].is_date and sheet.column_dimensions["D"].width > 20
     assert admin_client.get("/records/export/download?since=nonsense").status_code == 400
+
+
+def test_next_must_be_a_local_path(agent_client, acme):
+    ticket = _unbind_ticket(acme)
+    token = page_csrf(agent_client, f"/tickets/{ticket.id}")
+    for evil in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
+        response = agent_client.post(f"/records/tickets/{ticket.id}/link",
+                                     data={"csrf_token": token, "enterprise_id": acme.id, "next": evil})  # fmt: skip
+        assert response.headers["Location"].endswith(f"/tickets/{ticket.id}"), evil
