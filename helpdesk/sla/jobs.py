@@ -4,78 +4,196 @@ The deadlines are stored on the ticket (due_at, warn_at); these steps only compa
 the (status, warn_at) and (status, due_at) indexes. Each notice is claimed with a compare-and-set
 on the ticket (warned_at / breached_at IS NULL) before anything is written, so it goes out once per
 clock: in the app (Notification rows, unique per user/ticket/kind/clock) and by mail (outbox).
+A reopened ticket starts a new clock (sla_clock_no + 1, warned_at and breached_at cleared), so it can
+be warned and breached again.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
+from sqlalchemy.exc import IntegrityError
 
 from helpdesk.auth.models import Role, User
+from helpdesk.core import leases
 from helpdesk.db import session, utcnow
 from helpdesk.mail import outbox
+from helpdesk.sla import clock, service
 from helpdesk.tickets.models import Notification, Ticket, TicketEvent
 
 RUNNING = ("new", "open")  #: waiting tickets are paused: no warnings or breaches while paused
+WARNING, BREACH, CALENDAR_MISSING = "sla_warning", "sla_breach", "calendar_missing"
+LEASE_TTL = timedelta(minutes=5)  #: longer than any tick; a worker that died frees it after this
 
 
 def _recipients(ticket: Ticket, kind: str) -> list[User]:
-    users = session.scalars(select(User).where(User.active.is_(True))).all()
+    """Warning: the assignee, or the supervisors when unassigned. Breach: the assignee and the supervisors."""
+    users = session.scalars(select(User).where(User.active.is_(True)).order_by(User.id)).all()
     supervisors = [u for u in users if u.has_role(Role.SUPERVISOR)]
     assignee = next((u for u in users if u.id == ticket.assignee_id), None)
-    if kind == "sla_warning":
+    if kind == WARNING:
         return [assignee] if assignee else supervisors
-    return ([assignee] if assignee else []) + [s for s in supervisors if assignee is None or s.id != assignee.id]
+    return ([assignee] if assignee else []) + [
+        s for s in supervisors if assignee is None or s.id != assignee.id
+    ]
 
 
 def _notify(ticket: Ticket, kind: str, now: datetime, sender: str, tz: Any) -> None:
+    policy = clock.policy_for(ticket.type)
     due = ticket.due_at.astimezone(tz) if ticket.due_at else None
     due_text = f"{due:%m-%d %H:%M}" if due else "—"
-    if kind == "sla_warning":
-        text = f"{ticket.number}（{ticket.type_label}）已用去 75% 的处理时限，截止 {due_text}。"
+    if kind == WARNING:
+        text = f"{ticket.number}（{ticket.type_label}）已用去 {policy.warn_ratio:.0%} 的处理时限，截止 {due_text}。"
     else:
-        text = f"{ticket.number}（{ticket.type_label}）已超过 2 个工作日的处理时限（截止 {due_text}）。"
+        text = f"{ticket.number}（{ticket.type_label}）已超过 {policy.days} 个工作日的处理时限（截止 {due_text}）。"
     for user in _recipients(ticket, kind):
-        session.add(Notification(user_id=user.id, ticket_id=ticket.id, kind=kind, clock_no=ticket.sla_clock_no,
-                                 message=text, created_at=now))
+        _add_notification(user, ticket.id, kind, ticket.sla_clock_no, text, now)
         if user.email:
-            outbox.queue(to=user.email, subject=f"[SLA] {text}", sender=sender, ticket_id=ticket.id, kind="sla",
-                         body=f"{text}\n\n主题：{ticket.subject}\n发件人：{ticket.requester_email}\n")
+            outbox.queue(
+                to=user.email,
+                subject=f"[SLA] {text}",
+                sender=sender,
+                ticket_id=ticket.id,
+                kind="sla",
+                body=f"{text}\n\n主题：{ticket.subject}\n发件人：{ticket.requester_email}\n",
+            )
     session.add(TicketEvent(ticket_id=ticket.id, kind=kind, at=now, detail={"clock": ticket.sla_clock_no}))
 
 
-def _step(kind: str, now: datetime, sender: str, tz: Any) -> bool:
-    """Handle the most overdue ticket of this kind; True when there may be more."""
-    column, flag = (Ticket.warn_at, Ticket.warned_at) if kind == "sla_warning" else (Ticket.due_at, Ticket.breached_at)
-    ticket = session.scalars(
-        select(Ticket).where(Ticket.status.in_(RUNNING), column <= now, flag.is_(None)).order_by(column).limit(1)
-    ).first()
-    if ticket is None:
-        session.rollback()
+def _add_notification(
+    user: User, ticket_id: int | None, kind: str, clock_no: int, text: str, now: datetime
+) -> bool:
+    """Add one in-app notice; False when the same (user, ticket, kind, clock) exists already."""
+    try:
+        with session.begin_nested():  # a savepoint: a duplicate must not undo the claim around it
+            session.add(
+                Notification(
+                    user_id=user.id,
+                    ticket_id=ticket_id,
+                    kind=kind,
+                    clock_no=clock_no,
+                    message=text,
+                    created_at=now,
+                )
+            )
+    except IntegrityError:
         return False
-    won = session.execute(
-        update(Ticket).where(Ticket.id == ticket.id, flag.is_(None), Ticket.status.in_(RUNNING))
-        .values({flag.key: now}).execution_options(synchronize_session=False)
-    ).rowcount == 1
-    if won:  # otherwise another worker handled it first
-        if kind == "sla_breach" and ticket.warned_at is None:
-            # a breach implies the warning: never send a late warning after the breach
-            session.execute(update(Ticket).where(Ticket.id == ticket.id).values(warned_at=now)
-                            .execution_options(synchronize_session=False))
-        _notify(ticket, kind, now, sender, tz)
-    session.commit()
     return True
 
 
+def _step(kind: str, now: datetime, sender: str, tz: Any) -> bool | None:
+    """Handle the most overdue ticket of this kind: True if this worker sent it, False if another one
+    claimed it first, None when nothing is due."""
+    column, flag = (
+        (Ticket.warn_at, Ticket.warned_at) if kind == WARNING else (Ticket.due_at, Ticket.breached_at)
+    )
+    ticket = session.scalars(
+        select(Ticket)
+        .where(Ticket.status.in_(RUNNING), column <= now, flag.is_(None))
+        .order_by(column)
+        .limit(1)
+    ).first()
+    if ticket is None:
+        session.rollback()
+        return None
+    # the claim: the row still matches (not claimed, not paused, same clock) in the same statement
+    claim = update(Ticket).where(
+        Ticket.id == ticket.id,
+        flag.is_(None),
+        Ticket.status.in_(RUNNING),
+        column <= now,
+        Ticket.sla_clock_no == ticket.sla_clock_no,
+    )
+    won = (
+        session.execute(claim.values({flag.key: now}).execution_options(synchronize_session=False)).rowcount
+        == 1
+    )
+    if won:
+        if kind == BREACH:
+            # a breach implies the warning: never send a late warning after the breach
+            session.execute(
+                update(Ticket)
+                .where(Ticket.id == ticket.id, Ticket.warned_at.is_(None))
+                .values(warned_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        _notify(ticket, kind, now, sender, tz)
+    # rowcount != 1: another worker claimed it first (or the ticket was paused or restarted meanwhile)
+    session.commit()
+    return won
+
+
 def tick(sender: str, tz: Any, now: datetime | None = None, limit: int = 1000) -> tuple[int, int]:
-    """Run warnings and breaches until none is due; returns (warnings, breaches) handled."""
+    """Run breaches, then warnings, until none is due; returns (warnings, breaches) this worker sent."""
     now = now or utcnow()
-    breaches = 0
-    while breaches < limit and _step("sla_breach", now, sender, tz):
-        breaches += 1
-    warnings = 0
-    while warnings < limit and _step("sla_warning", now, sender, tz):
-        warnings += 1
-    return warnings, breaches
+    counts = {BREACH: 0, WARNING: 0}
+    for kind in (BREACH, WARNING):
+        for _ in range(limit):
+            won = _step(kind, now, sender, tz)
+            if won is None:
+                break
+            counts[kind] += bool(won)
+    return counts[WARNING], counts[BREACH]
+
+
+def scheduled_tick(sender: str, tz: Any, now: datetime | None = None) -> tuple[int, int] | None:
+    """The scheduler's every-minute step: `tick` under the "sla-tick" lease, so one worker acts at a time
+    (a second one skips; if the lease expires mid-run, the claims still send each notice once).
+    Returns (warnings, breaches), or None when another worker holds the lease."""
+    if not leases.acquire("sla-tick", LEASE_TTL):
+        return None
+    error = None
+    try:
+        return tick(sender, tz, now=now)
+    except Exception as exc:
+        session.rollback()
+        error = repr(exc)[:500]
+        raise
+    finally:
+        leases.release("sla-tick", error=error)
+
+
+def check_calendar_coverage(sender: str, tz: Any, now: datetime | None = None) -> list[int]:
+    """Daily: tell the admins (once per year, in the app and by mail) that a year that matters has no
+    official schedule (this year, or next year from 1 November); returns the missing years."""
+    now = now or utcnow()
+    today = now.astimezone(tz).date()
+    missing = service.missing_years(today)
+    for year in missing:
+        _tell_admins_once(year, today, now, sender)
+    session.commit()
+    return missing
+
+
+def _tell_admins_once(year: int, today: date, now: datetime, sender: str) -> None:
+    text = (
+        f"{year} 年放假安排尚未录入：涉及 {year} 年的工单截止时间暂按周一至周五计算。"
+        f"请在国务院办公厅发布通知后，到“工作日历”页面录入 {year} 年的放假和调休安排。"
+    )
+    admins = session.scalars(select(User).where(User.active.is_(True), User.role == Role.ADMIN.value)).all()
+    for admin in admins:
+        # the notice is claimed by its row: unique (user, ticket, kind, clock) does not hold with ticket NULL,
+        # so the check and the insert run under the admin's row lock (PostgreSQL) / the write lock (SQLite)
+        session.execute(select(User.id).where(User.id == admin.id).with_for_update())
+        sent = session.scalar(
+            select(
+                exists().where(
+                    Notification.user_id == admin.id,
+                    Notification.kind == CALENDAR_MISSING,
+                    Notification.clock_no == year,
+                )
+            )
+        )
+        if sent:
+            continue
+        _add_notification(admin, None, CALENDAR_MISSING, year, text, now)
+        if admin.email:
+            outbox.queue(
+                to=admin.email,
+                subject=f"[工作日历] {year} 年放假安排尚未录入",
+                body=text + "\n",
+                sender=sender,
+                kind="sla",
+            )

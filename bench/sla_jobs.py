@@ -1,0 +1,251 @@
+"""SLA jobs with 100,000 open tickets: one scheduler step when nothing is due, and the recompute of every
+deadline after a calendar edit (run by hand, prints figures).
+
+    python3 bench/sla_jobs.py                 # SQLite, 100,000 open tickets
+    python3 bench/sla_jobs.py --pg            # also PostgreSQL (a throw-away cluster from tests/servers.py)
+    python3 bench/sla_jobs.py --tickets 20000 --breached 0
+
+The open tickets were received from Tue 2026-03-10 09:00 to Wed 03-11 08:00 (Beijing), so at "now", Wed
+03-11 08:30, no warning and no deadline is due: their deadlines are Thu 03-12 or Fri 03-13 17:00. A few
+(`--breached`, default 1,000) are older, open and already breached: they sit in the due range and the step
+must skip them. Aims (issue 5): a step < 100 ms (by the (status, due_at) / (status, warn_at) indexes), the
+recompute of all deadlines after a calendar edit < 5 s. The edit makes Thu 03-12 a day off, which moves
+every one of the 100,000 deadlines (the worst case: every row is rewritten).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+import timeit
+from datetime import UTC, date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import func, insert, select, text  # noqa: E402
+
+from helpdesk import bootstrap, create_app, db  # noqa: E402
+from helpdesk.sla import clock, jobs, service  # noqa: E402
+from helpdesk.tickets.models import Ticket  # noqa: E402
+
+SH = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 3, 11, 8, 30, tzinfo=SH)
+TYPES = ("change", "change", "change", "unbind", "unbind", "cancel", "recovery", "inquiry")
+
+
+def populate(n: int, breached: int, seed: int = 5) -> None:
+    """n open tickets with running clocks (as clock.start computes them) and `breached` overdue ones."""
+    rng = random.Random(seed)
+    policies = clock.all_policies()
+    counters = {t: clock.counter_for(policies.get(t) or clock.default_policy(t)) for t in set(TYPES)}
+    first = datetime(2026, 3, 10, 9, 0, tzinfo=SH).timestamp()
+    span = datetime(2026, 3, 11, 8, 0, tzinfo=SH).timestamp() - first
+    rows = []
+    for i in range(n + breached):
+        kind = rng.choice(TYPES)
+        if i < breached:  # received the week before, still open, breached and warned
+            received = datetime.fromtimestamp(
+                datetime(2026, 3, 2, 9, tzinfo=SH).timestamp() + rng.random() * 3e5, UTC
+            )
+        else:
+            received = datetime.fromtimestamp(first + rng.random() * span, UTC)
+        counter = counters[kind]
+        fresh = counter.fresh(received)
+        status = "waiting" if rng.random() < 0.1 and i >= breached else rng.choice(("new", "open"))
+        row = {
+            "type": kind,
+            "status": status,
+            "subject": f"工单 {i}",
+            "requester_email": f"u{i}@example.com",
+            "received_at": received,
+            "created_at": received,
+            "updated_at": received,
+            "sla_policy": counter.policy.mode,
+            "sla_started_at": received,
+            "due_at": fresh.due_at,
+            "warn_at": fresh.warn_at,
+            "sla_budget_minutes": fresh.budget_minutes,
+            "sla_provisional": fresh.provisional,
+            "sla_calendar_version": counter.cal.version,
+            "sla_explanation": counter.explanation(fresh),
+            "sla_paused_at": None,
+            "sla_remaining_minutes": None,
+            "fields": {},
+            "letter": None,
+        }
+        if status == "waiting":  # paused two business hours after receipt
+            paused = counter.cal.add_business_minutes(received, 120).astimezone(UTC)
+            row.update(
+                sla_paused_at=paused,
+                due_at=None,
+                warn_at=None,
+                sla_remaining_minutes=fresh.budget_minutes - 120,
+                sla_explanation=clock._paused_text(paused, fresh.budget_minutes - 120),
+            )
+        if i < breached:
+            row.update(warned_at=fresh.warn_at, breached_at=fresh.due_at)
+        rows.append(row)
+    with db.unit_of_work() as s:
+        for chunk in range(0, len(rows), 10_000):
+            s.execute(insert(Ticket), rows[chunk : chunk + 10_000])
+
+
+class Clock:
+    """Wall and CPU seconds of a block (the CPU figure shows the cost on a busy machine)."""
+
+    def __enter__(self) -> Clock:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+    def __str__(self) -> str:
+        return f"{self.wall:.2f} s (CPU {self.cpu:.2f} s)"
+
+
+def timed(fn, runs: int) -> tuple[float, float]:
+    """(median, max) milliseconds of `runs` calls."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times), max(times)
+
+
+def plans(url: str) -> list[str]:
+    """The query plans of the two step queries (the breach one and the warning one)."""
+    now = NOW.astimezone(UTC)
+    out = []
+    for column, flag in (("due_at", "breached_at"), ("warn_at", "warned_at")):
+        sql = (
+            f"SELECT id FROM tickets WHERE status IN ('new', 'open') AND {column} <= :now AND {flag} IS NULL "
+            f"ORDER BY {column} LIMIT 1"
+        )
+        params = {"now": now.replace(tzinfo=None) if url.startswith("sqlite") else now}
+        if url.startswith("sqlite"):
+            rows = db.session.execute(text("EXPLAIN QUERY PLAN " + sql), params).all()
+            out.append(f"{column}: " + " / ".join(r[-1] for r in rows))
+        else:
+            rows = db.session.execute(text("EXPLAIN " + sql), params).all()
+            out.append(
+                f"{column}: " + " / ".join(r[0].strip() for r in rows if "Index" in r[0] or "Scan" in r[0])
+            )
+    db.session.rollback()
+    return out
+
+
+def run(url: str, n: int, breached: int, runs: int, workdir: Path) -> None:
+    app = create_app(
+        overrides={
+            "HELPDESK_DATABASE_URL": url,
+            "HELPDESK_INSTANCE_DIR": str(workdir),
+            "HELPDESK_SECRET_KEY": "bench",
+            "HELPDESK_IMAP_HOST": "",
+            "HELPDESK_SMTP_HOST": "",
+        }
+    )
+    with app.app_context():
+        bootstrap.init_database()
+        start = time.perf_counter()
+        populate(n, breached)
+        print(
+            f"  {n:,} open tickets + {breached:,} open and breached: inserted in {time.perf_counter() - start:.1f} s"
+        )
+        if url.startswith("postgresql"):
+            db.session.execute(text("ANALYZE"))
+            db.session.commit()
+        open_count = db.session.scalar(
+            select(func.count()).select_from(Ticket).where(Ticket.status.in_(("new", "open", "waiting")))
+        )
+
+        def step() -> None:
+            assert jobs.tick("zxzj@ec.com.cn", SH, now=NOW) == (0, 0)
+            db.session.remove()
+
+        step()  # warm: connection, calendar
+        median, worst = timed(step, runs)
+        print(
+            f"  scheduler step, nothing due ({open_count:,} open): median {median:.1f} ms, max {worst:.1f} ms "
+            f"over {runs} runs (aim < 100 ms)"
+        )
+        for line in plans(url):
+            print(f"    plan {line}")
+
+        with Clock() as c:
+            report = service.recompute_open_tickets_report()
+        print(f"  recompute, nothing changed: {c}; {report.checked:,} checked, {report.changed:,} rewritten")
+        db.session.remove()
+        with Clock() as c:
+            result = service.set_day(date(2026, 3, 12), "off", name="台风停工", by=None)
+        print(
+            f"  calendar edit (Thu 03-12 off) with its recompute: {c}; {result.checked:,} checked, "
+            f"{result.changed:,} rewritten, {result.moved:,} due times moved (aim < 5 s)"
+        )
+        db.session.remove()
+        with Clock() as c:
+            result = service.set_day(date(2026, 3, 12), "default", by=None)
+        print(f"  calendar edit undone: {c}; {result.moved:,} moved back")
+        db.session.remove()
+        with Clock() as c:
+            result = service.set_day(date(2026, 3, 20), "off", by=None)
+        print(f"  calendar edit after every deadline (Fri 03-20 off): {c}; {result.moved:,} moved")
+        db.session.remove()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--breached", type=int, default=1_000)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--pg", action="store_true", help="also run on a throw-away PostgreSQL cluster")
+    parser.add_argument("--no-sqlite", action="store_true")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-sla-jobs-"))
+    loop = min(timeit.repeat("sum(range(1000))", number=1000, repeat=5))
+    print(
+        f"python {sys.version.split()[0]}, now = {NOW:%Y-%m-%d %H:%M} Beijing; "
+        f"machine: sum(range(1000)) takes {loop * 1000:.1f} us (about 8 us on a 2023 laptop)"
+    )
+    if not args.no_sqlite:
+        print(f"SQLite ({workdir / 'bench.sqlite3'})", flush=True)
+        run(
+            f"sqlite:///{workdir / 'bench.sqlite3'}",
+            args.tickets,
+            args.breached,
+            args.runs,
+            workdir / "sqlite",
+        )
+    if args.pg:
+        from tests.servers import PostgresServer, _pg_bindir, _root_dir, _run_cleanups
+
+        bindir = _pg_bindir()
+        if bindir is None:
+            print("PostgreSQL: no server binaries found; skipped")
+            return
+        server = PostgresServer(bindir, _root_dir())
+        try:
+            server.init()
+            server.start()
+            server.create_database("bench")
+            print(f"PostgreSQL ({bindir})", flush=True)
+            run(server.url("bench"), args.tickets, args.breached, args.runs, workdir / "pg")
+        finally:
+            db.session.remove()
+            if db._engine is not None:
+                db._engine.dispose()
+            server.stop()
+            _run_cleanups()
+
+
+if __name__ == "__main__":
+    main()
