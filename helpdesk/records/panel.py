@@ -1,7 +1,7 @@
 """What the records panel on a ticket page shows: linked enterprise, candidates, findings, form values.
 
-Read only; the template `records/_ticket_panel.html` calls `records_panel(ticket)` (a Jinja global
-registered by records.views).
+Read only; the template `records/_ticket_panel.html` calls `records_panel_for(ticket)` (a Jinja global
+registered by records.views as `records_panel_for`).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ MAX_UPLOAD_FILES = 10
 @bp.app_context_processor
 def _panel_globals() -> dict[str, Any]:
     return {
-        "records_panel": records_panel,
+        "records_panel_for": records_panel,  # not "records_panel": the ticket page uses that name as a flag
         "audit_field_label": lambda f: FIELD_LABELS.get(f, f),
         "audit_action_label": lambda a: ACTION_LABELS.get(a, a),
     }
