@@ -25,6 +25,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from jinja2 import TemplateNotFound
 from sqlalchemy import select
 
 from helpdesk.auth import services as auth_services
@@ -620,10 +621,19 @@ def detail(ticket_id: int) -> Any:
         seal_choices=forms.SEAL_CHOICES,
         enterprise_name=enterprise_name,
         enterprise_url=_enterprise_url(ticket),
+        has_records_panel=_has_records_panel(),
         kinds=MessageKind,
         open_statuses=OPEN_STATUSES,
         manual_statuses=[(s, STATUS_LABELS[s]) for s in forms.MANUAL_STATUSES if s != ticket.status],
     )
+
+
+def _has_records_panel() -> bool:
+    try:
+        current_app.jinja_env.get_template("records/_ticket_panel.html")
+    except TemplateNotFound:
+        return False
+    return True
 
 
 def _enterprise_url(ticket: Ticket) -> str | None:

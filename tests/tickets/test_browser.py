@@ -14,6 +14,7 @@ from email.utils import make_msgid
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from helpdesk.db import session, session_factory, utcnow
 from helpdesk.mail.imap import ImapSettings
@@ -65,11 +66,12 @@ def make_enterprise() -> None:
     from helpdesk.records.keys import name_key
     from helpdesk.records.models import Enterprise, PlatformAccount
 
+    # registered with the wrong code that the letter asks to correct
     enterprise = Enterprise(
         name=COMPANY,
         name_key=name_key(COMPANY),
-        uscc="91110108551385082Q",
-        org_code="551385082",
+        uscc="91110108MA01ABCD12",
+        org_code="MA01ABCD1",
         contact_email="zhang@example.com",
     )
     session.add(enterprise)
@@ -121,8 +123,7 @@ def test_agent_works_a_change_letter_end_to_end(live_server, page, users, smtp, 
     assert "依据：邮件正文" in page.locator("#fields").inner_text()
     failing = page.locator('#findings li[data-status="fail"]')
     assert failing.count() >= 1 and "缺少盖章" in failing.first.inner_text()
-    if page.locator("#records .card, #records section, #records table").count():
-        assert COMPANY in page.locator("#records").inner_text()
+    assert COMPANY in page.locator("#records").inner_text()  # the records panel beside the letter
     page.keyboard.press("?")
     assert page.locator(".kbd-help.open").is_visible()
     page.keyboard.press("Escape")
@@ -174,17 +175,17 @@ def test_agent_works_a_change_letter_end_to_end(live_server, page, users, smtp, 
     assert "盖章的变更说明已附上" in page.locator(".conversation").inner_text()
     assert "变更说明（盖章）.pdf" in page.locator(".conversation").inner_text()
 
-    # apply the resolution: the records panel's action when it is there, else the resolution notice
-    apply = page.locator("[data-key=apply]")
-    if apply.count():
-        page.keyboard.press("a")
-        apply.first.click()
-        page.wait_for_load_state()
-    else:
-        page.select_option("#macro", "resolved_change")
-        page.once("dialog", lambda dialog: dialog.accept())
-        page.click("button[name=resolve]")
-        page.wait_for_load_state()
+    # apply the resolution from the records panel: "a" focuses its primary action
+    assert "企业档案" in page.locator("#records").inner_text()
+    page.keyboard.press("a")
+    assert page.evaluate("document.activeElement.dataset.key") == "apply"
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+    assert "已办结" in page.locator(".flashes").inner_text()
+    with session_factory() as own:
+        from helpdesk.records.models import Enterprise
+
+        assert own.scalar(select(Enterprise.uscc).where(Enterprise.name == COMPANY)) == "91110108551385082Q"
     assert snapshot(ticket_id)["status"] == "resolved"
 
 
