@@ -37,6 +37,7 @@ __all__ = [
 
 GRAM_POSTINGS = 256  #: a bigram in more names than this is too common to narrow the search
 FUZZY_POOL = 20  #: enterprises sharing the most bigrams, scored with difflib
+FUZZY_POOL_FEW = 80  #: the same when only one or two rare bigrams narrow (many names tie on them)
 MAX_GRAMS = 24  #: bigrams of a long name used for narrowing
 AUTO_LINK_RATIO = 0.9  #: a fuzzy name match this close counts as evidence for linking a ticket
 SEARCH_RATIO = 0.6  #: what the search page still shows
@@ -119,18 +120,18 @@ def by_name(name: str) -> list[Enterprise]:
     return list(session.scalars(select(Enterprise).where(Enterprise.name_key == key).order_by(Enterprise.id)))
 
 
-def _statement(kind: str, n: int) -> TextClause:
+def _statement(kind: str, n: int, pool: int = FUZZY_POOL) -> TextClause:
     """The hand-written SQL of the fuzzy lookup, cached per kind and number of bigrams.
 
     * counts: how many names carry each bigram, counting at most GRAM_POSTINGS + 1;
-    * pool: the FUZZY_POOL enterprises sharing the most of the given (rare) bigrams;
+    * pool: the `pool` enterprises sharing the most of the given (rare) bigrams;
     * capped: the same when every bigram is common, reading at most GRAM_POSTINGS of each.
 
     Building these with SQLAlchemy constructs would cost more than running them.
     """
-    key = (kind, n)
+    key = (kind, n, pool)
     if key not in _SQL:
-        cap, pool = GRAM_POSTINGS, FUZZY_POOL
+        cap = GRAM_POSTINGS
         grams = "enterprise_name_grams"
         if kind == "counts":
             sql = " UNION ALL ".join(
@@ -157,7 +158,7 @@ def _statement(kind: str, n: int) -> TextClause:
     return _SQL[key]
 
 
-_SQL: dict[tuple[str, int], TextClause] = {}
+_SQL: dict[tuple[str, int, int], TextClause] = {}
 
 
 def _params(grams: list[str]) -> dict[str, str]:
@@ -182,7 +183,8 @@ def fuzzy_by_name(
     counts = conn.execute(_statement("counts", len(grams)), _params(grams)).all()
     rare = [grams[i] for i, n in counts if 0 < n <= GRAM_POSTINGS]
     if rare:
-        rows = conn.execute(_statement("pool", len(rare)), _params(rare)).all()
+        size = FUZZY_POOL if len(rare) > 2 else FUZZY_POOL_FEW
+        rows = conn.execute(_statement("pool", len(rare), size), _params(rare)).all()
     elif any(n for _i, n in counts):
         rows = conn.execute(_statement("capped", len(grams)), _params(grams)).all()
     else:
