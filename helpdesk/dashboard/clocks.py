@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from helpdesk.sla.calendar import WorkCalendar
 
@@ -102,12 +102,12 @@ class ClockTrace:
     assignee_at_start: int | None = None
     assignments: list[tuple[datetime, int | None]] = field(default_factory=list)
     resumes: list[tuple[datetime, int]] = field(default_factory=list)  #: (resumed at, minutes left)
-    pauses: list[tuple[datetime, datetime, int]] = field(
-        default_factory=list
-    )  #: completed: (from, to, minutes)
+    pauses: list[tuple[datetime, datetime, int]] = field(default_factory=list)  #: (from, to, minutes)
     paused_after_due: bool = False
     type_changed: bool = False
     reopened: bool = False  #: a later clock exists
+    #: stopped within its due time (see `verdict`); None while not stopped or without a due
+    met: bool | None = None
 
     @property
     def stopped(self) -> bool:
@@ -138,14 +138,6 @@ class ClockTrace:
         if self.paused_since is not None:
             return self.due_before_pause
         return self.due
-
-    @property
-    def met(self) -> bool | None:
-        """Stopped within its due time; None while not stopped or without a due."""
-        due = self.breach_due
-        if self.stop is None or due is None:
-            return None
-        return self.effective_stop <= due
 
     def breached(self, now: datetime) -> bool:
         """Past due: stopped late, paused after the due, or running past it at `now`."""
@@ -207,8 +199,9 @@ def replay(
         if ev.kind == "type" and ev.old_value:
             ticket_type = ev.old_value
             break
-    assignee: int | None = None
-    cur = ClockTrace(ticket.id, 1, ticket_type, ticket.received_at, assignee_at_start=None)
+    # without any assignment event (history imported or seeded by hand) the current assignee is all we know
+    assignee = None if any(ev.kind == "assigned" for ev in events) else ticket.assignee_id
+    cur = _new(ticket.id, 1, ticket_type, ticket.received_at, assignee)
     clocks = [cur]
     resumed_at: datetime | None = None
     remaining = 0
@@ -232,7 +225,7 @@ def replay(
             else:
                 if cur.stop is None:  # a restart without a stop: close the old clock here
                     _stop(cur, ev.at, "resolved", None, calendars)
-                cur = ClockTrace(ticket.id, cur.no + 1, ticket_type, ev.at, assignee_at_start=assignee)
+                cur = _new(ticket.id, cur.no + 1, ticket_type, ev.at, assignee)
                 clocks.append(cur)
                 resumed_at, remaining = None, 0
             due = parse_due(ev.detail_due_at)
@@ -242,7 +235,7 @@ def replay(
         elif cur.stop is not None:
             if kind == "status" and ev.old_value in CLOSED and ev.new_value in OPEN:
                 # a reopen: the engine writes sla_restarted at the same moment; start here in case it is absent
-                cur = ClockTrace(ticket.id, cur.no + 1, ticket_type, ev.at, assignee_at_start=assignee)
+                cur = _new(ticket.id, cur.no + 1, ticket_type, ev.at, assignee)
                 clocks.append(cur)
                 resumed_at, remaining = None, 0
             elif kind == "assigned":
@@ -308,9 +301,19 @@ def replay(
             c.initial_due = c.due
         if c.stop is not None and c.handling_minutes is None:
             _stop(c, c.stop, c.stop_status or "resolved", c.stop_actor_id, calendars)
+        _verdict(c)
     for c in clocks[:-1]:
         c.reopened = True
     return clocks
+
+
+def _verdict(c: ClockTrace) -> None:
+    due = c.breach_due
+    c.met = None if c.stop is None or due is None else c.effective_stop <= due
+
+
+def _new(ticket_id: int, no: int, ticket_type: str, start: datetime, assignee: int | None) -> ClockTrace:
+    return ClockTrace(ticket_id, no, ticket_type, start, assignee_at_start=assignee)
 
 
 def _stop(cur: ClockTrace, at: datetime, status: str, actor: int | None, calendars: Calendars) -> None:
@@ -320,27 +323,6 @@ def _stop(cur: ClockTrace, at: datetime, status: str, actor: int | None, calenda
         cur.final_pause_minutes = max(0, cal.business_minutes_between(cur.paused_since, at))
     end = cur.paused_since or at
     cur.handling_minutes = max(0, cal.business_minutes_between(cur.start, end) - cur.paused_minutes)
-
-
-def from_columns(
-    ticket: TicketFacts,
-    *,
-    start: datetime,
-    stop: datetime,
-    stop_status: str,
-    stop_actor_id: int | None,
-    paused_minutes: int,
-    calendars: Calendars,
-) -> ClockTrace:
-    """The ticket's current clock, stopped while running, from the stored clock columns (no events needed).
-
-    Equivalent to `replay` for a clock that did not stop while paused: the engine's `sla_paused_minutes`
-    is the sum of the `paused_minutes` of its `sla_resumed` events, and `tickets.due_at` is its due.
-    """
-    cur = ClockTrace(ticket.id, ticket.sla_clock_no, ticket.type, start, paused_minutes=paused_minutes or 0)
-    cur.due = ticket.due_at if ticket.due_at is not None else deadline(calendars, ticket.type, start)
-    _stop(cur, stop, stop_status, stop_actor_id, calendars)
-    return cur
 
 
 def breach_reasons(c: ClockTrace, calendars: Calendars) -> list[str]:
@@ -396,20 +378,3 @@ def median(values: list[int]) -> float | None:
     n = len(ordered)
     mid = n // 2
     return float(ordered[mid]) if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
-def as_dict(c: ClockTrace) -> dict[str, Any]:
-    """The clock's figures as plain values (for tests and exports)."""
-    return {
-        "ticket_id": c.ticket_id,
-        "no": c.no,
-        "type": c.type,
-        "start": c.start,
-        "stop": c.stop,
-        "stop_status": c.stop_status,
-        "due": c.breach_due,
-        "met": c.met,
-        "handling_minutes": c.handling_minutes,
-        "paused_minutes": c.total_paused_minutes,
-        "reopened": c.reopened,
-    }

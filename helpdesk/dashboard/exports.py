@@ -111,20 +111,20 @@ def report_tables(report: Report) -> list[Table]:
         )
     resolutions = [
         [
-            f"ZXZJ#{r.clock.ticket_id}",
+            f"ZXZJ#{r.ticket_id}",
             TYPE_LABELS.get(r.ticket_type, r.ticket_type),
             report.users.get(r.agent_id, "") if r.agent_id else "",
-            r.clock.no,
-            _local(r.clock.start),
-            _local(r.clock.stop),
-            STATUS_LABELS.get(r.clock.stop_status or "", ""),
-            _local(r.clock.breach_due),
-            "是" if r.clock.met else "否",
-            _hours(r.clock.handling_minutes),
-            _hours(r.clock.total_paused_minutes),
-            "是" if r.clock.reopened else "否",
+            r.no,
+            _local(r.start),
+            _local(r.stop),
+            STATUS_LABELS.get(r.stop_status, ""),
+            _local(r.due),
+            "是" if r.met else "否",
+            _hours(r.handling_minutes),
+            _hours(r.paused_minutes),
+            "是" if r.reopened else "否",
         ]
-        for r in report.resolutions
+        for r in sorted(report.resolutions, key=lambda r: (r.stop, r.ticket_id))
     ]
     return [
         Table("概要", SUMMARY_COLUMNS, summary),

@@ -16,11 +16,27 @@ from typing import Any
 ID_LINK_LIMIT = 300
 
 
-@dataclass(slots=True)
 class Figure:
-    value: int
-    filters: dict[str, Any] | None = None  #: queue query parameters that select exactly these tickets
-    ids: list[int] | None = None  #: otherwise, the tickets themselves
+    """A number, and either the queue filters that list its tickets or the tickets' ids."""
+
+    __slots__ = ("value", "filters", "_raw", "_ids")
+
+    def __init__(self, value: int, filters: dict[str, Any] | None = None, ids: Iterable[int] | None = None):
+        self.value = value
+        self.filters = filters  #: queue query parameters that select exactly these tickets
+        self._raw = None if ids is None else list(ids)
+        self._ids: list[int] | None = None
+
+    @property
+    def ids(self) -> list[int] | None:
+        """The tickets, sorted and unique (sorted only when asked: big figures link to the drill page)."""
+        if self._ids is None and self._raw is not None:
+            self._ids = sorted(set(self._raw))
+        return self._ids
+
+    def few_ids(self, limit: int) -> bool:
+        """Known ids, at most `limit` of them (cheap for big figures)."""
+        return self._raw is not None and (len(self._raw) <= limit or len(self.ids or ()) <= limit)
 
 
 @dataclass
@@ -33,14 +49,16 @@ class Figures:
         self.items[key] = Figure(value, filters={k: v for k, v in filters.items() if v not in (None, "")})
         return value
 
-    def by_ids(self, key: str, ids: Iterable[int]) -> int:
-        unique = sorted(set(ids))
-        self.items[key] = Figure(len(unique), ids=unique)
-        return len(unique)
+    def by_ids(self, key: str, ids: Iterable[int], value: int | None = None) -> int:
+        """A figure counting these tickets (or `value` things, e.g. resolutions or mails, on them)."""
+        fig = Figure(0, ids=ids)
+        fig.value = len(fig.ids or ()) if value is None else value
+        self.items[key] = fig
+        return fig.value
 
-    def count_only(self, key: str, value: int, ids: Iterable[int] | None = None) -> int:
-        """A figure whose ids are fetched lazily (None) or given; value is shown even when ids is None."""
-        self.items[key] = Figure(value, ids=None if ids is None else sorted(set(ids)))
+    def count_only(self, key: str, value: int) -> int:
+        """A figure whose tickets are fetched when its drill page asks (the now panel's big ones)."""
+        self.items[key] = Figure(value)
         return value
 
     def get(self, key: str) -> Figure | None:

@@ -37,14 +37,31 @@ Period report ([first day 00:00, last day + 1 00:00) local)
 from __future__ import annotations
 
 import calendar as pycalendar
+import gc
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, cast, func, literal, or_, select
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Integer,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from helpdesk.auth.models import Role, User
 from helpdesk.dashboard import clocks
@@ -54,7 +71,7 @@ from helpdesk.db import session
 from helpdesk.mail.models import Mailbox, OutboundMail
 from helpdesk.sla import clock as sla_clock
 from helpdesk.sla.calendar import WorkCalendar
-from helpdesk.sla.models import CalendarYear
+from helpdesk.sla.models import CalendarYear, SlaPolicy
 from helpdesk.tickets import queries as queue
 from helpdesk.tickets.models import OPEN_STATUSES, STATUS_LABELS, TYPE_LABELS, Ticket, TicketEvent
 
@@ -74,15 +91,29 @@ class Calendars:
     """Per ticket type: the SLA calendar with the policy's business hours, and the policy (cached)."""
 
     def __init__(self) -> None:
+        # held here so that policy_for's session.get finds them in the (weak) identity map: no query per type
+        self._policies = session.scalars(select(SlaPolicy)).all()
         self._cache: dict[str, tuple[WorkCalendar, PolicyFacts]] = {}
+        self._by_hours: dict[tuple[Any, Any], WorkCalendar] = {}
 
     def __call__(self, ticket_type: str) -> tuple[WorkCalendar, PolicyFacts]:
         found = self._cache.get(ticket_type)
         if found is None:
             policy = sla_clock.policy_for(ticket_type)
-            found = (sla_clock.calendar_for(policy), PolicyFacts(policy.mode, policy.days))
+            hours = (policy.start, policy.end)
+            cal = self._by_hours.get(hours)
+            if cal is None:
+                cal = self._by_hours[hours] = sla_clock.calendar_for(policy)
+            found = (cal, PolicyFacts(policy.mode, policy.days))
             self._cache[ticket_type] = found
         return found
+
+    def queue_clock(self, now: datetime) -> queue.Clock:
+        """The queue's per-request clock at `now`, sharing these calendars."""
+        ck = queue.new_clock(TZ, now)
+        for t in TYPES:
+            ck._calendars[t] = self(t)[0]  # the queue caches calendars per type in this dict
+        return ck
 
     def groups(self) -> list[tuple[WorkCalendar, tuple[str, ...]]]:
         """The known types grouped by calendar (types whose policies share business hours)."""
@@ -170,12 +201,6 @@ def _queue_conditions(filters: dict[str, str], ck: queue.Clock) -> list[Any]:
     return queue.filter_conditions(queue.QueueQuery.from_args(filters), None, ck)  # type: ignore[arg-type]
 
 
-def _queue_count(filters: dict[str, str], ck: queue.Clock) -> int:
-    return (
-        session.scalar(select(func.count()).select_from(Ticket).where(*_queue_conditions(filters, ck))) or 0
-    )
-
-
 def _age_bucket_expr(cals: Calendars, now: datetime) -> Any:
     """SQL CASE giving the ageing bucket (0..3) of an open ticket, from business-day thresholds per calendar."""
     started = func.coalesce(Ticket.sla_started_at, Ticket.received_at)
@@ -187,19 +212,44 @@ def _age_bucket_expr(cals: Calendars, now: datetime) -> Any:
     return case(*whens, else_=literal(0))
 
 
+def _sum_if(*conds: Any) -> Any:
+    return func.coalesce(func.sum(case((and_(*conds), 1), else_=0)), 0)
+
+
+#: the now panel's figures counted by the queue's own conditions: key -> queue parameters
+QUEUE_FIGURES = (
+    ("now.due_today", {"due": "today"}),
+    ("now.due_4h", {"view": "due_soon"}),
+    ("now.breached", {"view": "breached"}),
+    ("now.unassigned", {"view": "unassigned"}),
+    ("now.waiting", {"view": "waiting"}),
+)
+
+
 def now_panel(now: datetime, *, want_ids: str | None = None) -> NowPanel:
-    """The live figures; `want_ids` ('now.age.2', ...) fetches that figure's ids even when there are many."""
+    """The live figures; `want_ids` ('now.age.2', ...) fetches that figure's ids even when there are many.
+
+    One grouped scan of the open tickets counts them by status and type together with every figure
+    below (each figure a SUM(CASE ...) of the queue's own conditions); the rest are small lookups.
+    """
     cals = Calendars()
-    ck = queue.new_clock(TZ, now)
+    ck = cals.queue_clock(now)
     figs = Figures()
     is_open = Ticket.status.in_(OPEN_STATUSES)
     all_open = ",".join(OPEN_STATUSES)
-
+    bucket = _age_bucket_expr(cals, now)
+    sums = [_sum_if(*_queue_conditions(filters, ck)) for _, filters in QUEUE_FIGURES]
+    sums.append(_sum_if(_paused_breach_condition()))
+    sums += [_sum_if(bucket == k) for k in range(4)]
     by_status_type: dict[tuple[str, str], int] = {}
-    for status, ttype, n in session.execute(
-        select(Ticket.status, Ticket.type, func.count()).where(is_open).group_by(Ticket.status, Ticket.type)
+    totals = [0] * len(sums)
+    for status, ttype, n, *counts in session.execute(
+        select(Ticket.status, Ticket.type, func.count(), *sums)
+        .where(is_open)
+        .group_by(Ticket.status, Ticket.type)
     ):
         by_status_type[(status, ttype)] = n
+        totals = [a + int(b) for a, b in zip(totals, counts, strict=True)]
     status_totals: Counter[str] = Counter()
     type_totals: Counter[str] = Counter()
     for (status, ttype), n in by_status_type.items():
@@ -212,18 +262,16 @@ def now_panel(now: datetime, *, want_ids: str | None = None) -> NowPanel:
         figs.by_filters(f"now.open.type.{t}", type_totals[t], status=all_open, type=t)
     open_total = sum(status_totals.values())
     figs.by_filters("now.open.total", open_total, status=all_open)
-
-    # due today, due soon, breached, unassigned, waiting: counted with the queue's own conditions
-    for key, filters in (
-        ("now.due_today", {"due": "today"}),
-        ("now.due_4h", {"view": "due_soon"}),
-        ("now.breached", {"view": "breached"}),
-        ("now.unassigned", {"view": "unassigned"}),
-        ("now.waiting", {"view": "waiting"}),
-    ):
-        figs.by_filters(key, _queue_count(filters, ck), **filters)
-    paused_breached = list(session.scalars(select(Ticket.id).where(_paused_breach_condition())))
-    figs.by_ids("now.breached_paused", paused_breached)
+    for (key, filters), n in zip(QUEUE_FIGURES, totals, strict=False):
+        figs.by_filters(key, n, **filters)
+    breached_paused = totals[len(QUEUE_FIGURES)]
+    ageing = totals[len(QUEUE_FIGURES) + 1 :]
+    if 0 < breached_paused <= ID_LINK_LIMIT or want_ids == "now.breached_paused":
+        figs.by_ids(
+            "now.breached_paused", session.scalars(select(Ticket.id).where(_paused_breach_condition()))
+        )
+    else:
+        figs.count_only("now.breached_paused", breached_paused)
 
     rows = session.execute(
         select(
@@ -267,10 +315,6 @@ def now_panel(now: datetime, *, want_ids: str | None = None) -> NowPanel:
         }
 
     # ageing has no queue filter (business days): ids for small buckets, the drill page for big ones
-    bucket = _age_bucket_expr(cals, now)
-    ageing = [0, 0, 0, 0]
-    for k, n in session.execute(select(bucket, func.count()).where(is_open).group_by(bucket)):
-        ageing[int(k)] = n
     small = [k for k in range(4) if 0 < ageing[k] <= ID_LINK_LIMIT or want_ids == f"now.age.{k}"]
     age_ids: dict[int, list[int]] = defaultdict(list)
     if small:
@@ -298,8 +342,11 @@ def now_panel(now: datetime, *, want_ids: str | None = None) -> NowPanel:
     ]
     pending = and_(OutboundMail.sent_at.is_(None), OutboundMail.failed.is_(False))
     failed = OutboundMail.failed.is_(True)
-    outbox_waiting = session.scalar(select(func.count()).select_from(OutboundMail).where(pending)) or 0
-    outbox_failed = session.scalar(select(func.count()).select_from(OutboundMail).where(failed)) or 0
+    outbox_waiting, outbox_failed = session.execute(
+        select(_sum_if(pending), _sum_if(failed))
+        .select_from(OutboundMail)
+        .where(OutboundMail.sent_at.is_(None))
+    ).one()
     for key, cond, n in (
         ("now.mail.waiting", pending, outbox_waiting),
         ("now.mail.failed", failed, outbox_failed),
@@ -309,8 +356,7 @@ def now_panel(now: datetime, *, want_ids: str | None = None) -> NowPanel:
             ticket_ids = session.scalars(
                 select(OutboundMail.ticket_id).where(cond, OutboundMail.ticket_id.is_not(None)).distinct()
             )
-            figs.by_ids(key, ticket_ids)
-            figs.items[key].value = n
+            figs.by_ids(key, ticket_ids, value=n)
         else:
             figs.count_only(key, n)
 
@@ -324,7 +370,7 @@ def now_panel(now: datetime, *, want_ids: str | None = None) -> NowPanel:
         due_today=figs.value("now.due_today"),
         due_4h=figs.value("now.due_4h"),
         breached=figs.value("now.breached"),
-        breached_paused=len(paused_breached),
+        breached_paused=breached_paused,
         breached_rows=breached_rows,
         unassigned=figs.value("now.unassigned"),
         oldest_unassigned=oldest_unassigned,
@@ -415,42 +461,50 @@ def period_for(key: str, today: date, first: str | None = None, last: str | None
 # ------------------------------------------------------------------------------------------- clocks from the db
 
 
+# the bulk reads use the tables' Core columns: rows come back as plain tuples, without the ORM's per-row work
+T = Ticket.__table__.c
+E = TicketEvent.__table__.c
+
+
+def _postgres() -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _ts(column: Any) -> Any:
+    """A timestamp column read as the driver gives it: psycopg's aware datetimes need no per-row conversion."""
+    return type_coerce(column, DateTime(timezone=True)) if _postgres() else column
+
+
 def _event_columns() -> list[Any]:
     minutes = func.coalesce(
-        TicketEvent.detail["remaining_minutes"].as_integer(),
-        TicketEvent.detail["paused_minutes"].as_integer(),
+        E.detail["remaining_minutes"].as_integer(), E.detail["paused_minutes"].as_integer()
     )
     return [
-        TicketEvent.ticket_id,
-        TicketEvent.kind,
-        TicketEvent.old_value,
-        TicketEvent.new_value,
-        TicketEvent.actor_id,
-        TicketEvent.at,
-        TicketEvent.detail["due_at"].as_string(),
+        E.ticket_id,
+        E.kind,
+        E.old_value,
+        E.new_value,
+        E.actor_id,
+        _ts(E.at),
+        E.detail["due_at"].as_string(),
         minutes,
     ]
 
 
-def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
-    for i in range(0, len(ids), CHUNK):
-        yield ids[i : i + CHUNK]
+def _id_conditions(column: Any, ids: Sequence[int]) -> list[Any]:
+    """`column IN ids` as few statements: one array parameter on PostgreSQL, chunks of ids elsewhere."""
+    if not ids:
+        return []
+    if _postgres():
+        return [column == any_(bindparam("ids", list(ids), type_=ARRAY(Integer), unique=True))]
+    return [column.in_(ids[i : i + CHUNK]) for i in range(0, len(ids), CHUNK)]
 
 
 def _ticket_facts(ids: Sequence[int]) -> dict[int, TicketFacts]:
     facts: dict[int, TicketFacts] = {}
-    for part in _chunks(ids):
-        for r in session.execute(
-            select(
-                Ticket.id,
-                Ticket.type,
-                Ticket.status,
-                Ticket.received_at,
-                Ticket.sla_clock_no,
-                Ticket.due_at,
-                Ticket.assignee_id,
-            ).where(Ticket.id.in_(part))
-        ):
+    cols = (T.id, T.type, T.status, _ts(T.received_at), T.sla_clock_no, _ts(T.due_at), T.assignee_id)
+    for cond in _id_conditions(T.id, ids):
+        for r in session.execute(select(*cols).where(cond)).all():
             facts[r[0]] = TicketFacts(*r)
     return facts
 
@@ -463,13 +517,12 @@ def replay_tickets(
     facts = _ticket_facts(ids)
     events: dict[int, list[EventFacts]] = defaultdict(list)
     cols = _event_columns()
-    for part in _chunks(ids):
-        for r in session.execute(
-            select(*cols)
-            .where(TicketEvent.ticket_id.in_(part), TicketEvent.kind.in_(clocks.CLOCK_EVENT_KINDS))
-            .order_by(TicketEvent.ticket_id, TicketEvent.at, TicketEvent.id)
-        ):
-            events[r[0]].append(EventFacts(*r))
+    for cond in _id_conditions(E.ticket_id, ids):
+        stmt = (
+            select(*cols).where(cond, E.kind.in_(clocks.CLOCK_EVENT_KINDS)).order_by(E.ticket_id, E.at, E.id)
+        )
+        for r in session.execute(stmt).all():
+            events[r[0]].append(EventFacts._make(r))
     return {
         tid: (facts[tid], clocks.replay(facts[tid], events.get(tid, ()), cals, now))
         for tid in ids
@@ -479,20 +532,44 @@ def replay_tickets(
 
 def _subjects(ids: Iterable[int]) -> dict[int, str]:
     out: dict[int, str] = {}
-    for part in _chunks(sorted(set(ids))):
-        out.update(
-            session.execute(select(Ticket.id, Ticket.subject).where(Ticket.id.in_(part))).tuples().all()
-        )
+    for cond in _id_conditions(T.id, sorted(set(ids))):
+        out.update(session.execute(select(T.id, T.subject).where(cond)).tuples().all())
     return out
 
 
 @dataclass(slots=True)
 class Resolution:
-    """A clock stopped in the period by 已办结 / 已驳回, with what the report needs of its ticket."""
+    """A clock stopped in the period by 已办结 / 已驳回: the figures the report takes from it."""
 
-    clock: ClockTrace
+    ticket_id: int
+    no: int  #: which clock of the ticket (1, 2 after a reopen, ...)
     ticket_type: str  #: the ticket's current type
-    agent_id: int | None
+    agent_id: int | None  #: who resolved it (the status event's actor), else the ticket's assignee
+    start: datetime
+    stop: datetime
+    stop_status: str
+    due: datetime | None
+    met: bool
+    handling_minutes: int
+    paused_minutes: int
+    reopened: bool
+
+    @classmethod
+    def of(cls, c: ClockTrace, ticket_type: str, agent_id: int | None) -> Resolution:
+        return cls(
+            c.ticket_id,
+            c.no,
+            ticket_type,
+            agent_id,
+            c.start,
+            c.stop,
+            c.stop_status or "",
+            c.breach_due,
+            bool(c.met),
+            c.handling_minutes or 0,
+            c.total_paused_minutes,
+            c.reopened,
+        )
 
 
 def resolutions_in(
@@ -503,30 +580,34 @@ def resolutions_in(
     *,
     ticket_type: str | None = None,
     tier_one: bool = True,
-) -> list[Resolution]:
-    """The handled stops in [start, end): from stored clock columns where they suffice, else from events.
+    also_replay: Iterable[int] = (),
+) -> tuple[list[Resolution], dict[int, tuple[TicketFacts, list[ClockTrace]]]]:
+    """The handled stops in [start, end), and the replayed clocks of the tickets that needed a replay.
 
-    A ticket whose only clock stopped while running is described exactly by its columns (start =
-    received_at, stop = the status event, due = tickets.due_at, paused = sla_paused_minutes); reopened
-    tickets and tickets closed while waiting are replayed from their events. `tier_one=False` replays all.
+    The stops are the status events from an open status to 已办结 / 已驳回. A ticket still on its first
+    clock that stopped while running is described exactly by its columns, as `clocks.replay` would
+    find it: start = received_at, due = tickets.due_at (the engine's), paused = sla_paused_minutes (the
+    sum of its sla_resumed events), not reopened. Reopened tickets and tickets closed while waiting are
+    replayed from their events, and so are the late ones (the breach list needs their timelines) and
+    `also_replay`. `tier_one=False` replays them all (the tests compare both ways).
     """
-    e, t = TicketEvent, Ticket
+    e, t = E, T
     stmt = (
         select(
             e.ticket_id,
-            e.at,
+            _ts(e.at),
             e.old_value,
             e.new_value,
             e.actor_id,
             t.type,
             t.status,
-            t.received_at,
+            _ts(t.received_at),
             t.sla_clock_no,
-            t.due_at,
+            _ts(t.due_at),
             t.assignee_id,
             t.sla_paused_minutes,
         )
-        .join(t, t.id == e.ticket_id)
+        .select_from(TicketEvent.__table__.join(Ticket.__table__, t.id == e.ticket_id))
         .where(
             e.kind == "status",
             e.at >= period_start,
@@ -538,30 +619,58 @@ def resolutions_in(
     if ticket_type:
         stmt = stmt.where(t.type == ticket_type)
     out: list[Resolution] = []
-    replay_ids: set[int] = set()
-    for r in session.execute(stmt):
-        (tid, at, old, new, actor, ttype, status, received, clock_no, due_at, assignee, paused) = r
-        if tier_one and clock_no == 1 and old != "waiting" and status in clocks.HANDLED:
-            facts = TicketFacts(tid, ttype, status, received, clock_no, due_at, assignee)
-            c = clocks.from_columns(
-                facts,
-                start=received,
-                stop=at,
-                stop_status=new,
-                stop_actor_id=actor,
-                paused_minutes=paused or 0,
-                calendars=cals,
+    replay_ids: set[int] = set(also_replay)
+    from_events: set[int] = set()
+    between = {ty: cals(ty)[0].business_minutes_between for ty in TYPES}
+    new = Resolution
+    # the hot loop of the month report: one business-time difference per resolution, nothing else
+    for (
+        tid,
+        at,
+        old,
+        status_to,
+        actor,
+        ttype,
+        status,
+        received,
+        clock_no,
+        due,
+        assignee,
+        paused,
+    ) in session.execute(stmt):
+        if tier_one and clock_no == 1 and old != "waiting" and status in clocks.HANDLED and due is not None:
+            minutes = between.get(ttype) or cals(ttype)[0].business_minutes_between
+            paused = paused or 0
+            handling = minutes(received, at) - paused
+            met = at <= due
+            out.append(
+                new(
+                    tid,
+                    1,
+                    ttype,
+                    actor if actor is not None else assignee,
+                    received,
+                    at,
+                    status_to,
+                    due,
+                    met,
+                    max(0, handling),
+                    paused,
+                    False,
+                )
             )
-            out.append(Resolution(c, ttype, actor if actor is not None else assignee))
+            if not met:
+                replay_ids.add(tid)
         else:
-            replay_ids.add(tid)
-    for facts, trace in replay_tickets(replay_ids, cals, now).values():
+            from_events.add(tid)
+    traces = replay_tickets(replay_ids | from_events, cals, now)
+    for tid in from_events:
+        facts, trace = traces[tid]
         for c in trace:
             if c.stop is not None and c.stop_status in clocks.HANDLED and period_start <= c.stop < period_end:
                 agent = c.stop_actor_id if c.stop_actor_id is not None else facts.assignee_id
-                out.append(Resolution(c, facts.type, agent))
-    out.sort(key=lambda res: (res.clock.stop, res.clock.ticket_id))
-    return out
+                out.append(Resolution.of(c, facts.type, agent))
+    return out, traces
 
 
 # ------------------------------------------------------------------------------------------- report
@@ -589,6 +698,16 @@ class Stats:
     handling: list[int] = field(default_factory=list)
     paused: list[int] = field(default_factory=list)  #: paused minutes of the clocks that paused
 
+    @classmethod
+    def of(cls, items: Sequence[Resolution]) -> Stats:
+        return cls(
+            resolved=len(items),
+            met=len([r for r in items if r.met]),
+            reopened=len([r for r in items if r.reopened]),
+            handling=[r.handling_minutes for r in items],
+            paused=[r.paused_minutes for r in items if r.paused_minutes],
+        )
+
     @property
     def compliance(self) -> float | None:
         return self.met / self.resolved if self.resolved else None
@@ -612,14 +731,6 @@ class Stats:
     @property
     def paused_median(self) -> float | None:
         return clocks.median(self.paused)
-
-    def add(self, c: ClockTrace) -> None:
-        self.resolved += 1
-        self.met += bool(c.met)
-        self.reopened += c.reopened
-        self.handling.append(c.handling_minutes or 0)
-        if c.total_paused_minutes:
-            self.paused.append(c.total_paused_minutes)
 
 
 @dataclass
@@ -656,36 +767,32 @@ def _user_names() -> dict[int, str]:
     return {u.id: u.name for u in session.scalars(select(User))}
 
 
-def _received_by_day(period: Period, ticket_type: str | None, agent_id: int | None) -> dict[date, int]:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        day = cast(func.timezone(str(TZ), Ticket.received_at), sa_date())
-    else:  # SQLite stores naive UTC: shift by the zone's offset at the period start (Asia/Shanghai: fixed)
-        offset = period.start.astimezone(TZ).utcoffset() or timedelta()
-        day = func.date(Ticket.received_at, f"{int(offset.total_seconds()) // 60:+d} minutes")
-    stmt = select(day, func.count()).where(
-        Ticket.received_at >= period.start, Ticket.received_at < period.end
+def _local_day(column: Any, period: Period) -> Any:
+    if _postgres():
+        return cast(func.timezone(str(TZ), column), Date())
+    # SQLite stores naive UTC: shift by the zone's offset at the period start (Asia/Shanghai has no DST)
+    offset = period.start.astimezone(TZ).utcoffset() or timedelta()
+    return func.date(column, f"{int(offset.total_seconds()) // 60:+d} minutes")
+
+
+def _received(period: Period, ticket_type: str | None) -> list[tuple[str, int | None, date, int]]:
+    """(type, current assignee, local day, count) of the tickets received in the period: one scan."""
+    day = _local_day(T.received_at, period)
+    stmt = select(T.type, T.assignee_id, day, func.count()).where(
+        T.received_at >= period.start, T.received_at < period.end
     )
     if ticket_type:
-        stmt = stmt.where(Ticket.type == ticket_type)
-    if agent_id:
-        stmt = stmt.where(Ticket.assignee_id == agent_id)
-    out: dict[date, int] = {}
-    for d, n in session.execute(stmt.group_by(day)):
-        out[d if isinstance(d, date) else date.fromisoformat(str(d)[:10])] = n
-    return out
-
-
-def sa_date() -> Any:
-    from sqlalchemy import Date
-
-    return Date()
+        stmt = stmt.where(T.type == ticket_type)
+    return [
+        (ttype, assignee, d if isinstance(d, date) else date.fromisoformat(str(d)[:10]), n)
+        for ttype, assignee, d, n in session.execute(stmt.group_by(T.type, T.assignee_id, day))
+    ]
 
 
 def _open_breach_candidates(period: Period, now: datetime, ticket_type: str | None) -> list[int]:
     """Open tickets whose due time in the period has passed (running), or that paused after their due."""
     upper = min(period.end, now)
-    stmt = select(Ticket.id).where(
+    stmt = select(T.id).where(
         or_(
             and_(Ticket.status.in_(RUNNING), Ticket.due_at >= period.start, Ticket.due_at < upper),
             _paused_breach_condition(),
@@ -694,6 +801,19 @@ def _open_breach_candidates(period: Period, now: datetime, ticket_type: str | No
     if ticket_type:
         stmt = stmt.where(Ticket.type == ticket_type)
     return list(session.scalars(stmt))
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a report builds its tens of thousands of small acyclic objects:
+    each full collection would walk them all again (measured: a quarter of the month report's time)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def period_report(
@@ -705,6 +825,13 @@ def period_report(
     tier_one: bool = True,
 ) -> Report:
     """Every figure of the period, optionally for one ticket type and / or one agent."""
+    with _collector_paused():
+        return _period_report(period, now, ticket_type=ticket_type, agent_id=agent_id, tier_one=tier_one)
+
+
+def _period_report(
+    period: Period, now: datetime, *, ticket_type: str | None, agent_id: int | None, tier_one: bool
+) -> Report:
     cals = Calendars()
     figs = Figures()
     users = _user_names()
@@ -715,14 +842,16 @@ def period_report(
         "received_to": period.last.isoformat(),
     }
 
-    received_q = select(Ticket.type, func.count()).where(
-        Ticket.received_at >= period.start, Ticket.received_at < period.end
-    )
-    if ttype:
-        received_q = received_q.where(Ticket.type == ttype)
-    if agent_id:
-        received_q = received_q.where(Ticket.assignee_id == agent_id)
-    by_type_received = {t: n for t, n in session.execute(received_q.group_by(Ticket.type))}
+    received_rows = _received(period, ttype)
+    by_type_received: dict[str, int] = {}
+    by_agent_received: dict[int | None, int] = defaultdict(int)
+    received_days: dict[date, int] = defaultdict(int)
+    for rtype, assignee, day, n in received_rows:
+        by_agent_received[assignee] += n
+        if agent_id and assignee != agent_id:
+            continue
+        by_type_received[rtype] = by_type_received.get(rtype, 0) + n
+        received_days[day] += n
     received = sum(by_type_received.values())
     figs.by_filters("report.received", received, **period_filters, type=ttype, assignee=agent_id)
     for t in TYPES:
@@ -734,44 +863,46 @@ def period_report(
             assignee=agent_id,
         )
 
-    all_resolutions = resolutions_in(
-        period.start, period.end, cals, now, ticket_type=ttype, tier_one=tier_one
+    open_ids = _open_breach_candidates(period, now, ttype)
+    all_resolutions, traces = resolutions_in(
+        period.start, period.end, cals, now, ticket_type=ttype, tier_one=tier_one, also_replay=open_ids
     )
     resolutions = [r for r in all_resolutions if not agent_id or r.agent_id == agent_id]
-    total = Stats()
-    by_type: dict[str, Stats] = {t: Stats() for t in TYPES}
-    by_agent: dict[int | None, Stats] = defaultdict(Stats)
-    groups: dict[str, list[Resolution]] = defaultdict(list)
-    for res in resolutions:
-        total.add(res.clock)
-        by_type.setdefault(res.ticket_type, Stats()).add(res.clock)
-        for prefix in ("report", f"report.type.{res.ticket_type}"):
-            groups[f"{prefix}.resolved"].append(res)
-            groups[f"{prefix}.{'met' if res.clock.met else 'missed'}"].append(res)
-            if res.clock.reopened:
-                groups[f"{prefix}.reopened"].append(res)
-            if res.clock.total_paused_minutes:
-                groups[f"{prefix}.paused"].append(res)
-    for res in all_resolutions:
-        by_agent[res.agent_id].add(res.clock)
-        groups[f"people.{res.agent_id or 'none'}.resolved"].append(res)
-    for key, items in groups.items():
-        figs.by_ids(key, (r.clock.ticket_id for r in items))
+    total = Stats.of(resolutions)
+    of_type: dict[str, list[Resolution]] = {t: [] for t in TYPES}
+    for r in resolutions:
+        of_type.setdefault(r.ticket_type, []).append(r)
+    by_type = {t: Stats.of(items) for t, items in of_type.items()}
+    of_agent: dict[int | None, list[Resolution]] = defaultdict(list)
+    for r in all_resolutions:
+        of_agent[r.agent_id].append(r)
+    by_agent = {a: Stats.of(items) for a, items in of_agent.items()}
+    # each figure counts resolutions (a ticket resolved twice counts twice) and links to their tickets
+    for prefix, items in [("report", resolutions)] + [(f"report.type.{t}", v) for t, v in of_type.items()]:
+        for suffix, chosen in (
+            ("resolved", items),
+            ("met", [r for r in items if r.met]),
+            ("missed", [r for r in items if not r.met]),
+            ("reopened", [r for r in items if r.reopened]),
+            ("paused", [r for r in items if r.paused_minutes]),
+        ):
+            figs.by_ids(f"{prefix}.{suffix}", [r.ticket_id for r in chosen], value=len(chosen))
+    for a, items in of_agent.items():
+        figs.by_ids(f"people.{a or 'none'}.resolved", [r.ticket_id for r in items], value=len(items))
 
     # breaches: resolved late in the period, and open tickets whose due time in the period has passed
-    late = [r for r in resolutions if not r.clock.met]
-    late_ids = {r.clock.ticket_id for r in late}
-    open_ids = _open_breach_candidates(period, now, ttype)
-    traces = replay_tickets(late_ids | set(open_ids), cals, now)
-    subjects = _subjects(traces)
+    late = [r for r in resolutions if not r.met]
+    late_keys = {(r.ticket_id, r.no): r for r in late}
     open_set = set(open_ids)
+    late_ids = {r.ticket_id for r in late}
+    traces = {tid: v for tid, v in traces.items() if tid in open_set or tid in late_ids}
+    subjects = _subjects(traces)
     breaches: list[Breach] = []
-    late_keys = {(r.clock.ticket_id, r.clock.no): r for r in late}
     for tid, (facts, trace) in traces.items():
         for c in trace:
             res = late_keys.get((tid, c.no))
             if res is not None:
-                c.reopened = res.clock.reopened
+                c.reopened = res.reopened
                 agent, type_now, over_end, still_open = res.agent_id, res.ticket_type, c.effective_stop, False
             elif c is trace[-1] and tid in open_set and c.stop is None and c.breached(now):
                 if not period.start <= c.breach_due < period.end:
@@ -802,23 +933,19 @@ def period_report(
     breaches.sort(key=lambda b: (b.clock.breach_due, b.clock.ticket_id, b.clock.no))
     reason_counts = Counter(reason.split("（")[0] for b in breaches for reason in b.reasons)
     breaches_by_type = Counter(b.ticket_type for b in breaches)
-    figs.by_ids("report.breaches", (b.clock.ticket_id for b in breaches))
-    figs.by_ids("report.breaches.open", (b.clock.ticket_id for b in breaches if b.still_open))
+    figs.by_ids("report.breaches", [b.clock.ticket_id for b in breaches], value=len(breaches))
+    still_open = [b.clock.ticket_id for b in breaches if b.still_open]
+    figs.by_ids("report.breaches.open", still_open, value=len(still_open))
     for t in TYPES:
-        figs.by_ids(f"report.type.{t}.breaches", (b.clock.ticket_id for b in breaches if b.ticket_type == t))
+        of_t = [b.clock.ticket_id for b in breaches if b.ticket_type == t]
+        figs.by_ids(f"report.type.{t}.breaches", of_t, value=len(of_t))
     for reason in reason_counts:
-        figs.by_ids(
-            f"report.reason.{reason}",
-            (b.clock.ticket_id for b in breaches if any(x.split("（")[0] == reason for x in b.reasons)),
-        )
+        with_reason = [
+            b.clock.ticket_id for b in breaches if any(x.split("（")[0] == reason for x in b.reasons)
+        ]
+        figs.by_ids(f"report.reason.{reason}", with_reason, value=len(with_reason))
 
     # people: open assigned now, received in the period (current assignee), resolutions by who resolved them
-    received_by_agent = select(Ticket.assignee_id, func.count()).where(
-        Ticket.received_at >= period.start, Ticket.received_at < period.end
-    )
-    if ttype:
-        received_by_agent = received_by_agent.where(Ticket.type == ttype)
-    by_agent_received = dict(session.execute(received_by_agent.group_by(Ticket.assignee_id)).tuples().all())
     open_assigned = dict(
         session.execute(
             select(Ticket.assignee_id, func.count())
@@ -833,7 +960,7 @@ def period_report(
         | {a for a in by_agent if a is not None}
     )
     agents = [
-        AgentRow(uid, users.get(uid, str(uid)), open_assigned.get(uid, 0), by_agent.get(uid, Stats()))
+        AgentRow(uid, users.get(uid, str(uid)), open_assigned.get(uid, 0), by_agent.get(uid) or Stats())
         for uid in agent_ids
     ]
     agents.sort(key=lambda a: (-a.open_assigned, a.name))
@@ -847,17 +974,20 @@ def period_report(
         )
         figs.by_filters(f"people.{a.id}.open", a.open_assigned, status=",".join(OPEN_STATUSES), assignee=a.id)
 
-    received_days = _received_by_day(period, ttype, agent_id)
-    resolved_days = Counter(r.clock.stop.astimezone(TZ).date() for r in resolutions)
+    resolved_days: Counter[date] = Counter()
+    met_days: Counter[date] = Counter()
+    for r in resolutions:
+        d = r.stop.astimezone(TZ).date()
+        resolved_days[d] += 1
+        met_days[d] += r.met
     daily = [(d, received_days.get(d, 0), resolved_days.get(d, 0)) for d in period.days]
     weeks: dict[date, list[int]] = {}
     for d in period.days:
         weeks.setdefault(d - timedelta(days=d.weekday()), [0, 0])
-    for r in resolutions:
-        d = r.clock.stop.astimezone(TZ).date()
+    for d, n in resolved_days.items():
         w = weeks.setdefault(d - timedelta(days=d.weekday()), [0, 0])
-        w[0] += 1
-        w[1] += bool(r.clock.met)
+        w[0] += n
+        w[1] += met_days[d]
     weekly = [(monday, v[0], v[1]) for monday, v in sorted(weeks.items())]
 
     return Report(
@@ -870,7 +1000,7 @@ def period_report(
         total=total,
         by_type=by_type,
         by_type_received=by_type_received,
-        by_agent_received=by_agent_received,
+        by_agent_received=dict(by_agent_received),
         resolutions=resolutions,
         breaches=breaches,
         breach_reasons=reason_counts.most_common(),

@@ -44,10 +44,8 @@ class Links:
             return None  # nothing to list (and an empty ids= would read as "no filter")
         if fig.filters is not None:
             return url_for("tickets.queue", **fig.filters)
-        if fig.ids is not None and not fig.ids:
-            return None
-        if fig.ids is not None and len(fig.ids) <= ID_LINK_LIMIT:
-            return url_for("tickets.queue", ids=",".join(map(str, fig.ids)))
+        if fig.few_ids(ID_LINK_LIMIT):
+            return url_for("tickets.queue", ids=",".join(map(str, fig.ids or ())))
         return url_for("dashboard.drill", key=key, **self.report_args)
 
     def value(self, key: str) -> int:
