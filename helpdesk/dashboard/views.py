@@ -81,6 +81,15 @@ def hours(minutes: float | None, unit: str = " 小时") -> str:
     return f"{minutes / 60:.1f}{unit}"
 
 
+def overdue(minutes: int | None) -> str:
+    """Business time past due; a clock that ran out at close of business is late by 0 business minutes."""
+    if minutes is None:
+        return "—"
+    if minutes <= 0:
+        return "不足 1 分钟（截止后为非工作时间）"
+    return hours(minutes, " 工作小时")
+
+
 def pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
@@ -107,6 +116,7 @@ def _now_context(now: datetime) -> dict[str, Any]:
         "TYPE_LABELS": TYPE_LABELS,
         "AGE_LABELS": queries.AGE_LABELS,
         "hours": hours,
+        "overdue": overdue,
         "ago": ago,
         "pct": pct,
         "calendar_url": url_for("sla.calendar") if "sla.calendar" in current_app.view_functions else None,
