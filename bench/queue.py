@@ -5,7 +5,9 @@
     python3 bench/queue.py --tickets 20000 --requests 50
 
 Each scenario is timed in-process around the WSGI call (Flask test client, logged in as an agent):
-that is the server's time, without network or browser. Aims (issue 7): p95 < 50 ms for the queue and
+that is the server's time, without network or browser. Both wall-clock and CPU time are printed: on a
+busy machine (other processes on few cores) wall-clock time includes waiting for a core, CPU time does
+not; PostgreSQL's own work runs in its server process and shows in wall-clock time only. Aims (issue 7): p95 < 50 ms for the queue and
 the ticket page, < 200 ms for a text search.
 
 The data imitates a desk after a few years: ~96 % of the tickets closed, a few thousand open, new,
@@ -25,7 +27,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+# Run as a script, this file's folder comes first on sys.path, and this file is called queue.py: it
+# would shadow the standard library's `queue` (used by psycopg, SQLAlchemy's pool). Use the repository.
+_here = str(Path(__file__).resolve().parent)
+sys.path[:] = [p for p in sys.path if p not in ("", _here) and Path(p or ".").resolve() != Path(_here)]
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.modules.pop("queue", None)
 
 from sqlalchemy import insert, text  # noqa: E402
 from werkzeug.security import generate_password_hash  # noqa: E402
@@ -202,24 +209,32 @@ def populate(n: int, seed: int = 7) -> dict[str, Any]:
     return samples
 
 
-def timed(client: Any, paths: list[str], warmup: int = 10) -> list[float]:
+def timed(client: Any, paths: list[str], warmup: int = 10) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU milliseconds of each request (CPU: this thread's, i.e. the server's own work)."""
     for path in paths[:warmup]:
         assert client.get(path).status_code == 200, path
-    times = []
+    wall, cpu = [], []
     for path in paths:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         response = client.get(path)
-        times.append((time.perf_counter() - t0) * 1000)
+        wall.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.thread_time() - c0) * 1000)
         assert response.status_code == 200, (path, response.status_code)
-    return times
+    return wall, cpu
 
 
-def report(label: str, times: list[float], aim: float) -> str:
-    times = sorted(times)
-    median = statistics.median(times)
-    p95 = times[max(0, int(round(0.95 * len(times))) - 1)]
-    verdict = "ok" if p95 < aim else "OVER"
-    return f"  {label:<34} median {median:7.1f} ms   p95 {p95:7.1f} ms   (aim p95 < {aim:.0f} ms: {verdict})"
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
+
+
+def report(label: str, times: tuple[list[float], list[float]], aim: float) -> str:
+    wall, cpu = times
+    verdict = "ok" if _p95(wall) < aim else "OVER"
+    return (
+        f"  {label:<34} wall median {statistics.median(wall):6.1f} p95 {_p95(wall):6.1f} ms"
+        f" | cpu median {statistics.median(cpu):6.1f} p95 {_p95(cpu):6.1f} ms  (aim p95 < {aim:.0f} ms: {verdict})"
+    )
 
 
 def run(url: str, n: int, requests: int, workdir: Path) -> None:

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, tuple_
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import load_only
 
 from helpdesk.auth.models import User
 from helpdesk.core.models import Setting
@@ -209,6 +209,7 @@ class Clock:
     _by_hours: dict[tuple[time, time], Any] = field(default_factory=dict)
     _policies: dict[str, Any] | None = None
     _text: dict[str, list[int] | None] = field(default_factory=dict)
+    _due_soon: dict[str, datetime] | None = None
 
     def calendar(self, ticket_type: str) -> Any:
         cal = self._calendars.get(ticket_type)
@@ -239,6 +240,11 @@ class Clock:
     def due_soon_limit(self, ticket_type: str) -> datetime:
         """The instant DUE_SOON_MINUTES business minutes from now, under this type's business hours."""
         return self.calendar(ticket_type).add_business_minutes(self.now, DUE_SOON_MINUTES).astimezone(UTC)
+
+    def due_soon_limits(self) -> dict[str, datetime]:
+        if self._due_soon is None:
+            self._due_soon = {t: self.due_soon_limit(t) for t in TYPE_LABELS}
+        return self._due_soon
 
     def minutes_left(self, ticket: Ticket) -> int | None:
         """Business minutes left (negative when breached), the stored remainder while paused, None if stopped."""
@@ -284,7 +290,7 @@ def _due_before(ck: Clock, limits: Mapping[str, datetime]) -> ColumnElement[bool
 
 
 def due_soon_condition(ck: Clock) -> ColumnElement[bool]:
-    limits = {t: ck.due_soon_limit(t) for t in TYPE_LABELS}
+    limits = ck.due_soon_limits()
     return and_(_running(), Ticket.due_at > ck.now, _due_before(ck, limits))
 
 
@@ -461,9 +467,18 @@ def parse_cursor(cursor: str) -> tuple[int, Any, int] | None:
     return bucket, (key if bucket == 1 else _from_micros(key)), last_id
 
 
+#: what a queue row (and the API's list shape) reads; the rest (the letter: kilobytes of JSON, the
+#: search text, the SLA explanation, a dozen timestamps) stays in the database
+LIST_COLUMNS = (
+    Ticket.id, Ticket.type, Ticket.status, Ticket.subject, Ticket.requester_email, Ticket.requester_name,
+    Ticket.enterprise_id, Ticket.assignee_id, Ticket.received_at, Ticket.updated_at, Ticket.due_at,
+    Ticket.warn_at, Ticket.sla_paused_at, Ticket.sla_remaining_minutes, Ticket.breached_at, Ticket.sla_clock_no,
+    Ticket.fields, Ticket.version,
+)  # fmt: skip
+
+
 def _light(stmt: Select[Any]) -> Select[Any]:
-    # the queue never shows the letter, the search text or the explanation: leave them in the database
-    return stmt.options(defer(Ticket.letter), defer(Ticket.search_text), defer(Ticket.sla_explanation))
+    return stmt.options(load_only(*LIST_COLUMNS))
 
 
 @dataclass
@@ -499,22 +514,56 @@ def queue_page(query: QueueQuery, user: User, ck: Clock, limit: int | None = Non
     return QueuePage(rows, cursor_for(rows[-1]) if has_more and rows else None)
 
 
+def _capped(conds: Iterable[ColumnElement[bool]], cap: int = COUNT_CAP) -> Any:
+    inner = select(Ticket.id).where(*conds).limit(cap + 1).subquery()
+    return select(func.count()).select_from(inner).scalar_subquery()
+
+
 def capped_count(conds: Iterable[ColumnElement[bool]], cap: int = COUNT_CAP) -> int:
     """How many tickets match, counting at most cap + 1 (so "1000+" costs no more than 1001 rows)."""
-    inner = select(Ticket.id).where(*conds).limit(cap + 1).subquery()
-    return session.scalar(select(func.count()).select_from(inner)) or 0
+    return session.scalar(select(_capped(conds, cap))) or 0
+
+
+def _open_conditions(query: QueueQuery, user: User | None, ck: Clock) -> list[ColumnElement[bool]]:
+    if not status_scope(query) & set(OPEN_STATUSES):
+        return [false()]
+    return [*filter_conditions(query, user, ck), Ticket.status.in_(OPEN_STATUSES)]
 
 
 def view_counts(user: User, ck: Clock) -> dict[str, int]:
     """Ticket count per list (tabs), capped; each count is read from an index alone."""
-    return {view: capped_count(filter_conditions(QueueQuery(view=view), user, ck)) for view in VIEWS}
+    return queue_counts(None, user, ck)["views"]
 
 
 def open_count(query: QueueQuery, user: User, ck: Clock) -> int:
     """How many open tickets (new/open/waiting) match, capped: what an agent's list holds to work on."""
-    if not status_scope(query) & set(OPEN_STATUSES):
-        return 0
-    return capped_count([*filter_conditions(query, user, ck), Ticket.status.in_(OPEN_STATUSES)])
+    return capped_count(_open_conditions(query, user, ck))
+
+
+def queue_counts(query: QueueQuery | None, user: User, ck: Clock) -> dict[str, Any]:
+    """Every number the queue page shows, in one statement (each count an index-only subquery).
+
+    {"views": {view: n}, "open": open tickets of `query`, "total": all tickets of `query` (only for a
+    text search or an id list, which read few rows) or None, "unread": the user's unread notifications}
+    """
+    columns = [_capped(filter_conditions(QueueQuery(view=view), user, ck)).label(view) for view in VIEWS]
+    if query is not None:
+        columns.append(_capped(_open_conditions(query, user, ck)).label("open"))
+        if query.q or query.ids:
+            columns.append(_capped(filter_conditions(query, user, ck)).label("total"))
+    unread = (
+        select(func.count()).select_from(Notification)
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+        .scalar_subquery()
+    )  # fmt: skip
+    columns.append(unread.label("unread"))
+    row = session.execute(select(*columns)).one()._mapping
+    return {
+        "views": {view: int(row[view]) for view in VIEWS},
+        "open": int(row["open"]) if "open" in row else 0,
+        "total": int(row["total"]) if "total" in row else None,
+        "unread": int(row["unread"]),
+    }
 
 
 # ------------------------------------------------------------------------------------ ticket page

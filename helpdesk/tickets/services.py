@@ -11,10 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from helpdesk.auth.models import Role, User
+from helpdesk.core.models import Setting
 from helpdesk.db import session, unit_of_work, utcnow
 from helpdesk.mail import outbox
 from helpdesk.mail.filters import add_subject_tag
@@ -26,11 +28,13 @@ from helpdesk.tickets.models import (
     Macro,
     Message,
     MessageKind,
+    Notification,
     SavedFilter,
     Ticket,
     TicketEvent,
     TicketStatus,
 )
+from helpdesk.tickets.queries import PRESENCE_FRESH, normalise_saved_query, presence_range
 
 
 class TicketError(ValueError):
@@ -376,8 +380,6 @@ def search_text_for(ticket: Ticket) -> str:
 
 def mark_notifications_read(user: User, ids: list[int] | None = None) -> int:
     """Mark the user's notifications read (all, or the given ids). Commits."""
-    from helpdesk.tickets.models import Notification
-
     stmt = update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
     if ids:
         stmt = stmt.where(Notification.id.in_(ids))
@@ -515,12 +517,6 @@ def heartbeat(ticket_id: int, user: User, now: datetime | None = None) -> None:
     (ticket, user), so two agents' heartbeats never overwrite each other; stale rows of the ticket are
     swept on each heartbeat.
     """
-    from sqlalchemy import delete
-    from sqlalchemy.exc import IntegrityError
-
-    from helpdesk.core.models import Setting
-    from helpdesk.tickets.queries import PRESENCE_FRESH, presence_range
-
     now = now or utcnow()
     key = f"viewing:{ticket_id}:{user.id}"
     value = {"user_id": user.id, "name": user.name, "at": now.isoformat()}
@@ -543,8 +539,6 @@ def heartbeat(ticket_id: int, user: User, now: datetime | None = None) -> None:
 
 def leave(ticket_id: int, user: User) -> None:
     """Forget `user`'s heartbeat on the ticket (page closed). Commits."""
-    from helpdesk.core.models import Setting
-
     row = session.get(Setting, f"viewing:{ticket_id}:{user.id}")
     if row is not None:
         session.delete(row)
@@ -556,8 +550,6 @@ def leave(ticket_id: int, user: User) -> None:
 
 def save_filter(user: User, name: str, query: str) -> SavedFilter:
     """Save (or replace, by name) one of the user's queue filters. Commits."""
-    from helpdesk.tickets.queries import normalise_saved_query
-
     name = name.strip()[:100]
     if not name:
         raise TicketError("请给筛选条件起个名字。")

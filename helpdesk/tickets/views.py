@@ -193,6 +193,11 @@ def mail_document(html: str) -> str:
     return MAIL_DOC_HEAD + clean_mail_html(html) + "</body></html>"
 
 
+def _local_path(target: str) -> bool:
+    """A path on this site (no scheme, no host, no "//" or backslash tricks): safe to redirect to."""
+    return target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target
+
+
 def _ticket(ticket_id: int) -> Ticket:
     return session.get(Ticket, ticket_id) or abort(404)
 
@@ -302,12 +307,8 @@ def queue() -> Any:
                 "assignee": users[t.assignee_id].name if t.assignee_id in users else "",
             }
         )
-    counts = queries.view_counts(current_user, ck)
     # totals count open tickets only (cheap from the index); a text search or id list also counts all
-    open_total = queries.open_count(query, current_user, ck)
-    total = None
-    if query.q or query.ids:
-        total = queries.capped_count(queries.filter_conditions(query, current_user, ck))
+    numbers = queries.queue_counts(query, current_user, ck)
     bulk = None
     if current_user.has_role(Role.SUPERVISOR):
         bulk = forms.BulkForm()
@@ -319,10 +320,10 @@ def queue() -> Any:
         query=query,
         rows=rows,
         next_cursor=page.next_cursor,
-        total=total,
-        open_total=open_total,
+        total=numbers["total"],
+        open_total=numbers["open"],
         cap=queries.COUNT_CAP,
-        counts=counts,
+        counts=numbers["views"],
         views=queries.VIEWS,
         sla_states=queries.SLA_STATES,
         due_filters=queries.DUE_FILTERS,
@@ -332,8 +333,9 @@ def queue() -> Any:
         saved=queries.saved_filters(current_user),
         save_form=forms.SavedFilterForm(query=query.query_string(after="")),
         bulk=bulk,
-        unread=queries.unread_count(current_user),
+        unread=numbers["unread"],
         sla_labels=SLA_LABELS,
+        detail_prefix=url_for("tickets.detail", ticket_id=0)[:-1],
     )
 
 
@@ -341,11 +343,7 @@ def queue() -> Any:
 @requires(Role.SUPERVISOR)
 def bulk() -> Any:
     form = forms.BulkForm()
-    back = (
-        form.back.data
-        if (form.back.data or "").startswith("/") and not (form.back.data or "").startswith("//")
-        else url_for("tickets.queue")
-    )
+    back = form.back.data if _local_path(form.back.data or "") else url_for("tickets.queue")
     form.assignee.choices = [("none", "")] + [(str(u.id), u.name) for u in queries.active_users()]
     if not form.validate_on_submit():
         _form_errors(form)
@@ -943,7 +941,7 @@ def notifications_read() -> Any:
     ids = [int(v) for v in request.form.getlist("ids") if v.isdigit()]
     count = services.mark_notifications_read(current_user, ids or None)
     target = request.form.get("next", "")
-    if target.startswith("/tickets/") and count is not None:
+    if target.startswith("/tickets/") and _local_path(target):
         return redirect(target)
     flash(f"已将 {count} 条通知标为已读。", "success")
     return redirect(url_for("tickets.notifications"))

@@ -436,3 +436,20 @@ def test_api_token_page_issues_a_token_once(agent_client, users):
     response = agent_client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert response.get_json()["username"] == "agent1"
     assert "您已有一个有效的令牌" in text(agent_client.get("/account/api-token"))
+
+
+def test_bulk_redirects_only_to_this_site(supervisor_client, users):
+    ids = [make_ticket().id]
+    for back in ("//evil.example/x", "/\\evil.example", "https://evil.example/"):
+        response = post(
+            supervisor_client,
+            "/tickets/bulk",
+            {"action": "status", "status": "open", "assignee": "none", "ids": ids, "back": back},
+        )
+        assert response.headers["Location"] == "/", back
+    response = post(
+        supervisor_client,
+        "/tickets/bulk",
+        {"action": "status", "status": "open", "assignee": "none", "ids": ids, "back": "/?view=waiting"},
+    )
+    assert response.headers["Location"] == "/?view=waiting"
