@@ -466,6 +466,11 @@ T = Ticket.__table__.c
 E = TicketEvent.__table__.c
 
 
+def _rows(stmt: Any) -> list[Any]:
+    """All rows of a Core statement, fetched at once below the ORM layer (the bulk reads' fast path)."""
+    return session.connection().execute(stmt).all()
+
+
 def _postgres() -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
@@ -504,7 +509,7 @@ def _ticket_facts(ids: Sequence[int]) -> dict[int, TicketFacts]:
     facts: dict[int, TicketFacts] = {}
     cols = (T.id, T.type, T.status, _ts(T.received_at), T.sla_clock_no, _ts(T.due_at), T.assignee_id)
     for cond in _id_conditions(T.id, ids):
-        for r in session.execute(select(*cols).where(cond)).all():
+        for r in _rows(select(*cols).where(cond)):
             facts[r[0]] = TicketFacts(*r)
     return facts
 
@@ -521,7 +526,7 @@ def replay_tickets(
         stmt = (
             select(*cols).where(cond, E.kind.in_(clocks.CLOCK_EVENT_KINDS)).order_by(E.ticket_id, E.at, E.id)
         )
-        for r in session.execute(stmt).all():
+        for r in _rows(stmt):
             events[r[0]].append(EventFacts._make(r))
     return {
         tid: (facts[tid], clocks.replay(facts[tid], events.get(tid, ()), cals, now))
@@ -533,7 +538,7 @@ def replay_tickets(
 def _subjects(ids: Iterable[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     for cond in _id_conditions(T.id, sorted(set(ids))):
-        out.update(session.execute(select(T.id, T.subject).where(cond)).tuples().all())
+        out.update((tid, subject) for tid, subject in _rows(select(T.id, T.subject).where(cond)))
     return out
 
 
@@ -637,7 +642,7 @@ def resolutions_in(
         due,
         assignee,
         paused,
-    ) in session.execute(stmt):
+    ) in _rows(stmt):
         if tier_one and clock_no == 1 and old != "waiting" and status in clocks.HANDLED and due is not None:
             minutes = between.get(ttype) or cals(ttype)[0].business_minutes_between
             paused = paused or 0
@@ -785,7 +790,7 @@ def _received(period: Period, ticket_type: str | None) -> list[tuple[str, int | 
         stmt = stmt.where(T.type == ticket_type)
     return [
         (ttype, assignee, d if isinstance(d, date) else date.fromisoformat(str(d)[:10]), n)
-        for ttype, assignee, d, n in session.execute(stmt.group_by(T.type, T.assignee_id, day))
+        for ttype, assignee, d, n in _rows(stmt.group_by(T.type, T.assignee_id, day))
     ]
 
 
