@@ -25,6 +25,7 @@ XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MIME = "text/csv; charset=utf-8"
 
 DATETIME, DATE, HOURS, PERCENT, INT, TEXT = "datetime", "date", "hours", "percent", "int", "text"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _FORMATS = {DATETIME: "yyyy-mm-dd hh:mm", DATE: "yyyy-mm-dd", HOURS: "0.0", PERCENT: "0.0%", INT: "0"}
 
 
@@ -215,6 +216,9 @@ def to_xlsx(tables: Sequence[Table]) -> bytes:
             cell.alignment = Alignment(vertical="center")
         for row in table.rows:
             ws.append(row)
+            for cell in ws[ws.max_row]:
+                if cell.data_type == "f":  # text from a mail (a subject) that starts with "=": keep it text
+                    cell.data_type = "s"
         for idx, col in enumerate(table.columns, start=1):
             fmt = _FORMATS.get(col.kind)
             letter = get_column_letter(idx)
@@ -244,6 +248,8 @@ def _csv_value(value: Any, kind: str) -> Any:
         return f"{value * 100:.1f}%"
     if kind == HOURS:
         return f"{value:.1f}"
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
+        return "'" + value  # a spreadsheet would run it as a formula (CSV injection)
     return value
 
 

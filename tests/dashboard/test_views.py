@@ -187,3 +187,16 @@ def test_bulk_reassign_needs_csrf(h, supervisor_client):
     assert resp.status_code == 400
     session.expire_all()
     assert session.get(Ticket, h.t["T5"].id).assignee_id == h.b.id
+
+
+def test_exports_keep_formulas_from_mail_subjects_as_text(h, supervisor_client):
+    ticket = h.t["T3"]
+    ticket.subject = '=HYPERLINK("http://evil.test","点我")'
+    session.commit()
+    sheet = load_workbook(
+        io.BytesIO(supervisor_client.get(f"/dashboard/export/breaches.xlsx?{PERIOD_ARGS}").data)
+    )
+    cell = sheet["超时明细"]["B2"]
+    assert cell.value == ticket.subject and cell.data_type == "s"
+    text = supervisor_client.get(f"/dashboard/export/breaches.csv?{PERIOD_ARGS}").data.decode("utf-8-sig")
+    assert list(csv.reader(io.StringIO(text)))[1][1] == "'" + ticket.subject
