@@ -656,9 +656,9 @@ PRESENCE_PREFIX = "viewing:"
 PRESENCE_FRESH = timedelta(seconds=45)  #: a viewer whose last heartbeat is older than this has left
 
 
-def presence_range(ticket_id: int) -> ColumnElement[bool]:
-    """Setting keys "viewing:<ticket>:<user>" of one ticket, as an index range on the primary key."""
-    low = f"{PRESENCE_PREFIX}{ticket_id}:"
+def presence_range(ticket_id: int | None) -> ColumnElement[bool]:
+    """Setting keys "viewing:<ticket>:<user>" of one ticket (or of all), as a range on the primary key."""
+    low = f"{PRESENCE_PREFIX}{ticket_id}:" if ticket_id is not None else PRESENCE_PREFIX
     return and_(Setting.key >= low, Setting.key < low[:-1] + ";")  # ";" sorts right after ":"
 
 

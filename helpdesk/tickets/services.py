@@ -7,7 +7,7 @@ that a status change, its timeline event, its SLA clock and the mail it causes c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -34,7 +34,7 @@ from helpdesk.tickets.models import (
     TicketEvent,
     TicketStatus,
 )
-from helpdesk.tickets.queries import PRESENCE_FRESH, normalise_saved_query, presence_range
+from helpdesk.tickets.queries import normalise_saved_query, presence_range
 
 
 class TicketError(ValueError):
@@ -510,23 +510,26 @@ def bulk_set_status(ids: list[int], status: TicketStatus, *, by: User, reason: s
 # ----------------------------------------------------------------------------------- presence
 
 
+PRESENCE_SWEEP = timedelta(hours=1)
+
+
 def heartbeat(ticket_id: int, user: User, now: datetime | None = None) -> None:
     """Record that `user` has the ticket open now (a Setting row "viewing:<ticket>:<user>"). Commits.
 
     A row in the database, not process memory: gunicorn's workers each see every viewer. One row per
-    (ticket, user), so two agents' heartbeats never overwrite each other; stale rows of the ticket are
-    swept on each heartbeat.
+    (ticket, user), so two agents' heartbeats never overwrite each other. When a page is opened (a new
+    row), every viewing row older than an hour is swept, so the rows stay as few as the open pages.
     """
     now = now or utcnow()
     key = f"viewing:{ticket_id}:{user.id}"
     value = {"user_id": user.id, "name": user.name, "at": now.isoformat()}
-    session.execute(
-        delete(Setting)
-        .where(presence_range(ticket_id), Setting.updated_at < now - PRESENCE_FRESH * 20)
-        .execution_options(synchronize_session=False)
-    )
     row = session.get(Setting, key)
     if row is None:
+        session.execute(
+            delete(Setting)
+            .where(presence_range(None), Setting.updated_at < now - PRESENCE_SWEEP)
+            .execution_options(synchronize_session=False)
+        )
         session.add(Setting(key=key, value=value, updated_at=now))
     else:
         row.value = value

@@ -200,6 +200,11 @@ def test_heartbeats_show_who_else_has_the_ticket_open(app, users):
     assert len(queries.viewers(ticket.id, now + timedelta(seconds=10))) == 1
     services.leave(ticket.id, users["agent"])
     assert queries.viewers(ticket.id, now) == []
+    from helpdesk.core.models import Setting
+
+    services.heartbeat(ticket.id + 2, users["agent"], now + timedelta(hours=2))  # a page opened later
+    keys = session.scalars(select(Setting.key).where(queries.presence_range(None))).all()
+    assert keys == [f"viewing:{ticket.id + 2}:{users['agent'].id}"]  # the old rows were swept
 
 
 def test_saved_filters_belong_to_their_user(app, users):
