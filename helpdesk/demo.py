@@ -256,9 +256,11 @@ def _history(app: Flask, enterprises: list[Enterprise], users: list[User], rng: 
                 s.add(ticket)
                 s.flush()
                 clock.start(ticket, received)
-                services._record(ticket, "created", new=ticket.type, at=received)
-                ticket.assignee_id = agent.id
+                services._record(ticket, "created", new=ticket.type, at=received,
+                                 detail={"due_at": ticket.due_at.isoformat() if ticket.due_at else None})
                 t = received + timedelta(hours=rng.uniform(0.2, 6))
+                ticket.assignee_id = agent.id
+                services._record(ticket, "assigned", by=agent, field="assignee", new=agent.id, at=t)
                 services._set_status(ticket, TicketStatus.OPEN, by=agent, at=t)
                 if rng.random() < 0.25:  # waited on the enterprise for a while
                     services._set_status(ticket, TicketStatus.WAITING, by=agent, at=t + timedelta(hours=1))
