@@ -237,9 +237,11 @@ def test_calendar_edit_recomputes_open_deadlines_and_counts_the_moved_ones(app, 
     assert reload(after_day).due_at == at("2026-03-13 17:00")
     assert reload(waiting).due_at is None
     assert "第1个工作日 2026-03-11（台风停工后首个工作日）" in reload(crossing).sla_explanation
+    old_version = reload(after_day).sla_calendar_version
     for t in (before_day, crossing, after_day):  # a recompute is not an edit
         assert reload(t).updated_at == updated[t.id]
-        assert reload(t).sla_calendar_version == clock.calendar().version
+    # rewritten rows name the new calendar; an untouched one the calendar its figures came from
+    assert reload(crossing).sla_calendar_version == clock.calendar().version != old_version
     entry = session.scalars(select(AuditEntry).where(AuditEntry.entity == "calendar_day")).one()
     assert entry.entity_id == "2026-03-10" and entry.before is None and '"off"' in entry.after
     assert entry.detail["moved"] == 2 and entry.detail["reason"] == "市政府通知"
