@@ -23,7 +23,7 @@ from helpdesk.db import session, utcnow
 from helpdesk.letters import Letter
 from helpdesk.letters import read as read_letter
 from helpdesk.letters.sniff import sniff
-from helpdesk.mail import filters, outbox, store
+from helpdesk.mail import filters, store
 from helpdesk.mail.models import InboundMail, OutboundMail
 from helpdesk.mail.parse import parse_mail
 from helpdesk.mail.parsed import MailAttachment, ParsedMail
