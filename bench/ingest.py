@@ -36,7 +36,12 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from tests import servers  # noqa: E402
 
-COMPANIES = ["上海浦江进出口贸易有限公司", "宁波海曙喆达外贸有限公司", "深圳市鹏城镕信电子商务有限公司", "青岛崂山海洋食品进出口有限公司"]
+COMPANIES = [
+    "上海浦江进出口贸易有限公司",
+    "宁波海曙喆达外贸有限公司",
+    "深圳市鹏城镕信电子商务有限公司",
+    "青岛崂山海洋食品进出口有限公司",
+]
 
 
 def letter_docx(rng: random.Random, company: str) -> bytes:
@@ -84,9 +89,15 @@ def make_mails(count: int, seed: int = 7) -> list[bytes]:
         subject = f"变更说明-{company}-{i}"
         msg["Subject"] = Header(subject, "gbk").encode() if i % 2 else subject
         msg["Message-ID"] = make_msgid(domain=f"corp{i % 50}.cn")
-        msg.set_content(f"您好，附件是{company}的变更说明和营业执照扫描件。", charset="gb18030" if i % 2 else "utf-8")
-        msg.add_attachment(letter_docx(rng, company), maintype="application",
-                           subtype="vnd.openxmlformats-officedocument.wordprocessingml.document", filename="变更说明.docx")
+        msg.set_content(
+            f"您好，附件是{company}的变更说明和营业执照扫描件。", charset="gb18030" if i % 2 else "utf-8"
+        )
+        msg.add_attachment(
+            letter_docx(rng, company),
+            maintype="application",
+            subtype="vnd.openxmlformats-officedocument.wordprocessingml.document",
+            filename="变更说明.docx",
+        )
         msg.add_attachment(scans[i % len(scans)], maintype="image", subtype="jpeg", filename="营业执照.jpg")
         mails.append(msg.as_bytes())
     return mails
@@ -100,7 +111,7 @@ def baseline(host: str, port: int, user: str, password: str) -> tuple[int, float
     uids = client.search(["ALL"])
     n = 0
     for i in range(0, len(uids), 50):
-        data = client.fetch(uids[i:i + 50], ["BODY.PEEK[]", "INTERNALDATE", "FLAGS"])
+        data = client.fetch(uids[i : i + 50], ["BODY.PEEK[]", "INTERNALDATE", "FLAGS"])
         for item in data.values():
             msg = email.message_from_bytes(item[b"BODY[]"], policy=email.policy.default)
             msg.get("Subject")
@@ -160,8 +171,13 @@ def ours(url: str, dovecot: servers.DovecotServer, instance: Path) -> tuple[int,
     with app.app_context():
         bootstrap.init_database()
         phases.clear()
-        settings = ImapSettings(host=dovecot.host, port=dovecot.port, user=dovecot.user, password=dovecot.password,
-                                security="none")
+        settings = ImapSettings(
+            host=dovecot.host,
+            port=dovecot.port,
+            user=dovecot.user,
+            password=dovecot.password,
+            security="none",
+        )
         start = time.perf_counter()
         report = poll.poll_once(settings, use_lease=False)
         elapsed = time.perf_counter() - start
@@ -203,13 +219,19 @@ def main() -> None:
                 url = pg.create_database(f"bench_{int(time.time())}")
             made, our_s = ours(url, dovecot, root / f"instance-{kind}")
             base_rate, our_rate = n / base_s, made / our_s
-            print(f"\n[{kind}] baseline (imapclient + email + python-docx): {n} msgs in {base_s:.1f} s = {base_rate:.1f} msg/s")
-            print(f"[{kind}] ours (store + parse + letter + ticket + ack + commit + flag): {made} tickets in {our_s:.1f} s"
-                  f" = {our_rate:.1f} msg/s; ratio {our_rate / base_rate:.2f}")
+            print(
+                f"\n[{kind}] baseline (imapclient + email + python-docx): {n} msgs in {base_s:.1f} s = {base_rate:.1f} msg/s"
+            )
+            print(
+                f"[{kind}] ours (store + parse + letter + ticket + ack + commit + flag): {made} tickets in {our_s:.1f} s"
+                f" = {our_rate:.1f} msg/s; ratio {our_rate / base_rate:.2f}"
+            )
             accounted = sum(phases.values())
             for name in ("fetch", "parse", "letters"):
                 print(f"    {name:<8} {phases[name]:6.2f} s  {phases[name] / made * 1000:6.1f} ms/msg")
-            print(f"    {'db+rest':<8} {our_s - accounted:6.2f} s  {(our_s - accounted) / made * 1000:6.1f} ms/msg")
+            print(
+                f"    {'db+rest':<8} {our_s - accounted:6.2f} s  {(our_s - accounted) / made * 1000:6.1f} ms/msg"
+            )
     finally:
         dovecot.stop()
         if pg is not None:

@@ -36,12 +36,16 @@ def init_db() -> None:
 
 @helpdesk.command("create-user")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["agent", "supervisor", "admin"]), default="agent", show_default=True)
+@click.option(
+    "--role", type=click.Choice(["agent", "supervisor", "admin"]), default="agent", show_default=True
+)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--name", "display_name", default="", help="Display name.")
 @click.option("--email", default="")
 @with_appcontext
-def create_user_command(username: str, role: str, password_stdin: bool, display_name: str, email: str) -> None:
+def create_user_command(
+    username: str, role: str, password_stdin: bool, display_name: str, email: str
+) -> None:
     """Create a user; the password is prompted for (or read with --password-stdin)."""
     from helpdesk.auth import services
     from helpdesk.auth.models import Role

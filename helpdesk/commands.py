@@ -12,5 +12,10 @@ def all_commands() -> list[click.Command]:
     from helpdesk.sla import cli as sla_cli
     from helpdesk.tickets import cli as tickets_cli
 
-    return [*tickets_cli.COMMANDS, *mail_cli.COMMANDS, *letters_cli.COMMANDS, *records_cli.COMMANDS,
-            *sla_cli.COMMANDS]
+    return [
+        *tickets_cli.COMMANDS,
+        *mail_cli.COMMANDS,
+        *letters_cli.COMMANDS,
+        *records_cli.COMMANDS,
+        *sla_cli.COMMANDS,
+    ]

@@ -74,12 +74,22 @@ class Variable:
 
 
 VARIABLES: tuple[Variable, ...] = (
-    Variable("HELPDESK_DATABASE_URL", None, _database_url,
-             "数据库地址；默认实例目录下的 SQLite 文件 `helpdesk.sqlite3`。生产用 `postgresql+psycopg://user:pw@host/db`"),
-    Variable("HELPDESK_SECRET_KEY", None, str,
-             "会话签名密钥；未设置时自动生成并保存在实例目录 `secret_key`（不入库）"),
+    Variable(
+        "HELPDESK_DATABASE_URL",
+        None,
+        _database_url,
+        "数据库地址；默认实例目录下的 SQLite 文件 `helpdesk.sqlite3`。生产用 `postgresql+psycopg://user:pw@host/db`",
+    ),
+    Variable(
+        "HELPDESK_SECRET_KEY",
+        None,
+        str,
+        "会话签名密钥；未设置时自动生成并保存在实例目录 `secret_key`（不入库）",
+    ),
     Variable("HELPDESK_INSTANCE_DIR", None, str, "实例目录（SQLite 文件、密钥、附件）；默认 `./instance`"),
-    Variable("HELPDESK_ATTACHMENTS_DIR", None, str, "附件存放目录（按内容哈希命名）；默认 `<实例目录>/attachments`"),
+    Variable(
+        "HELPDESK_ATTACHMENTS_DIR", None, str, "附件存放目录（按内容哈希命名）；默认 `<实例目录>/attachments`"
+    ),
     Variable("HELPDESK_IMAP_HOST", "", str, "收件 IMAP 服务器；为空则不收信"),
     Variable("HELPDESK_IMAP_PORT", "993", _port, "IMAP 端口"),
     Variable("HELPDESK_IMAP_USER", "", str, "IMAP 用户名"),
@@ -121,7 +131,9 @@ class Settings:
         return ZoneInfo(str(self.values["HELPDESK_TIMEZONE"]))
 
 
-def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[str, object] | None = None) -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, object] | None = None
+) -> Settings:
     """Read, validate and complete the settings; raises ConfigError naming the bad variable."""
     env = dict(os.environ if environ is None else environ)
     env.update({k: str(v) for k, v in (overrides or {}).items()})

@@ -13,7 +13,6 @@ from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Any
 
 import click
 from docx import Document
@@ -57,19 +56,21 @@ def run(_cli_app: Flask, *, host: str, port: int, serve: bool) -> None:
     path = instance / "demo.sqlite3"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    app = create_app(overrides={
-        "HELPDESK_DATABASE_URL": f"sqlite:///{path}",
-        "HELPDESK_INSTANCE_DIR": str(instance),
-        "HELPDESK_ATTACHMENTS_DIR": str(instance / "demo-attachments"),
-    })
+    app = create_app(
+        overrides={
+            "HELPDESK_DATABASE_URL": f"sqlite:///{path}",
+            "HELPDESK_INSTANCE_DIR": str(instance),
+            "HELPDESK_ATTACHMENTS_DIR": str(instance / "demo-attachments"),
+        }
+    )
     with app.app_context():
         bootstrap.init_database()
         notes = populate(app)
-    click.echo("演示环境已就绪（全新 SQLite 数据库：%s）：" % path)
+    click.echo(f"演示环境已就绪（全新 SQLite 数据库：{path}）：")
     for line in notes:
         click.echo("  " + line)
     click.echo("")
-    click.echo("演示账号（密码均为 %s）：" % DEMO_PASSWORD)
+    click.echo(f"演示账号（密码均为 {DEMO_PASSWORD}）：")
     for username, role, name in DEMO_USERS:
         click.echo(f"  {username:<11} {role.label}（{name}）")
     if not serve:
@@ -78,7 +79,9 @@ def run(_cli_app: Flask, *, host: str, port: int, serve: bool) -> None:
 
     jobs = scheduler.build(app, blocking=False)
     jobs.start()
-    click.echo(f"\n后台任务已在本进程运行（发信、SLA 提醒、OCR）。请在浏览器打开 http://{host}:{port}/ 登录。按 Ctrl+C 停止。")
+    click.echo(
+        f"\n后台任务已在本进程运行（发信、SLA 提醒、OCR）。请在浏览器打开 http://{host}:{port}/ 登录。按 Ctrl+C 停止。"
+    )
     try:
         app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
     finally:
@@ -88,8 +91,10 @@ def run(_cli_app: Flask, *, host: str, port: int, serve: bool) -> None:
 def populate(app: Flask, *, seed: int = 2026, history_days: int = 90) -> list[str]:
     """Fill an empty database with the demo content; returns what was created, in Chinese."""
     rng = random.Random(seed)
-    users = [auth_services.create_user(u, DEMO_PASSWORD, role, display_name=name, email=f"{u}@helpdesk.demo")
-             for u, role, name in DEMO_USERS]
+    users = [
+        auth_services.create_user(u, DEMO_PASSWORD, role, display_name=name, email=f"{u}@helpdesk.demo")
+        for u, role, name in DEMO_USERS
+    ]
     enterprises = _records(rng)
     mails = sample_mails(enterprises, rng)
     from helpdesk.tickets import intake
@@ -115,23 +120,52 @@ def _records(rng: random.Random) -> list[Enterprise]:
         for n, (name, division, division_name) in enumerate(COMPANIES):
             uscc = make_uscc(rng, division)
             ent = Enterprise(
-                name=name, name_key=name_key(name), uscc=uscc, org_code=uscc[8:17], division_code=division,
-                division_name=division_name, authority=f"{division_name}商务局", contact_name="联系人" + "甲乙丙丁戊己"[n],
-                contact_phone=f"0571-8888{n:04d}", contact_email=f"contact{n}@example-corp{n}.cn",
+                name=name,
+                name_key=name_key(name),
+                uscc=uscc,
+                org_code=uscc[8:17],
+                division_code=division,
+                division_name=division_name,
+                authority=f"{division_name}商务局",
+                contact_name="联系人" + "甲乙丙丁戊己"[n],
+                contact_phone=f"0571-8888{n:04d}",
+                contact_email=f"contact{n}@example-corp{n}.cn",
             )
             s.add(ent)
             s.flush()
             count = 1 + (n % 3) + (1 if n < 4 else 0)
             for k in range(count):
                 prefix = "zxkt_" if k == count - 1 and n % 2 else ""
-                s.add(PlatformAccount(
-                    enterprise_id=ent.id, account_name=f"{prefix}corp{n}_user{k + 1}", app_bound=k == 0,
-                    email=ent.contact_email if k == 0 else f"user{k}@example-corp{n}.cn", mobile=f"1380000{n:02d}{k:02d}",
-                ))
-            s.add(Qualification(enterprise_id=ent.id, fund_year=2026, review_status=("已公示", "未公示", "未审核")[n % 3],
-                                allow_modify=n % 2 == 0, industry="批发和零售业", main_business="进出口贸易", headcount=20 + n))
-            s.add(ProjectApplication(enterprise_id=ent.id, name=f"{2026}年境外展会项目-{n + 1}", status="已受理",
-                                     fund_year=2026, filed_company_name=name, filed_division=division_name))
+                s.add(
+                    PlatformAccount(
+                        enterprise_id=ent.id,
+                        account_name=f"{prefix}corp{n}_user{k + 1}",
+                        app_bound=k == 0,
+                        email=ent.contact_email if k == 0 else f"user{k}@example-corp{n}.cn",
+                        mobile=f"1380000{n:02d}{k:02d}",
+                    )
+                )
+            s.add(
+                Qualification(
+                    enterprise_id=ent.id,
+                    fund_year=2026,
+                    review_status=("已公示", "未公示", "未审核")[n % 3],
+                    allow_modify=n % 2 == 0,
+                    industry="批发和零售业",
+                    main_business="进出口贸易",
+                    headcount=20 + n,
+                )
+            )
+            s.add(
+                ProjectApplication(
+                    enterprise_id=ent.id,
+                    name=f"{2026}年境外展会项目-{n + 1}",
+                    status="已受理",
+                    fund_year=2026,
+                    filed_company_name=name,
+                    filed_division=division_name,
+                )
+            )
             rows.append(ent)
     for ent in rows:
         db.session.refresh(ent)
@@ -164,8 +198,17 @@ def licence_image(company: str, uscc: str) -> bytes:
     except OSError:
         font = small = ImageFont.load_default()
     draw.text((380, 40), "营业执照", fill="black", font=font)
-    for i, line in enumerate([f"统一社会信用代码 {uscc}", f"名称 {company}", "类型 有限责任公司", "法定代表人 张三",
-                              "注册资本 伍佰万元整", "成立日期 2015年03月18日", "登记机关 市场监督管理局"]):
+    for i, line in enumerate(
+        [
+            f"统一社会信用代码 {uscc}",
+            f"名称 {company}",
+            "类型 有限责任公司",
+            "法定代表人 张三",
+            "注册资本 伍佰万元整",
+            "成立日期 2015年03月18日",
+            "登记机关 市场监督管理局",
+        ]
+    ):
         draw.text((80, 140 + i * 60), line, fill="black", font=small)
     draw.ellipse((700, 480, 880, 660), outline=(220, 30, 30), width=8)
     out = io.BytesIO()
@@ -173,7 +216,9 @@ def licence_image(company: str, uscc: str) -> bytes:
     return out.getvalue()
 
 
-def _mail(sender: str, subject: str, body: str, attachments: list[tuple[str, str, bytes]], *, when: datetime) -> bytes:
+def _mail(
+    sender: str, subject: str, body: str, attachments: list[tuple[str, str, bytes]], *, when: datetime
+) -> bytes:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = "zxzj@ec.com.cn"
@@ -200,41 +245,98 @@ def sample_mails(enterprises: list[Enterprise], rng: random.Random) -> list[byte
         f"{e0.name}在商务部业务系统统一平台账号{e0.accounts[0].account_name}，由于注册时统一社会信用代码填写错误原因，"
         f"现申请更改商务部业务系统统一平台外贸发展专项资金（中小）网络管理应用统一社会信用代码，由{e0.uscc}变更为{new_uscc}，"
         "确认变更后对企业之前申报项目无影响。",
-        "特此说明！", e0.name, dated,
+        "特此说明！",
+        e0.name,
+        dated,
     ]
-    mails.append(_mail(e0.contact_email, f"变更说明-{e0.name}", "您好，附件是我司盖章的变更说明，请审核。",
-                       [("变更说明.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-                         letter_docx("变更说明", change))], when=when))
+    mails.append(
+        _mail(
+            e0.contact_email,
+            f"变更说明-{e0.name}",
+            "您好，附件是我司盖章的变更说明，请审核。",
+            [
+                (
+                    "变更说明.docx",
+                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                    letter_docx("变更说明", change),
+                )
+            ],
+            when=when,
+        )
+    )
     names = [a.account_name for a in e1.accounts]
     unbind = [
         "外贸发展专项资金（中小）网络管理应用项目组：",
         f"{e1.name}在商务部业务系统统一平台存在{len(names)}个账号，账号信息分别是{'、'.join(names)}，由于项目无法申报原因，"
         f"现申请解绑{names[0]}，账号解绑后对企业之前申报项目无影响。",
-        "特此说明！", e1.name, dated,
+        "特此说明！",
+        e1.name,
+        dated,
     ]
-    mails.append(_mail(e1.contact_email, "解绑说明", "附件为解绑说明及营业执照扫描件。",
-                       [("解绑说明.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-                         letter_docx("解绑说明", unbind)),
-                        ("营业执照.jpg", "image/jpeg", licence_image(e1.name, e1.uscc or ""))], when=when))
+    mails.append(
+        _mail(
+            e1.contact_email,
+            "解绑说明",
+            "附件为解绑说明及营业执照扫描件。",
+            [
+                (
+                    "解绑说明.docx",
+                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                    letter_docx("解绑说明", unbind),
+                ),
+                ("营业执照.jpg", "image/jpeg", licence_image(e1.name, e1.uscc or "")),
+            ],
+            when=when,
+        )
+    )
     names = [a.account_name for a in e2.accounts]
     cancel = [
         "外贸发展专项资金（中小）网络管理应用项目组：",
         f"{e2.name}在商务部业务系统统一平台存在{len(names)}个账号，账号信息分别是{'、'.join(names)}，由于资质审核异常原因，"
         f"现申请注销{names[-1]}，账号注销后对企业之前申报项目无影响。",
-        "特此说明！", e2.name, dated,
+        "特此说明！",
+        e2.name,
+        dated,
     ]
-    mails.append(_mail(e2.contact_email, "注销说明（请处理）", "注销说明见附件。营业执照稍后补发。",
-                       [("注销说明.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-                         letter_docx("注销说明", cancel))], when=when))
-    mails.append(_mail(e3.contact_email, "忘记平台账号，请帮忙找回",
-                       f"您好，我公司{e3.name}（统一社会信用代码{e3.uscc}）忘记了商务部业务系统统一平台的账号，请帮忙找回。谢谢！",
-                       [], when=when))
-    mails.append(_mail("someone@163.com", "请问资金拨付申请表在哪里打印？",
-                       "您好，请问企业登记表、资金拨付申请表在系统哪里打印？我们用的是360浏览器。", [], when=when))
+    mails.append(
+        _mail(
+            e2.contact_email,
+            "注销说明（请处理）",
+            "注销说明见附件。营业执照稍后补发。",
+            [
+                (
+                    "注销说明.docx",
+                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                    letter_docx("注销说明", cancel),
+                )
+            ],
+            when=when,
+        )
+    )
+    mails.append(
+        _mail(
+            e3.contact_email,
+            "忘记平台账号，请帮忙找回",
+            f"您好，我公司{e3.name}（统一社会信用代码{e3.uscc}）忘记了商务部业务系统统一平台的账号，请帮忙找回。谢谢！",
+            [],
+            when=when,
+        )
+    )
+    mails.append(
+        _mail(
+            "someone@163.com",
+            "请问资金拨付申请表在哪里打印？",
+            "您好，请问企业登记表、资金拨付申请表在系统哪里打印？我们用的是360浏览器。",
+            [],
+            when=when,
+        )
+    )
     return mails
 
 
-def _history(app: Flask, enterprises: list[Enterprise], users: list[User], rng: random.Random, days: int) -> int:
+def _history(
+    app: Flask, enterprises: list[Enterprise], users: list[User], rng: random.Random, days: int
+) -> int:
     """Tickets of the last `days` days with realistic outcomes, built through the clock and status helpers."""
     from helpdesk.sla import clock
     from helpdesk.tickets import services
@@ -250,14 +352,27 @@ def _history(app: Flask, enterprises: list[Enterprise], users: list[User], rng: 
                 received = now - timedelta(days=day, hours=rng.randint(0, 23), minutes=rng.randint(0, 59))
                 ent = rng.choice(enterprises)
                 agent = rng.choice(agents)
-                ticket = Ticket(type=rng.choice(types), status=TicketStatus.NEW.value, subject=f"历史来信：{ent.name}",
-                                requester_email=ent.contact_email, enterprise_id=ent.id, received_at=received,
-                                created_at=received, letter=None, fields={"company_name": ent.name})
+                ticket = Ticket(
+                    type=rng.choice(types),
+                    status=TicketStatus.NEW.value,
+                    subject=f"历史来信：{ent.name}",
+                    requester_email=ent.contact_email,
+                    enterprise_id=ent.id,
+                    received_at=received,
+                    created_at=received,
+                    letter=None,
+                    fields={"company_name": ent.name},
+                )
                 s.add(ticket)
                 s.flush()
                 clock.start(ticket, received)
-                services._record(ticket, "created", new=ticket.type, at=received,
-                                 detail={"due_at": ticket.due_at.isoformat() if ticket.due_at else None})
+                services._record(
+                    ticket,
+                    "created",
+                    new=ticket.type,
+                    at=received,
+                    detail={"due_at": ticket.due_at.isoformat() if ticket.due_at else None},
+                )
                 t = received + timedelta(hours=rng.uniform(0.2, 6))
                 ticket.assignee_id = agent.id
                 services._record(ticket, "assigned", by=agent, field="assignee", new=agent.id, at=t)
@@ -272,10 +387,11 @@ def _history(app: Flask, enterprises: list[Enterprise], users: list[User], rng: 
                     if ticket.due_at and done > ticket.due_at:
                         ticket.warned_at = ticket.warn_at
                         ticket.breached_at = ticket.due_at
-                    services._record(ticket, "resolution", by=agent, at=done, detail={"summary": "已按来函办理"})
+                    services._record(
+                        ticket, "resolution", by=agent, at=done, detail={"summary": "已按来函办理"}
+                    )
                     services._set_status(ticket, outcome, by=agent, at=done)
                     if rng.random() < 0.05 and done + timedelta(days=1) < now:  # reopened by a reply
                         services._set_status(ticket, TicketStatus.OPEN, by=None, at=done + timedelta(days=1))
                 count += 1
     return count
-

@@ -34,7 +34,9 @@ def upgrade(engine: Engine) -> tuple[str | None, str | None]:
     """Bring the schema to head; return (revision before, revision after)."""
     before = current_revision(engine)
     if before is None and set(inspect(engine).get_table_names()) - {"alembic_version"}:
-        raise RuntimeError("数据库中已有表但没有迁移版本记录（alembic_version）：它不是由 helpdesk 创建的，请换一个空数据库。")
+        raise RuntimeError(
+            "数据库中已有表但没有迁移版本记录（alembic_version）：它不是由 helpdesk 创建的，请换一个空数据库。"
+        )
     cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

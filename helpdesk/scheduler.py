@@ -111,7 +111,9 @@ class IdleWatcher(threading.Thread):
 def build(app: Flask, *, blocking: bool) -> BaseScheduler:
     settings = app.config["HELPDESK"]
     cls = BlockingScheduler if blocking else BackgroundScheduler
-    scheduler = cls(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300})
+    scheduler = cls(
+        timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
+    )
     jobs: list[tuple[str, Callable[[], None], int]] = [
         ("poll-mail", poll_mail, int(settings["HELPDESK_IMAP_POLL_SECONDS"])),
         ("send-mail", send_mail, 10),
@@ -123,7 +125,9 @@ def build(app: Flask, *, blocking: bool) -> BaseScheduler:
         scheduler.add_job(in_app(app, fn, name), "interval", seconds=seconds, id=name, next_run_time=_soon())
     imap_settings = ImapSettings.from_settings(settings)
     if imap_settings.host:
-        watcher = IdleWatcher(imap_settings, lambda: scheduler.modify_job("poll-mail", next_run_time=_soon(0)))
+        watcher = IdleWatcher(
+            imap_settings, lambda: scheduler.modify_job("poll-mail", next_run_time=_soon(0))
+        )
         scheduler.add_listener(lambda _event: watcher.stop(), EVENT_SCHEDULER_SHUTDOWN)
         watcher.start()
     return scheduler

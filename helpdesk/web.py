@@ -126,14 +126,20 @@ def init_app(app: Flask) -> None:
         (405, "操作方式不对", "这个地址不支持这种操作。请从页面上的按钮进入。"),
         (409, "数据已被他人修改", "这条记录在您打开之后被别人修改过。请重新加载页面，核对后再保存。"),
         (413, "文件太大", "上传的文件超过了大小限制。"),
-        (500, "系统出错", "服务器处理时出错，您的操作没有完成，数据未被改动。请稍后再试；若反复出现，请联系管理员。"),
+        (
+            500,
+            "系统出错",
+            "服务器处理时出错，您的操作没有完成，数据未被改动。请稍后再试；若反复出现，请联系管理员。",
+        ),
     ):
         app.register_error_handler(code, _error_page(code, title, text))
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError) -> Any:
         return render_template(
-            "error.html", code=400, title="页面已过期",
+            "error.html",
+            code=400,
+            title="页面已过期",
             text="表单的安全校验未通过（页面可能已过期或在别处退出了登录）。请刷新页面后重新提交。",
         ), 400
 

@@ -19,7 +19,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from helpdesk import bootstrap, create_app, db, migrate
+from helpdesk import bootstrap, create_app, db
 from helpdesk.auth import services as auth_services
 from helpdesk.auth.models import Role, User
 

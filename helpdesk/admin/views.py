@@ -35,8 +35,11 @@ def create_user() -> Any:
         return redirect(url_for("admin.users"))
     try:
         services.create_user(
-            form.username.data or "", form.password.data or "", Role(form.role.data),
-            display_name=form.display_name.data or "", email=form.email.data or "",
+            form.username.data or "",
+            form.password.data or "",
+            Role(form.role.data),
+            display_name=form.display_name.data or "",
+            email=form.email.data or "",
         )
     except services.AuthError as exc:
         flash(str(exc), "error")
@@ -83,14 +86,20 @@ def mail() -> Any:
         select(InboundMail).where(InboundMail.status == "failed").order_by(InboundMail.id.desc()).limit(50)
     ).all()
     waiting = session.scalars(
-        select(OutboundMail).where(OutboundMail.sent_at.is_(None), OutboundMail.failed.is_(False))
-        .order_by(OutboundMail.id).limit(100)
+        select(OutboundMail)
+        .where(OutboundMail.sent_at.is_(None), OutboundMail.failed.is_(False))
+        .order_by(OutboundMail.id)
+        .limit(100)
     ).all()
     failed_out = session.scalars(
-        select(OutboundMail).where(OutboundMail.failed.is_(True), OutboundMail.sent_at.is_(None))
-        .order_by(OutboundMail.id.desc()).limit(100)
+        select(OutboundMail)
+        .where(OutboundMail.failed.is_(True), OutboundMail.sent_at.is_(None))
+        .order_by(OutboundMail.id.desc())
+        .limit(100)
     ).all()
-    return render_template("admin/mail.html", boxes=boxes, failed_in=failed_in, waiting=waiting, failed_out=failed_out)
+    return render_template(
+        "admin/mail.html", boxes=boxes, failed_in=failed_in, waiting=waiting, failed_out=failed_out
+    )
 
 
 @bp.post("/mail/outbox/<int:mail_id>/retry")

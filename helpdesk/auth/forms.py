@@ -13,7 +13,9 @@ class LoginForm(FlaskForm):
 
 class PasswordForm(FlaskForm):
     old = PasswordField("原密码", validators=[DataRequired("请输入原密码。")])
-    new = PasswordField("新密码", validators=[DataRequired("请输入新密码。"), Length(min=8, message="新密码至少 8 位。")])
+    new = PasswordField(
+        "新密码", validators=[DataRequired("请输入新密码。"), Length(min=8, message="新密码至少 8 位。")]
+    )
     confirm = PasswordField("再次输入新密码", validators=[EqualTo("new", message="两次输入的新密码不一致。")])
 
 
@@ -22,4 +24,6 @@ class UserForm(FlaskForm):
     display_name = StringField("姓名", validators=[Length(max=80)])
     email = StringField("邮箱", validators=[Length(max=254)])
     role = SelectField("角色", choices=[(r.value, r.label) for r in Role])
-    password = PasswordField("初始密码", validators=[DataRequired("请输入初始密码。"), Length(min=8, message="密码至少 8 位。")])
+    password = PasswordField(
+        "初始密码", validators=[DataRequired("请输入初始密码。"), Length(min=8, message="密码至少 8 位。")]
+    )

@@ -56,7 +56,9 @@ def is_throttled(username: str, address: str, now: datetime | None = None) -> bo
     """True when too many recent failures came for this user name or from this address."""
     since = (now or utcnow()) - THROTTLE_WINDOW
     by_user = session.scalar(
-        select(func.count()).where(LoginAttempt.username == username.strip().lower(), LoginAttempt.at >= since)
+        select(func.count()).where(
+            LoginAttempt.username == username.strip().lower(), LoginAttempt.at >= since
+        )
     )
     by_address = session.scalar(
         select(func.count()).where(LoginAttempt.address == address, LoginAttempt.at >= since)

@@ -9,8 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from helpdesk.auth import services
-from helpdesk.auth.forms import PasswordForm
-from helpdesk.auth.forms import LoginForm
+from helpdesk.auth.forms import LoginForm, PasswordForm
 from helpdesk.extensions import login_manager
 
 bp = Blueprint("auth", __name__)

@@ -41,7 +41,8 @@ def acquire(name: str, ttl: timedelta, *, holder: str = HOLDER, now: datetime | 
 def release(name: str, *, holder: str = HOLDER, error: str | None = None) -> None:
     """Give the lease back and note how the run went. Commits."""
     session.execute(
-        update(JobLease).where(JobLease.name == name, JobLease.holder == holder)
+        update(JobLease)
+        .where(JobLease.name == name, JobLease.holder == holder)
         .values(expires_at=utcnow(), last_run_at=utcnow(), last_error=error)
         .execution_options(synchronize_session=False)
     )

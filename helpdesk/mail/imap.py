@@ -3,6 +3,7 @@ marked read before its ticket exists, and a move (or flag) only after the caller
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,9 +30,12 @@ class ImapSettings:
     @classmethod
     def from_settings(cls, settings: Any) -> ImapSettings:
         return cls(
-            host=str(settings["HELPDESK_IMAP_HOST"]), port=int(settings["HELPDESK_IMAP_PORT"]),
-            user=str(settings["HELPDESK_IMAP_USER"]), password=str(settings["HELPDESK_IMAP_PASSWORD"]),
-            folder=str(settings["HELPDESK_IMAP_FOLDER"]), security=str(settings["HELPDESK_IMAP_SSL"]),
+            host=str(settings["HELPDESK_IMAP_HOST"]),
+            port=int(settings["HELPDESK_IMAP_PORT"]),
+            user=str(settings["HELPDESK_IMAP_USER"]),
+            password=str(settings["HELPDESK_IMAP_PASSWORD"]),
+            folder=str(settings["HELPDESK_IMAP_FOLDER"]),
+            security=str(settings["HELPDESK_IMAP_SSL"]),
             processed_folder=str(settings["HELPDESK_IMAP_PROCESSED_FOLDER"]),
         )
 
@@ -68,7 +72,9 @@ class ImapSource:
     def connect(self) -> None:
         s = self.settings
         context = ssl.create_default_context() if s.security != "none" else None
-        client = IMAPClient(s.host, port=s.port, ssl=s.security == "ssl", ssl_context=context, timeout=s.timeout)
+        client = IMAPClient(
+            s.host, port=s.port, ssl=s.security == "ssl", ssl_context=context, timeout=s.timeout
+        )
         if s.security == "starttls":
             client.starttls(context)
         client.normalise_times = False  # keep INTERNALDATE aware: the SLA clock starts there
@@ -83,10 +89,8 @@ class ImapSource:
 
     def close(self) -> None:
         if self.client is not None:
-            try:
+            with contextlib.suppress(Exception):  # the connection may already be gone; nothing to save
                 self.client.logout()
-            except Exception:  # the connection may already be gone; nothing to save
-                pass
             self.client = None
 
     def uids_after(self, last_uid: int) -> list[int]:
@@ -97,14 +101,16 @@ class ImapSource:
     def fetch(self, uids: list[int], batch: int = FETCH_BATCH) -> Iterator[FetchedMessage]:
         assert self.client is not None
         for start in range(0, len(uids), batch):
-            chunk = uids[start:start + batch]
+            chunk = uids[start : start + batch]
             data = self.client.fetch(chunk, ["BODY.PEEK[]", "INTERNALDATE", "FLAGS"])
             for uid in chunk:
                 item = data.get(uid)
                 if item is None:  # expunged between SEARCH and FETCH: nothing to import
                     continue
                 raw = item.get(b"BODY[]") or b""
-                yield FetchedMessage(uid, raw, _aware(item.get(b"INTERNALDATE")), tuple(item.get(b"FLAGS", ())))
+                yield FetchedMessage(
+                    uid, raw, _aware(item.get(b"INTERNALDATE")), tuple(item.get(b"FLAGS", ()))
+                )
 
     def mark_processed(self, uids: list[int]) -> None:
         """Move to the processed folder (MOVE capability) or flag \\Seen plus our keyword."""

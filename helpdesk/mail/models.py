@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from helpdesk.db import Base, UTCDateTime, utcnow
@@ -59,7 +70,9 @@ class OutboundMail(Base):
     __tablename__ = "outbound_mails"
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(30), default="reply")  #: ack / reply / request / resolution / sla
+    kind: Mapped[str] = mapped_column(
+        String(30), default="reply"
+    )  #: ack / reply / request / resolution / sla
     to_addr: Mapped[str] = mapped_column(String(1000))
     cc_addr: Mapped[str] = mapped_column(String(1000), default="")
     subject: Mapped[str] = mapped_column(String(500))

@@ -7,7 +7,6 @@ accepted it, and a claim (compare-and-set on claimed_at) keeps two workers from 
 from __future__ import annotations
 
 import smtplib
-import socket
 import ssl
 import uuid
 from dataclasses import dataclass
@@ -39,9 +38,12 @@ class SmtpSettings:
     @classmethod
     def from_settings(cls, settings: Any) -> SmtpSettings:
         return cls(
-            host=str(settings["HELPDESK_SMTP_HOST"]), port=int(settings["HELPDESK_SMTP_PORT"]),
-            user=str(settings["HELPDESK_SMTP_USER"]), password=str(settings["HELPDESK_SMTP_PASSWORD"]),
-            security=str(settings["HELPDESK_SMTP_SSL"]), sender=str(settings["HELPDESK_SMTP_FROM"]),
+            host=str(settings["HELPDESK_SMTP_HOST"]),
+            port=int(settings["HELPDESK_SMTP_PORT"]),
+            user=str(settings["HELPDESK_SMTP_USER"]),
+            password=str(settings["HELPDESK_SMTP_PASSWORD"]),
+            security=str(settings["HELPDESK_SMTP_SSL"]),
+            sender=str(settings["HELPDESK_SMTP_FROM"]),
         )
 
 
@@ -51,15 +53,31 @@ def new_message_id(sender: str) -> str:
 
 
 def queue(
-    *, to: str, subject: str, body: str, sender: str, ticket_id: int | None = None, kind: str = "reply",
-    in_reply_to: str | None = None, references: list[str] | None = None, cc: str = "",
+    *,
+    to: str,
+    subject: str,
+    body: str,
+    sender: str,
+    ticket_id: int | None = None,
+    kind: str = "reply",
+    in_reply_to: str | None = None,
+    references: list[str] | None = None,
+    cc: str = "",
     headers: dict[str, str] | None = None,
 ) -> OutboundMail:
     """Add a mail to the outbox in the current transaction (a rollback discards it too)."""
     row = OutboundMail(
-        ticket_id=ticket_id, kind=kind, to_addr=to, cc_addr=cc, subject=subject, body_text=body,
-        message_id=new_message_id(sender), in_reply_to=in_reply_to,
-        references=" ".join(references or []) or None, headers=headers or {}, next_attempt_at=utcnow(),
+        ticket_id=ticket_id,
+        kind=kind,
+        to_addr=to,
+        cc_addr=cc,
+        subject=subject,
+        body_text=body,
+        message_id=new_message_id(sender),
+        in_reply_to=in_reply_to,
+        references=" ".join(references or []) or None,
+        headers=headers or {},
+        next_attempt_at=utcnow(),
     )
     session.add(row)
     return row
@@ -94,7 +112,9 @@ def _claim_next(now: datetime) -> OutboundMail | None:
     candidate = session.scalars(
         select(OutboundMail)
         .where(
-            OutboundMail.sent_at.is_(None), OutboundMail.failed.is_(False), OutboundMail.next_attempt_at <= now,
+            OutboundMail.sent_at.is_(None),
+            OutboundMail.failed.is_(False),
+            OutboundMail.next_attempt_at <= now,
             or_(OutboundMail.claimed_at.is_(None), OutboundMail.claimed_at < now - CLAIM_TIMEOUT),
         )
         .order_by(OutboundMail.next_attempt_at, OutboundMail.id)
@@ -127,7 +147,7 @@ def send_next(smtp: SmtpSettings, now: datetime | None = None) -> bool:
         _deliver(smtp, build_message(row, smtp.sender))
     except smtplib.SMTPRecipientsRefused as exc:
         _failed(row, now, f"收件人被拒绝：{exc.recipients}", permanent=True)
-    except (smtplib.SMTPException, OSError, socket.timeout, ssl.SSLError) as exc:
+    except (TimeoutError, smtplib.SMTPException, OSError, ssl.SSLError) as exc:
         _failed(row, now, f"{type(exc).__name__}: {exc}", permanent=False)
         return False  # the server is unwell: stop this round, retry on the next tick
     else:
@@ -142,8 +162,13 @@ def _failed(row: OutboundMail, now: datetime, error: str, *, permanent: bool) ->
     attempts = row.attempts + 1
     delay = min(timedelta(hours=1), timedelta(seconds=30) * (2 ** (attempts - 1)))
     session.execute(
-        update(OutboundMail).where(OutboundMail.id == row.id).values(
-            attempts=attempts, last_error=error[:2000], claimed_at=None, next_attempt_at=now + delay,
+        update(OutboundMail)
+        .where(OutboundMail.id == row.id)
+        .values(
+            attempts=attempts,
+            last_error=error[:2000],
+            claimed_at=None,
+            next_attempt_at=now + delay,
             failed=permanent or attempts >= MAX_ATTEMPTS,
         )
     )
@@ -152,8 +177,9 @@ def _failed(row: OutboundMail, now: datetime, error: str, *, permanent: bool) ->
 
 def _deliver(smtp: SmtpSettings, msg: EmailMessage) -> None:
     if smtp.security == "ssl":
-        client: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout,
-                                                context=ssl.create_default_context())
+        client: smtplib.SMTP = smtplib.SMTP_SSL(
+            smtp.host, smtp.port, timeout=smtp.timeout, context=ssl.create_default_context()
+        )
     else:
         client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
     with client:
@@ -177,9 +203,9 @@ def send_pending(smtp: SmtpSettings, limit: int = 200) -> int:
 def retry(row_id: int) -> None:
     """Put a failed mail back in the queue (admin action). Commits."""
     session.execute(
-        update(OutboundMail).where(OutboundMail.id == row_id, OutboundMail.sent_at.is_(None)).values(
-            failed=False, attempts=0, next_attempt_at=utcnow(), claimed_at=None
-        )
+        update(OutboundMail)
+        .where(OutboundMail.id == row_id, OutboundMail.sent_at.is_(None))
+        .values(failed=False, attempts=0, next_attempt_at=utcnow(), claimed_at=None)
     )
     session.commit()
 

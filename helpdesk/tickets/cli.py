@@ -29,15 +29,24 @@ def poll_mail(once: bool) -> None:
 
 
 @click.command("import-eml")
-@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
+@click.argument(
+    "files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True
+)
 @with_appcontext
 def import_eml(files: tuple[Path, ...]) -> None:
     """Feed saved .eml files through the same pipeline as IMAP mail."""
     for path in files:
         result = intake.import_eml(path.read_bytes())
         shown = f"工单 ZXZJ#{result.ticket_id}" if result.ticket_id else "无工单"
-        labels = {"created": "新建", "threaded": "归入已有工单", "duplicate": "重复（已导入过）", "failed": "解析失败，已建咨询工单"}
-        click.echo(f"{path}: {labels.get(result.outcome, result.outcome)} -> {shown}{('：' + result.detail) if result.detail else ''}")
+        labels = {
+            "created": "新建",
+            "threaded": "归入已有工单",
+            "duplicate": "重复（已导入过）",
+            "failed": "解析失败，已建咨询工单",
+        }
+        click.echo(
+            f"{path}: {labels.get(result.outcome, result.outcome)} -> {shown}{('：' + result.detail) if result.detail else ''}"
+        )
 
 
 @click.command("reprocess-mail")
@@ -48,7 +57,9 @@ def reprocess_mail() -> None:
     if not results:
         click.echo("没有待重新处理的邮件。")
     for r in results:
-        click.echo(f"邮件 #{r.inbound_id}: {r.outcome} -> {('ZXZJ#' + str(r.ticket_id)) if r.ticket_id else '-'} {r.detail}")
+        click.echo(
+            f"邮件 #{r.inbound_id}: {r.outcome} -> {('ZXZJ#' + str(r.ticket_id)) if r.ticket_id else '-'} {r.detail}"
+        )
 
 
 @click.group("tickets")
@@ -69,12 +80,20 @@ def list_tickets(fmt: str, only_open: bool, limit: int) -> None:
     rows = []
     for t in session.scalars(stmt):
         names = session.scalars(select(Attachment.original_name).where(Attachment.ticket_id == t.id)).all()
-        rows.append({
-            "number": t.number, "id": t.id, "type": t.type, "status": t.status, "requester": t.requester_email,
-            "subject": t.subject, "enterprise_id": t.enterprise_id,
-            "received_at": t.received_at.isoformat(), "due_at": t.due_at.isoformat() if t.due_at else None,
-            "attachments": list(names),
-        })
+        rows.append(
+            {
+                "number": t.number,
+                "id": t.id,
+                "type": t.type,
+                "status": t.status,
+                "requester": t.requester_email,
+                "subject": t.subject,
+                "enterprise_id": t.enterprise_id,
+                "received_at": t.received_at.isoformat(),
+                "due_at": t.due_at.isoformat() if t.due_at else None,
+                "attachments": list(names),
+            }
+        )
     if fmt == "json":
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
@@ -93,8 +112,10 @@ def mail_status() -> None:
         click.echo("尚未收取过任何邮箱。")
     for box in boxes:
         r = poll.reconciliation(box)
-        click.echo(f"{box.name}: 服务器 {r['server']} 封；已入库 {r['ingested']}；失败 {r['failed']}；待处理 {r['waiting']}；"
-                   f"上次成功 {box.last_success_at}；上次错误 {box.last_error or '无'}")
+        click.echo(
+            f"{box.name}: 服务器 {r['server']} 封；已入库 {r['ingested']}；失败 {r['failed']}；待处理 {r['waiting']}；"
+            f"上次成功 {box.last_success_at}；上次错误 {box.last_error or '无'}"
+        )
     stuck = session.scalars(select(InboundMail).where(InboundMail.status == "failed")).all()
     for row in stuck:
         click.echo(f"  失败 #{row.id} {row.message_key}: {row.error}")

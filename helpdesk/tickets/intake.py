@@ -41,11 +41,24 @@ SNIFFED_MIME = {
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    "doc": "application/msword", "xls": "application/vnd.ms-excel", "ole": "application/x-ole-storage",
-    "ofd": "application/ofd", "pdf": "application/pdf", "zip": "application/zip", "rar": "application/vnd.rar",
-    "7z": "application/x-7z-compressed", "jpg": "image/jpeg", "png": "image/png", "tif": "image/tiff",
-    "bmp": "image/bmp", "gif": "image/gif", "webp": "image/webp", "rtf": "application/rtf", "html": "text/html",
-    "text": "text/plain", "exe": "application/x-msdownload",
+    "doc": "application/msword",
+    "xls": "application/vnd.ms-excel",
+    "ole": "application/x-ole-storage",
+    "ofd": "application/ofd",
+    "pdf": "application/pdf",
+    "zip": "application/zip",
+    "rar": "application/vnd.rar",
+    "7z": "application/x-7z-compressed",
+    "jpg": "image/jpeg",
+    "png": "image/png",
+    "tif": "image/tiff",
+    "bmp": "image/bmp",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "rtf": "application/rtf",
+    "html": "text/html",
+    "text": "text/plain",
+    "exe": "application/x-msdownload",
 }
 #: attachments up to this size also live in the database row (so a lost disk keeps small letters)
 INLINE_ATTACHMENT_BYTES = 0
@@ -64,11 +77,22 @@ def _settings() -> Any:
 
 
 def _our_addresses() -> set[str]:
-    return {str(_settings()["HELPDESK_SMTP_FROM"]).lower(), str(_settings()["HELPDESK_IMAP_USER"]).lower()} - {""}
+    return {
+        str(_settings()["HELPDESK_SMTP_FROM"]).lower(),
+        str(_settings()["HELPDESK_IMAP_USER"]).lower(),
+    } - {""}
 
 
-def store_raw(raw: bytes, *, internal_date: datetime, mailbox_id: int | None = None, uidvalidity: int | None = None,
-              uid: int | None = None, source: str = "imap", commit: bool = True) -> tuple[InboundMail, bool]:
+def store_raw(
+    raw: bytes,
+    *,
+    internal_date: datetime,
+    mailbox_id: int | None = None,
+    uidvalidity: int | None = None,
+    uid: int | None = None,
+    source: str = "imap",
+    commit: bool = True,
+) -> tuple[InboundMail, bool]:
     """Keep the raw message before anything else; returns (row, created). Commits unless commit=False
     (the poller stores a whole batch, then commits once, before any of it is parsed).
 
@@ -86,8 +110,14 @@ def store_raw(raw: bytes, *, internal_date: datetime, mailbox_id: int | None = N
                 session.commit()
         return existing, False
     row = InboundMail(
-        mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid, message_key=key,
-        raw_sha256=_sha256(raw), raw=raw, internal_date=internal_date, source=source,
+        mailbox_id=mailbox_id,
+        uidvalidity=uidvalidity,
+        uid=uid,
+        message_key=key,
+        raw_sha256=_sha256(raw),
+        raw=raw,
+        internal_date=internal_date,
+        source=source,
     )
     try:
         # a savepoint, so that losing the race below undoes only this row, not the batch around it
@@ -132,7 +162,9 @@ def max_attachment_bytes() -> int:
     return int(_settings()["HELPDESK_MAX_ATTACHMENT_MB"]) << 20
 
 
-def ingest(inbound: InboundMail, *, prepared: tuple[ParsedMail, Letter] | BaseException | None = None) -> IngestResult:
+def ingest(
+    inbound: InboundMail, *, prepared: tuple[ParsedMail, Letter] | BaseException | None = None
+) -> IngestResult:
     """Turn one stored message into a new ticket or a message on an existing one. Commits.
 
     `prepared` is the result of `prepare()` computed elsewhere (a worker process), or the exception it raised.
@@ -173,17 +205,28 @@ def _ingest_parsed(inbound: InboundMail, mail: ParsedMail, letter: Letter) -> In
         return IngestResult(inbound.id, ticket.id, "threaded")
 
     ticket = Ticket(
-        type=letter.type, status=TicketStatus.NEW.value, subject=(mail.subject or "（无主题）")[:500],
-        requester_email=mail.sender, requester_name=mail.sender_name[:200], received_at=inbound.internal_date,
-        letter=letter.to_dict(), fields=_initial_fields(letter), ocr_pending=letter.ocr_pending,
+        type=letter.type,
+        status=TicketStatus.NEW.value,
+        subject=(mail.subject or "（无主题）")[:500],
+        requester_email=mail.sender,
+        requester_name=mail.sender_name[:200],
+        received_at=inbound.internal_date,
+        letter=letter.to_dict(),
+        fields=_initial_fields(letter),
+        ocr_pending=letter.ocr_pending,
     )
     session.add(ticket)
     session.flush()
     clock.start(ticket, inbound.internal_date)
     message = _add_inbound_message(ticket, mail, inbound)
     _store_attachments(ticket, message, mail.attachments)
-    services._record(ticket, "created", new=ticket.type, at=now,
-                     detail={"type_reasons": list(letter.type_reasons), "due_at": ticket.due_at.isoformat()})
+    services._record(
+        ticket,
+        "created",
+        new=ticket.type,
+        at=now,
+        detail={"type_reasons": list(letter.type_reasons), "due_at": ticket.due_at.isoformat()},
+    )
     _link_enterprise(ticket, letter, mail.sender)
     ticket.search_text = services.search_text_for(ticket)
     if auto_reasons:
@@ -213,7 +256,9 @@ def _find_thread(mail: ParsedMail) -> Ticket | None:
     if ids:
         ticket_id = session.scalar(select(Message.ticket_id).where(Message.message_id.in_(ids)).limit(1))
         if ticket_id is None:
-            ticket_id = session.scalar(select(OutboundMail.ticket_id).where(OutboundMail.message_id.in_(ids)).limit(1))
+            ticket_id = session.scalar(
+                select(OutboundMail.ticket_id).where(OutboundMail.message_id.in_(ids)).limit(1)
+            )
         if ticket_id is not None:
             return _follow_merges(session.get(Ticket, ticket_id))
     number = filters.subject_tag(mail.subject)
@@ -251,8 +296,13 @@ def _ticket_for_our_message(message_id: str) -> Ticket | None:
 def _wake(ticket: Ticket, received: datetime, now: datetime) -> None:
     """An enterprise's reply: resume a waiting ticket's clock, reopen a closed one with a new clock."""
     if ticket.status == TicketStatus.WAITING.value:
-        services._set_status(ticket, TicketStatus.OPEN, by=None, at=max(received, ticket.sla_paused_at or received),
-                             reason="企业回复")
+        services._set_status(
+            ticket,
+            TicketStatus.OPEN,
+            by=None,
+            at=max(received, ticket.sla_paused_at or received),
+            reason="企业回复",
+        )
     elif ticket.status in (TicketStatus.RESOLVED.value, TicketStatus.REJECTED.value):
         services._set_status(ticket, TicketStatus.OPEN, by=None, at=received, reason="企业回复，工单重新打开")
 
@@ -260,10 +310,16 @@ def _wake(ticket: Ticket, received: datetime, now: datetime) -> None:
 def _add_inbound_message(ticket: Ticket, mail: ParsedMail, inbound: InboundMail) -> Message:
     exists = session.scalar(select(Message).where(Message.message_id == mail.message_id))
     message = Message(
-        ticket=ticket, kind=MessageKind.INBOUND.value,
+        ticket=ticket,
+        kind=MessageKind.INBOUND.value,
         message_id=None if exists is not None else mail.message_id[:500],
-        in_reply_to=mail.in_reply_to, sender=mail.sender, recipients=", ".join(mail.to + mail.cc)[:2000],
-        subject=mail.subject[:500], body_text=mail.text, body_html=mail.html, inbound_mail_id=inbound.id,
+        in_reply_to=mail.in_reply_to,
+        sender=mail.sender,
+        recipients=", ".join(mail.to + mail.cc)[:2000],
+        subject=mail.subject[:500],
+        body_text=mail.text,
+        body_html=mail.html,
+        inbound_mail_id=inbound.id,
         created_at=inbound.internal_date,
     )
     if mail.defects:
@@ -277,19 +333,35 @@ def _store_attachments(ticket: Ticket, message: Message, attachments: tuple[Mail
     directory = Path(_settings().attachments_dir)
     for att in attachments:
         if att.problem:
-            session.add(Attachment(
-                ticket=ticket, message_id=message.id, sha256="", stored_name="", original_name=att.filename[:500],
-                content_type=att.content_type, size=att.declared_size or 0,
-                problem=_problem_text(att),
-            ))
-            services._record(ticket, "attachment_problem", detail={"name": att.filename, "problem": att.problem})
+            session.add(
+                Attachment(
+                    ticket=ticket,
+                    message_id=message.id,
+                    sha256="",
+                    stored_name="",
+                    original_name=att.filename[:500],
+                    content_type=att.content_type,
+                    size=att.declared_size or 0,
+                    problem=_problem_text(att),
+                )
+            )
+            services._record(
+                ticket, "attachment_problem", detail={"name": att.filename, "problem": att.problem}
+            )
             continue
         digest, name = store.save(directory, att.data)
-        session.add(Attachment(
-            ticket=ticket, message_id=message.id, sha256=digest, stored_name=name, original_name=att.filename[:500],
-            content_type=SNIFFED_MIME.get(sniff(att.data), "application/octet-stream"), size=att.size,
-            data=att.data if att.size <= INLINE_ATTACHMENT_BYTES else None,
-        ))
+        session.add(
+            Attachment(
+                ticket=ticket,
+                message_id=message.id,
+                sha256=digest,
+                stored_name=name,
+                original_name=att.filename[:500],
+                content_type=SNIFFED_MIME.get(sniff(att.data), "application/octet-stream"),
+                size=att.size,
+                data=att.data if att.size <= INLINE_ATTACHMENT_BYTES else None,
+            )
+        )
 
 
 def _problem_text(att: MailAttachment) -> str:
@@ -301,24 +373,33 @@ def _problem_text(att: MailAttachment) -> str:
 
 def _link_enterprise(ticket: Ticket, letter: Letter, sender: str) -> None:
     found = lookup.candidates(
-        usccs=[str(v) for v in letter.values("uscc")], org_codes=[str(v) for v in letter.values("org_code")],
+        usccs=[str(v) for v in letter.values("uscc")],
+        org_codes=[str(v) for v in letter.values("org_code")],
         accounts=[str(v) for v in (letter.values("account_names") or [])],
-        names=[str(v) for v in letter.values("company_name")], sender=sender,
+        names=[str(v) for v in letter.values("company_name")],
+        sender=sender,
     )
     if len(found) == 1:
         ticket.enterprise_id = found[0].id
-        services._record(ticket, "enterprise_linked", field="enterprise", new=found[0].id, detail={"auto": True})
+        services._record(
+            ticket, "enterprise_linked", field="enterprise", new=found[0].id, detail={"auto": True}
+        )
     elif found:
         services._record(ticket, "enterprise_candidates", detail={"ids": [e.id for e in found][:10]})
 
 
 def _auto_replies_today(sender: str, now: datetime) -> int:
     since = now - timedelta(days=1)
-    return session.scalar(
-        select(func.count()).select_from(OutboundMail).where(
-            OutboundMail.to_addr == sender, OutboundMail.kind == "ack", OutboundMail.created_at >= since
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(OutboundMail)
+            .where(
+                OutboundMail.to_addr == sender, OutboundMail.kind == "ack", OutboundMail.created_at >= since
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
 def _acknowledge(ticket: Ticket, mail: ParsedMail) -> None:
@@ -345,22 +426,45 @@ def _fallback_ticket(inbound: InboundMail | None, exc: Exception) -> IngestResul
     try:
         now = utcnow()
         ticket = Ticket(
-            type="inquiry", status=TicketStatus.NEW.value, subject="（无法解析的邮件）", received_at=inbound.internal_date,
-            letter=None, fields={},
+            type="inquiry",
+            status=TicketStatus.NEW.value,
+            subject="（无法解析的邮件）",
+            received_at=inbound.internal_date,
+            letter=None,
+            fields={},
         )
         session.add(ticket)
         session.flush()
         clock.start(ticket, inbound.internal_date)
         digest, name = store.save(Path(_settings().attachments_dir), inbound.raw)
-        note = Message(ticket=ticket, kind=MessageKind.NOTE.value, sender="系统",
-                       body_text=f"这封邮件无法自动解析，原始邮件已作为附件 original.eml 保存。\n原因：{reason}",
-                       inbound_mail_id=inbound.id, created_at=inbound.internal_date)
+        note = Message(
+            ticket=ticket,
+            kind=MessageKind.NOTE.value,
+            sender="系统",
+            body_text=f"这封邮件无法自动解析，原始邮件已作为附件 original.eml 保存。\n原因：{reason}",
+            inbound_mail_id=inbound.id,
+            created_at=inbound.internal_date,
+        )
         session.add(note)
         session.flush()
-        session.add(Attachment(ticket=ticket, message_id=note.id, sha256=digest, stored_name=name,
-                               original_name="original.eml", content_type="message/rfc822", size=len(inbound.raw)))
+        session.add(
+            Attachment(
+                ticket=ticket,
+                message_id=note.id,
+                sha256=digest,
+                stored_name=name,
+                original_name="original.eml",
+                content_type="message/rfc822",
+                size=len(inbound.raw),
+            )
+        )
         services._record(ticket, "created", new="inquiry", detail={"fallback": True, "error": reason})
-        inbound.status, inbound.ticket_id, inbound.processed_at, inbound.error = "ingested", ticket.id, now, reason
+        inbound.status, inbound.ticket_id, inbound.processed_at, inbound.error = (
+            "ingested",
+            ticket.id,
+            now,
+            reason,
+        )
         inbound.attempts += 1
         session.commit()
         return IngestResult(inbound_id, ticket.id, "failed", reason)
@@ -378,7 +482,10 @@ def _fallback_ticket(inbound: InboundMail | None, exc: Exception) -> IngestResul
 def ingest_pending(limit: int = 500, *, deadline: float | None = None) -> list[IngestResult]:
     """Ingest stored mail that has no ticket yet (new, or failed earlier), oldest first."""
     ids = session.scalars(
-        select(InboundMail.id).where(InboundMail.status.in_(("stored", "failed"))).order_by(InboundMail.id).limit(limit)
+        select(InboundMail.id)
+        .where(InboundMail.status.in_(("stored", "failed")))
+        .order_by(InboundMail.id)
+        .limit(limit)
     ).all()
     results = []
     for inbound_id in ids:
@@ -401,10 +508,15 @@ def import_eml(raw: bytes, *, received_at: datetime | None = None) -> IngestResu
 def run_ocr_pending(limit: int = 5, budget_s: float = 60.0) -> int:
     """Re-read letters that need OCR (off the request path) and fill their fields. Commits per ticket."""
     done = 0
-    for ticket in session.scalars(select(Ticket).where(Ticket.ocr_pending.is_(True)).order_by(Ticket.id).limit(limit)):
+    for ticket in session.scalars(
+        select(Ticket).where(Ticket.ocr_pending.is_(True)).order_by(Ticket.id).limit(limit)
+    ):
         first = session.scalar(
-            select(InboundMail).join(Message, Message.inbound_mail_id == InboundMail.id)
-            .where(Message.ticket_id == ticket.id).order_by(Message.id).limit(1)
+            select(InboundMail)
+            .join(Message, Message.inbound_mail_id == InboundMail.id)
+            .where(Message.ticket_id == ticket.id)
+            .order_by(Message.id)
+            .limit(1)
         )
         if first is None:
             ticket.ocr_pending = False
@@ -418,7 +530,9 @@ def run_ocr_pending(limit: int = 5, budget_s: float = 60.0) -> int:
         ticket.fields = merged
         ticket.ocr_pending = False
         if ticket.type == "inquiry" and letter.type != "inquiry":
-            services._record(ticket, "type", field="type", old=ticket.type, new=letter.type, detail={"ocr": True})
+            services._record(
+                ticket, "type", field="type", old=ticket.type, new=letter.type, detail={"ocr": True}
+            )
             ticket.type = letter.type
             clock.recompute(ticket)
         if ticket.enterprise_id is None:

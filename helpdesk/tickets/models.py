@@ -24,7 +24,13 @@ class TicketType(StrEnum):
         return TYPE_LABELS[self.value]
 
 
-TYPE_LABELS = {"change": "变更", "unbind": "解绑", "cancel": "注销", "recovery": "找回账号", "inquiry": "咨询"}
+TYPE_LABELS = {
+    "change": "变更",
+    "unbind": "解绑",
+    "cancel": "注销",
+    "recovery": "找回账号",
+    "inquiry": "咨询",
+}
 
 
 class TicketStatus(StrEnum):

@@ -52,9 +52,11 @@ class PollReport:
     def summary(self) -> str:
         if self.skipped:
             return f"{self.mailbox}：跳过（{self.skipped}）"
-        text = (f"{self.mailbox}：取回 {self.fetched} 封，新存 {self.stored} 封，重复 {self.duplicates} 封；"
-                f"新建工单 {self.created} 张，归入已有工单 {self.threaded} 封，解析失败 {self.failed} 封；"
-                f"服务器上已标记 {self.marked} 封")
+        text = (
+            f"{self.mailbox}：取回 {self.fetched} 封，新存 {self.stored} 封，重复 {self.duplicates} 封；"
+            f"新建工单 {self.created} 张，归入已有工单 {self.threaded} 封，解析失败 {self.failed} 封；"
+            f"服务器上已标记 {self.marked} 封"
+        )
         if self.uidvalidity_changed:
             text += "；UIDVALIDITY 已变化，已重新扫描"
         if self.errors:
@@ -89,7 +91,9 @@ def poll_once(settings: ImapSettings | None = None, *, use_lease: bool = True) -
             _poll(source, mailbox, report)
         mailbox.last_success_at = utcnow()
         mailbox.last_error = None
-    except Exception as exc:  # a dropped connection or a server error: keep what is committed, retry next time
+    except (
+        Exception
+    ) as exc:  # a dropped connection or a server error: keep what is committed, retry next time
         session.rollback()
         error = f"{type(exc).__name__}: {exc}"
         report.errors.append(error)
@@ -130,15 +134,24 @@ def _poll(source: ImapSource, mailbox: Mailbox, report: PollReport) -> None:
             pool.shutdown(cancel_futures=True)
 
 
-def _process_batch(source: ImapSource, mailbox: Mailbox, batch: list[FetchedMessage], report: PollReport,
-                   pool: ProcessPoolExecutor | None) -> None:
+def _process_batch(
+    source: ImapSource,
+    mailbox: Mailbox,
+    batch: list[FetchedMessage],
+    report: PollReport,
+    pool: ProcessPoolExecutor | None,
+) -> None:
     """Store the batch (one commit), prepare it (in parallel), ingest each message (one commit each) in
     UID order, then mark the batch on the server with one command."""
     stored = []
     for fetched in batch:
         inbound, created = intake.store_raw(
-            fetched.raw, internal_date=fetched.internal_date, mailbox_id=mailbox.id,
-            uidvalidity=source.uidvalidity, uid=fetched.uid, commit=False,
+            fetched.raw,
+            internal_date=fetched.internal_date,
+            mailbox_id=mailbox.id,
+            uidvalidity=source.uidvalidity,
+            uid=fetched.uid,
+            commit=False,
         )
         stored.append((inbound, created))
     mailbox.last_uid = max(mailbox.last_uid, *(f.uid for f in batch))
@@ -184,12 +197,17 @@ def _pool() -> ProcessPoolExecutor | None:
 
 def _mark_pending(source: ImapSource, mailbox: Mailbox, report: PollReport) -> None:
     """Mark messages whose tickets were committed but whose server flag was never set (crash, error)."""
-    pending = list(session.scalars(
-        select(InboundMail).where(
-            InboundMail.mailbox_id == mailbox.id, InboundMail.uidvalidity == source.uidvalidity,
-            InboundMail.flagged_on_server.is_(False), InboundMail.status == "ingested", InboundMail.uid.is_not(None),
+    pending = list(
+        session.scalars(
+            select(InboundMail).where(
+                InboundMail.mailbox_id == mailbox.id,
+                InboundMail.uidvalidity == source.uidvalidity,
+                InboundMail.flagged_on_server.is_(False),
+                InboundMail.status == "ingested",
+                InboundMail.uid.is_not(None),
+            )
         )
-    ))
+    )
     _mark(source, pending, report)
 
 
@@ -208,13 +226,16 @@ def reconciliation(mailbox: Mailbox) -> dict[str, int]:
     """Messages on the server (at the last poll) vs ingested vs failed, for the admin page."""
     from sqlalchemy import func
 
-    counts = dict(session.execute(
-        select(InboundMail.status, func.count()).where(InboundMail.mailbox_id == mailbox.id).group_by(InboundMail.status)
-    ).all())
+    counts = dict(
+        session.execute(
+            select(InboundMail.status, func.count())
+            .where(InboundMail.mailbox_id == mailbox.id)
+            .group_by(InboundMail.status)
+        ).all()
+    )
     return {
         "server": mailbox.server_count,
         "ingested": counts.get("ingested", 0),
         "failed": counts.get("failed", 0),
         "waiting": counts.get("stored", 0),
     }
-

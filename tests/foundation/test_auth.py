@@ -71,7 +71,9 @@ def test_deactivated_users_old_cookie_stops_working_at_once(app, users, admin_cl
     login(agent, "agent1")
     assert agent.get("/").status_code == 200
     token = page_csrf(admin_client, "/admin/users")
-    response = admin_client.post(f"/admin/users/{users['agent'].id}/active", data={"active": "0", "csrf_token": token})
+    response = admin_client.post(
+        f"/admin/users/{users['agent'].id}/active", data={"active": "0", "csrf_token": token}
+    )
     assert response.status_code == 302
     assert agent.get("/").status_code == 302  # sent back to login
     assert login(app.test_client(), "agent1").status_code == 401
@@ -95,7 +97,8 @@ def test_password_change_ends_other_sessions_but_keeps_this_one(app, users):
 def test_wrong_old_password_is_refused(agent_client):
     token = page_csrf(agent_client, "/account/password")
     response = agent_client.post(
-        "/account/password", data={"old": "bad", "new": "brand-new-pass", "confirm": "brand-new-pass", "csrf_token": token}
+        "/account/password",
+        data={"old": "bad", "new": "brand-new-pass", "confirm": "brand-new-pass", "csrf_token": token},
     )
     assert response.status_code == 400
     assert "原密码不正确" in response.get_data(as_text=True)

@@ -28,8 +28,10 @@ def routes(app: Flask) -> list[tuple[str, str, str]]:
         if rule.endpoint in PUBLIC or rule.endpoint.startswith("api."):
             continue
         method = "GET" if "GET" in rule.methods else "POST"
-        values = {arg: 999999 if rule._converters[arg].__class__.__name__ == "IntegerConverter" else "x"
-                  for arg in rule.arguments}
+        values = {
+            arg: 999999 if rule._converters[arg].__class__.__name__ == "IntegerConverter" else "x"
+            for arg in rule.arguments
+        }
         with app.test_request_context():
             from flask import url_for
 
@@ -65,7 +67,9 @@ def test_authorization_matrix(app, users):
         response = anonymous.open(url, method=method)
         if not (response.status_code == 302 and "/login" in response.headers.get("Location", "")):
             problems.append(f"anonymous {method} {url} -> {response.status_code}")
-        if endpoint == "auth.logout":  # would end the session the rest of the matrix uses (tested in test_auth)
+        if (
+            endpoint == "auth.logout"
+        ):  # would end the session the rest of the matrix uses (tested in test_auth)
             continue
         need = declared_role(app, endpoint)
         for name, role in ROLES.items():

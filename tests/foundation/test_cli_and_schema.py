@@ -17,8 +17,12 @@ from helpdesk.db import session
 
 def run_cli(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from helpdesk.cli import main; main()", *args], input=stdin, capture_output=True,
-        text=True, env={**os.environ, **env}, timeout=120,
+        [sys.executable, "-c", "from helpdesk.cli import main; main()", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
     )
 
 
@@ -31,7 +35,9 @@ def test_init_db_twice_on_a_new_instance_then_create_user(tmp_path, db_kind):
     second = run_cli("init-db", env=env)
     assert second.returncode == 0 and "数据库已是最新版本" in second.stdout
     assert "工作日历" not in second.stdout  # nothing seeded twice
-    made = run_cli("create-user", "wang", "--role", "supervisor", "--password-stdin", env=env, stdin="s3cret-pass-9\n")
+    made = run_cli(
+        "create-user", "wang", "--role", "supervisor", "--password-stdin", env=env, stdin="s3cret-pass-9\n"
+    )
     assert made.returncode == 0 and "已创建用户 wang" in made.stdout
     again = run_cli("create-user", "wang", "--password-stdin", env=env, stdin="s3cret-pass-9\n")
     assert again.returncode != 0 and "已存在" in again.stderr
@@ -70,13 +76,19 @@ def test_upgrade_from_empty_to_head(db_kind, tmp_path, request):
     assert inspect(engine).get_table_names() == []
     before, after = migrate.upgrade(engine)
     assert before is None and after == migrate.head_revision()
-    assert {"tickets", "users", "enterprises", "outbound_mails", "calendar_days"} <= set(inspect(engine).get_table_names())
+    assert {"tickets", "users", "enterprises", "outbound_mails", "calendar_days"} <= set(
+        inspect(engine).get_table_names()
+    )
     assert migrate.pending_changes(engine) == []
     engine.dispose()
 
 
 def test_init_db_refuses_a_foreign_database(db_kind, tmp_path, request):
-    url = f"sqlite:///{tmp_path / 'foreign.sqlite3'}" if db_kind == "sqlite" else request.getfixturevalue("postgres_url")
+    url = (
+        f"sqlite:///{tmp_path / 'foreign.sqlite3'}"
+        if db_kind == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
     with create_engine(url).begin() as conn:
         conn.exec_driver_sql("CREATE TABLE customers (id integer primary key)")
     engine = db.configure(url)

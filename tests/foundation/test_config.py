@@ -33,7 +33,9 @@ def test_bad_value_names_the_variable(tmp_path, name, value):
 
 
 def test_plain_postgresql_url_uses_psycopg3(tmp_path):
-    settings = load_settings({"HELPDESK_INSTANCE_DIR": str(tmp_path), "HELPDESK_DATABASE_URL": "postgresql://u@h/d"})
+    settings = load_settings(
+        {"HELPDESK_INSTANCE_DIR": str(tmp_path), "HELPDESK_DATABASE_URL": "postgresql://u@h/d"}
+    )
     assert settings.database_url == "postgresql+psycopg://u@h/d"
 
 

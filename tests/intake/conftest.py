@@ -34,7 +34,9 @@ def make_mail(
 
 @pytest.fixture
 def imap_settings(imap) -> ImapSettings:
-    return ImapSettings(host=imap.host, port=imap.port, user=imap.user, password=imap.password, security="none")
+    return ImapSettings(
+        host=imap.host, port=imap.port, user=imap.user, password=imap.password, security="none"
+    )
 
 
 @pytest.fixture

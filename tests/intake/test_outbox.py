@@ -30,7 +30,10 @@ def test_acknowledgements_reach_the_smtp_server_with_threading_headers(app, smtp
     first = next(m.message for m in messages if "[ZXZJ#1]" in m.message["Subject"])
     assert first["In-Reply-To"] and first["Auto-Submitted"] == "auto-replied"
     assert "2 个工作日" in first.get_content()
-    assert session.scalar(select(func.count()).select_from(OutboundMail).where(OutboundMail.sent_at.is_(None))) == 0
+    assert (
+        session.scalar(select(func.count()).select_from(OutboundMail).where(OutboundMail.sent_at.is_(None)))
+        == 0
+    )
 
 
 def test_smtp_down_mail_waits_and_is_delivered_once_when_it_returns(app, smtp, smtp_settings):
@@ -105,7 +108,9 @@ def test_admin_sees_failed_mail_and_retries_it(app, admin_client):
     page = admin_client.get("/admin/mail").get_data(as_text=True)
     assert "发送失败 1 封" in page and "收件人被拒绝" in page and "等待发送 2 封" in page
     token = page_csrf(admin_client, "/admin/mail")
-    assert admin_client.post(f"/admin/mail/outbox/{row.id}/retry", data={"csrf_token": token}).status_code == 302
+    assert (
+        admin_client.post(f"/admin/mail/outbox/{row.id}/retry", data={"csrf_token": token}).status_code == 302
+    )
     session.expire_all()
     assert not session.get(OutboundMail, row.id).failed
 

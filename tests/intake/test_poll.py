@@ -64,7 +64,9 @@ def test_internaldate_starts_the_clock_not_the_date_header(app, imap, imap_setti
     assert ticket.due_at == datetime(2026, 10, 9, 17, 0, tzinfo=timezone(timedelta(hours=8)))
 
 
-def test_dropped_connection_mid_batch_loses_nothing_and_duplicates_nothing(app, imap, imap_settings, monkeypatch):
+def test_dropped_connection_mid_batch_loses_nothing_and_duplicates_nothing(
+    app, imap, imap_settings, monkeypatch
+):
     for i in range(6):
         imap.append(make_mail(subject=f"批次 {i}", sender=f"u{i}@c.cn"))
     monkeypatch.setattr(imap_module, "FETCH_BATCH", 2)
@@ -181,7 +183,9 @@ def test_unparseable_mail_becomes_inquiry_with_raw_eml(app, imap, imap_settings,
     eml = session.scalars(select(Attachment).where(Attachment.ticket_id == ticket.id)).one()
     assert eml.original_name == "original.eml"
     assert eml.size == len(session.scalars(select(InboundMail)).one().raw)
-    assert any("无法自动解析" in m.body_text and "letter reader exploded" in m.body_text for m in ticket.messages)
+    assert any(
+        "无法自动解析" in m.body_text and "letter reader exploded" in m.body_text for m in ticket.messages
+    )
 
 
 def test_oversize_attachment_is_a_visible_note_not_a_silent_drop(app, imap, imap_settings, monkeypatch):

@@ -23,7 +23,9 @@ def test_reply_to_our_acknowledgement_threads_by_header(app):
     intake.import_eml(make_mail(subject="解绑说明", sender="a@corp.cn"))
     ack = session.scalars(select(OutboundMail).where(OutboundMail.kind == "ack")).one()
     assert "[ZXZJ#1]" in ack.subject
-    reply = make_mail(subject="回复：已收到", sender="a@corp.cn", headers={"In-Reply-To": f"<{ack.message_id}>"})
+    reply = make_mail(
+        subject="回复：已收到", sender="a@corp.cn", headers={"In-Reply-To": f"<{ack.message_id}>"}
+    )
     result = intake.import_eml(reply)
     assert result.outcome == "threaded" and result.ticket_id == 1
     assert tickets() == 1
@@ -72,7 +74,9 @@ def test_enterprise_reply_reopens_a_resolved_ticket_with_a_new_clock(app, users)
 
 
 def test_auto_reply_from_the_enterprise_gets_no_acknowledgement(app):
-    intake.import_eml(make_mail(subject="自动回复：休假中", sender="e@corp.cn", headers={"Auto-Submitted": "auto-replied"}))
+    intake.import_eml(
+        make_mail(subject="自动回复：休假中", sender="e@corp.cn", headers={"Auto-Submitted": "auto-replied"})
+    )
     assert session.scalar(select(func.count()).select_from(OutboundMail)) == 0
     assert any(e.kind == "auto_reply_suppressed" for e in first_ticket().events)
 
@@ -86,5 +90,7 @@ def test_two_installations_mailing_each_other_stop_after_the_limit(app):
     # another desk acknowledges our acknowledgement without any auto headers: the per-sender limit stops it
     for i in range(10):
         intake.import_eml(make_mail(subject=f"Re: 已收到 {i}", sender="robot@other-desk.cn"))
-    acks = session.scalar(select(func.count()).select_from(OutboundMail).where(OutboundMail.to_addr == "robot@other-desk.cn"))
+    acks = session.scalar(
+        select(func.count()).select_from(OutboundMail).where(OutboundMail.to_addr == "robot@other-desk.cn")
+    )
     assert acks == intake.AUTO_REPLIES_PER_SENDER_PER_DAY

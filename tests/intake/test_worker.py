@@ -32,9 +32,18 @@ def test_scheduler_runs_the_jobs_and_makes_tickets(app, imap, imap_settings, smt
     from helpdesk.tickets.models import Ticket
 
     values = app.config["HELPDESK"].values
-    values.update({"HELPDESK_IMAP_HOST": imap.host, "HELPDESK_IMAP_PORT": imap.port, "HELPDESK_IMAP_USER": imap.user,
-                   "HELPDESK_IMAP_PASSWORD": imap.password, "HELPDESK_IMAP_SSL": "none",
-                   "HELPDESK_SMTP_HOST": smtp.host, "HELPDESK_SMTP_PORT": smtp.port, "HELPDESK_SMTP_SSL": "none"})
+    values.update(
+        {
+            "HELPDESK_IMAP_HOST": imap.host,
+            "HELPDESK_IMAP_PORT": imap.port,
+            "HELPDESK_IMAP_USER": imap.user,
+            "HELPDESK_IMAP_PASSWORD": imap.password,
+            "HELPDESK_IMAP_SSL": "none",
+            "HELPDESK_SMTP_HOST": smtp.host,
+            "HELPDESK_SMTP_PORT": smtp.port,
+            "HELPDESK_SMTP_SSL": "none",
+        }
+    )
     imap.append(make_mail(subject="后台任务收信"))
     jobs = scheduler.build(app, blocking=False)
     jobs.start()
