@@ -28,7 +28,12 @@
       case "?": { const h = document.querySelector(".kbd-help"); if (h) h.classList.toggle("open"); break; }
       case "j": case "ArrowDown": if (rows.length) { select(cur + 1); e.preventDefault(); } break;
       case "k": case "ArrowUp": if (rows.length) { select(cur - 1); e.preventDefault(); } break;
-      case "Enter": case "o": if (cur >= 0) { window.location = rows[cur].dataset.href; } break;
+      case "Enter": case "o":
+        // only from the selected row itself: Enter on a focused button or link keeps its own meaning
+        if (cur >= 0 && (document.activeElement === rows[cur] || document.activeElement === document.body)) {
+          window.location = rows[cur].dataset.href;
+        }
+        break;
       case "n": click("[data-key=next]"); break;
       case "c": click("[data-key=claim]"); break;
       case "x": if (cur >= 0) { const box = rows[cur].querySelector("input[type=checkbox]"); if (box) box.checked = !box.checked; } break;

@@ -240,3 +240,23 @@ def test_saving_a_stale_ticket_shows_the_conflict(live_server, browser, page, us
     page.wait_for_url(re.compile(rf"/tickets/{ticket_id}$"))
     assert "解绑" in page.locator(".ticket-head").inner_text()
     assert snapshot(ticket_id)["status"] == "new"  # the stale reply was not applied
+
+
+def test_queue_keyboard_moves_and_opens(live_server, page, users):
+    first, second = make_ticket(subject="第一张").id, make_ticket(subject="第二张").id
+    session.remove()
+    browser_login(page, live_server, "agent1")
+    page.goto(live_server.url + "/")
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    assert page.locator("tr.selected").get_attribute("data-href") == f"/tickets/{first}"
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(rf"/tickets/{second}$"))
+    page.keyboard.press("m")
+    assert page.evaluate("document.activeElement.id") == "note-body"
+    page.keyboard.type("已电话联系")
+    page.keyboard.press("Escape")
+    page.keyboard.press("g")
+    page.wait_for_url(live_server.url + "/")
