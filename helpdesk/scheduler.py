@@ -61,7 +61,16 @@ def sla_tick() -> None:
     from helpdesk.sla import jobs
 
     settings = current_app.config["HELPDESK"]
-    jobs.tick(str(settings["HELPDESK_SMTP_FROM"]), settings.timezone)
+    jobs.scheduled_tick(str(settings["HELPDESK_SMTP_FROM"]), settings.timezone)
+
+
+def sla_calendar() -> None:
+    from flask import current_app
+
+    from helpdesk.sla import jobs
+
+    settings = current_app.config["HELPDESK"]
+    jobs.check_calendar_coverage(str(settings["HELPDESK_SMTP_FROM"]), settings.timezone)
 
 
 def ocr_pending() -> None:
@@ -118,6 +127,7 @@ def build(app: Flask, *, blocking: bool) -> BaseScheduler:
         ("poll-mail", poll_mail, int(settings["HELPDESK_IMAP_POLL_SECONDS"])),
         ("send-mail", send_mail, 10),
         ("sla-tick", sla_tick, 60),
+        ("sla-calendar", sla_calendar, 86400),
         ("ocr", ocr_pending, 30),
         ("retry-ingest", retry_failed_ingest, 600),
     ]
