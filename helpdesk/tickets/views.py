@@ -584,9 +584,12 @@ def detail(ticket_id: int) -> Any:
     assignable = queries.active_users() if supervisor else []
     users = queries.users_by_id(user_ids)
     users.update({u.id: u for u in assignable})
-    enterprise_name = (
-        _enterprise_names({ticket.enterprise_id}).get(ticket.enterprise_id) if ticket.enterprise_id else None
-    )
+    has_panel = _has_records_panel()
+    # the enterprise's name: for the {company} placeholder when the letter had none, and for the link
+    # shown when the records panel (which shows the enterprise itself) is not there
+    enterprise_name = None
+    if ticket.enterprise_id and (not has_panel or not (ticket.fields or {}).get("company_name")):
+        enterprise_name = _enterprise_names({ticket.enterprise_id}).get(ticket.enterprise_id)
     values = macros.placeholder_values(ticket, tz=_tz(), enterprise_name=enterprise_name)
     macro_rows = [{"m": m, "body": macros.render(m.body, values)} for m in queries.macros()]
     attachments, by_message = _attachment_rows(ticket)
@@ -619,7 +622,7 @@ def detail(ticket_id: int) -> Any:
         seal_choices=forms.SEAL_CHOICES,
         enterprise_name=enterprise_name,
         enterprise_url=_enterprise_url(ticket),
-        has_records_panel=_has_records_panel(),
+        has_records_panel=has_panel,
         kinds=MessageKind,
         open_statuses=OPEN_STATUSES,
         manual_statuses=[(s, STATUS_LABELS[s]) for s in forms.MANUAL_STATUSES if s != ticket.status],
