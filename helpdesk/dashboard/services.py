@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm.exc import StaleDataError
 
 from helpdesk.auth.models import Role, User
-from helpdesk.db import session, unit_of_work, utcnow
+from helpdesk.db import session
 from helpdesk.tickets import services as ticket_services
-from helpdesk.tickets.models import Ticket, TicketStatus
+from helpdesk.tickets.models import Ticket
 
 #: which of the agent's open tickets to move
 SCOPES = {
@@ -42,33 +41,17 @@ def reassign(
     if statuses is None:
         raise ReassignError("未知的改派范围。")
     count = min(limit, MAX_MOVE) if limit and limit > 0 else MAX_MOVE
-    now = utcnow()
-    new_id = to_user.id if to_user is not None else None
+    # selected and moved in one transaction: tickets.services.bulk_assign continues it and commits once
+    moved = list(
+        session.scalars(
+            select(Ticket.id)
+            .where(Ticket.assignee_id == from_user.id, Ticket.status.in_(statuses))
+            .order_by(Ticket.due_at.is_(None), Ticket.due_at, Ticket.received_at, Ticket.id)
+            .limit(count)
+        )
+    )
     try:
-        with unit_of_work() as s:
-            tickets = s.scalars(
-                select(Ticket)
-                .where(Ticket.assignee_id == from_user.id, Ticket.status.in_(statuses))
-                .order_by(Ticket.due_at.is_(None), Ticket.due_at, Ticket.received_at, Ticket.id)
-                .limit(count)
-            ).all()
-            for ticket in tickets:
-                ticket.assignee_id = new_id
-                if ticket.status == TicketStatus.NEW.value and new_id is not None:
-                    ticket_services._set_status(ticket, TicketStatus.OPEN, by=by, at=now)
-                ticket_services._record(
-                    ticket,
-                    "assigned",
-                    by=by,
-                    field="assignee",
-                    old=from_user.id,
-                    new=new_id,
-                    at=now,
-                    detail={"bulk": True},
-                )
-            moved = [t.id for t in tickets]
-    except StaleDataError:
-        # the version check failed on one row: someone saved that ticket after we read it
-        session.rollback()
+        ticket_services.bulk_assign(moved, to_user, by=by)
+    except ticket_services.Conflict:
         raise ReassignError("改派期间有工单被他人修改，本次未做任何改动。请刷新后重试。") from None
     return moved
