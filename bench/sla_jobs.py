@@ -27,7 +27,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 HERE = Path(__file__).resolve().parent
-# the script's own folder leaves sys.path: bench/queue.py would shadow the standard library's queue (psycopg)
+# the script's own folder leaves sys.path: bench/queue.py (now queue_page.py) would shadow the standard library's queue (psycopg)
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(HERE.parent))
 

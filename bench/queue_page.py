@@ -1,8 +1,8 @@
 """Server-side time of the queue and the ticket page with 200,000 tickets (run by hand, prints figures).
 
-    python3 bench/queue.py                  # SQLite, 200,000 tickets, 200 requests per scenario
-    python3 bench/queue.py --pg             # also PostgreSQL (a throw-away cluster from tests/servers.py)
-    python3 bench/queue.py --tickets 20000 --requests 50
+    python3 bench/queue_page.py                  # SQLite, 200,000 tickets, 200 requests per scenario
+    python3 bench/queue_page.py --pg             # also PostgreSQL (a throw-away cluster from tests/servers.py)
+    python3 bench/queue_page.py --tickets 20000 --requests 50
 
 Each scenario is timed in-process around the WSGI call (Flask test client, logged in as an agent):
 that is the server's time, without network or browser. Both wall-clock and CPU time are printed: on a
