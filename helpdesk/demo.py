@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 from docx import Document
 from flask import Flask
+from werkzeug.serving import run_simple
 
 from helpdesk import bootstrap, create_app, db
 from helpdesk.auth import services as auth_services
@@ -83,7 +84,8 @@ def run(_cli_app: Flask, *, host: str, port: int, serve: bool) -> None:
         f"\n后台任务已在本进程运行（发信、SLA 提醒、OCR）。请在浏览器打开 http://{host}:{port}/ 登录。按 Ctrl+C 停止。"
     )
     try:
-        app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+        # not app.run(): Flask ignores it inside a `flask`-style CLI command
+        run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
     finally:
         jobs.shutdown(wait=False)
 
