@@ -117,7 +117,8 @@
   function poll() {
     document.querySelectorAll("[data-poll]").forEach(function (el) {
       fetch(el.dataset.poll, { headers: { "X-Requested-With": "fetch" }, credentials: "same-origin" })
-        .then(r => r.ok ? r.text() : null).then(t => { if (t !== null) el.innerHTML = t; }).catch(() => {});
+        // a redirect means the session ended: keep the last figures rather than show the login page inside
+        .then(r => (r.ok && !r.redirected) ? r.text() : null).then(t => { if (t !== null) el.innerHTML = t; }).catch(() => {});
     });
   }
   document.addEventListener("DOMContentLoaded", function () {
