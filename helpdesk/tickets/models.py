@@ -117,10 +117,11 @@ class Ticket(Base):
         Index("ix_tickets_enterprise_id", "enterprise_id"),
         Index("ix_tickets_received_at", "received_at"),
         Index("ix_tickets_requester_email", "requester_email"),
-        # the queue (tickets/queries.py) filters and orders open tickets from this index alone and then
-        # reads only the page's rows: the wide rows (letter JSON) are never scanned. `id` is last so
-        # that PostgreSQL answers from the index only (SQLite's indexes carry the rowid anyway).
-        Index("ix_tickets_queue", "status", "due_at", "type", "assignee_id", "warn_at", "received_at", "id"),
+        # the queue (tickets/queries.py) picks a page's ids from this index alone, then reads only those
+        # rows (a letter is kilobytes of JSON): open tickets filtered on all these columns, closed ones
+        # newest first per status (status, received_at, id). `id` is in it for PostgreSQL's index-only
+        # scans (SQLite's indexes carry the rowid anyway).
+        Index("ix_tickets_queue", "status", "received_at", "id", "due_at", "type", "assignee_id", "warn_at"),
         # free-text search scans this narrow index, not the table (search_text is capped at 2,000 bytes)
         Index("ix_tickets_search_text", "search_text"),
     )

@@ -519,17 +519,34 @@ def queue_page(query: QueueQuery, user: User, ck: Clock, limit: int | None = Non
             break
         if not scope & BUCKET_STATUSES[bucket]:
             continue  # e.g. "已办结" filters never read the open buckets
-        # late row lookup: pick the page's ids from the index (status, due_at, type, ...), then read
-        # only those wide rows (a letter is kilobytes of JSON)
-        ids = select(Ticket.id.label("id")).where(*conds, _bucket_condition(bucket, st))
-        if start and bucket == start[0]:
-            ids = ids.where(_after(bucket, start[1], start[2]))
+        after = [_after(bucket, start[1], start[2])] if start and bucket == start[0] else []
+        if bucket == 2:
+            rows.extend(_closed_rows(sorted(scope & BUCKET_STATUSES[2]), [*conds, *after], st, want))
+            continue
+        # late row lookup: pick the page's ids from an index, then read only those wide rows (a
+        # letter is kilobytes of JSON)
+        ids = select(Ticket.id.label("id")).where(*conds, _bucket_condition(bucket, st), *after)
         page_ids = ids.order_by(*_bucket_order(bucket)).limit(want).subquery()
         stmt = select(Ticket).join(page_ids, page_ids.c.id == Ticket.id).order_by(*_bucket_order(bucket))
         rows.extend(session.scalars(_light(stmt)).all())
     has_more = len(rows) > limit
     rows = rows[:limit]
     return QueuePage(rows, cursor_for(rows[-1]) if has_more and rows else None)
+
+
+def _closed_rows(statuses: list[str], conds: list[ColumnElement[bool]], st: Any, want: int) -> list[Ticket]:
+    """Closed tickets newest first: one ordered range of ix_tickets_queue (status, received_at, id) per
+    status, each stopping after `want` entries, merged here (an IN over the statuses would sort them all)."""
+    keys: list[Any] = []
+    for status in statuses:
+        stmt = select(Ticket.id, Ticket.received_at).where(*conds, st == status)
+        keys.extend(session.execute(stmt.order_by(*_bucket_order(2)).limit(want)).all())
+    keys.sort(key=lambda k: (k.received_at, k.id), reverse=True)
+    ids = [k.id for k in keys[:want]]
+    if not ids:
+        return []
+    by_id = {t.id: t for t in session.scalars(_light(select(Ticket).where(Ticket.id.in_(ids))))}
+    return [by_id[i] for i in ids if i in by_id]
 
 
 def _capped(conds: Iterable[ColumnElement[bool]], cap: int = COUNT_CAP) -> Any:

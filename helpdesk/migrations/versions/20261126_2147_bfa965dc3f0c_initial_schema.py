@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 859b24025b29
+Revision ID: bfa965dc3f0c
 Revises: 
-Create Date: 2026-11-26 21:27:15.710031+00:00
+Create Date: 2026-11-26 21:47:39.389030+00:00
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import helpdesk.db
 
-revision: str = '859b24025b29'
+revision: str = 'bfa965dc3f0c'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -238,7 +238,7 @@ def upgrade() -> None:
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.create_index('ix_tickets_assignee_id_status', ['assignee_id', 'status'], unique=False)
         batch_op.create_index('ix_tickets_enterprise_id', ['enterprise_id'], unique=False)
-        batch_op.create_index('ix_tickets_queue', ['status', 'due_at', 'type', 'assignee_id', 'warn_at', 'received_at', 'id'], unique=False)
+        batch_op.create_index('ix_tickets_queue', ['status', 'received_at', 'id', 'due_at', 'type', 'assignee_id', 'warn_at'], unique=False)
         batch_op.create_index('ix_tickets_received_at', ['received_at'], unique=False)
         batch_op.create_index('ix_tickets_requester_email', ['requester_email'], unique=False)
         batch_op.create_index('ix_tickets_search_text', ['search_text'], unique=False)
