@@ -27,12 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-# Run as a script, this file's folder comes first on sys.path, and this file is called queue.py: it
-# would shadow the standard library's `queue` (used by psycopg, SQLAlchemy's pool). Use the repository.
-_here = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if p not in ("", _here) and Path(p or ".").resolve() != Path(_here)]
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.modules.pop("queue", None)
 
 from sqlalchemy import insert, text  # noqa: E402
 from werkzeug.security import generate_password_hash  # noqa: E402
