@@ -279,22 +279,28 @@ def apply_resolution(
     return _run(work)
 
 
+def _lock_undecided(pending: PendingApproval) -> PendingApproval:
+    """The approval row, locked and re-read; refused when someone decided it in the meantime."""
+    p = session.execute(
+        select(PendingApproval)
+        .where(PendingApproval.id == pending.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    if p.decision is not None:
+        raise services.TicketError(
+            f"这项申请已经{'批准' if p.decision == 'approved' else '驳回'}，不能重复审批。"
+        )
+    return p
+
+
 def approve(pending: PendingApproval, *, by: User) -> ResolutionOutcome:
     """A supervisor other than the requester approves a pending cancel: it is applied now. Commits."""
     if not by.has_role(Role.SUPERVISOR):
         raise services.TicketError("只有主管可以审批注销申请。")
 
     def work() -> ResolutionOutcome:
-        p = session.execute(
-            select(PendingApproval)
-            .where(PendingApproval.id == pending.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).scalar_one()
-        if p.decision is not None:
-            raise services.TicketError(
-                f"这项申请已经{'批准' if p.decision == 'approved' else '驳回'}，不能重复审批。"
-            )
+        p = _lock_undecided(pending)
         if p.requested_by_id == by.id:
             raise services.TicketError("不能审批自己提交的注销申请：需要另一位主管审批。")
         t = _lock_ticket(p.ticket_id)
@@ -322,16 +328,7 @@ def decline(pending: PendingApproval, *, by: User, reason: str = "") -> None:
         raise services.TicketError("只有主管可以审批注销申请。")
 
     def work() -> None:
-        p = session.execute(
-            select(PendingApproval)
-            .where(PendingApproval.id == pending.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).scalar_one()
-        if p.decision is not None:
-            raise services.TicketError(
-                f"这项申请已经{'批准' if p.decision == 'approved' else '驳回'}，不能重复审批。"
-            )
+        p = _lock_undecided(pending)
         p.decision, p.decided_by_id, p.decided_at = "declined", by.id, utcnow()
         p.decision_note = reason.strip()[:500]
         t = _lock_ticket(p.ticket_id)
