@@ -107,6 +107,20 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("HELPDESK_TIMEZONE", "Asia/Shanghai", _timezone, "业务时区"),
     Variable("HELPDESK_MAX_ATTACHMENT_MB", "20", _positive_int, "单个附件上限（MB），超出的附件在工单上注明"),
     Variable("HELPDESK_SECURE_COOKIES", "false", _bool, "仅通过 HTTPS 发送会话 Cookie（生产环境设为 true）"),
+    Variable(
+        "HELPDESK_LEASE_SECONDS",
+        "60",
+        _positive_int,
+        "后台任务租约与邮件认领的时长（秒）：进程被杀后，SQLite 上最多这么久释放它占用的任务（PostgreSQL 用咨询锁，连接断开即释放）",
+    ),
+    Variable("HELPDESK_INGEST_RETRY_SECONDS", "600", _positive_int, "重试未入库邮件的间隔（秒）"),
+    Variable(
+        "HELPDESK_PARSE_SECONDS",
+        "20",
+        _positive_int,
+        "每封邮件解析和读取说明函的时限（秒）；超时的部分标为无法读取，原始邮件附在工单上",
+    ),
+    Variable("HELPDESK_PARSE_MEMORY_MB", "1024", _positive_int, "解析邮件的子进程内存上限（MB）"),
 )
 
 

@@ -1,7 +1,9 @@
 """The table of background jobs, run by `helpdesk worker` (or in-process by `helpdesk demo`).
 
-Every job is safe to run in two workers at once: polling takes a database lease per mailbox,
-outbound mail and SLA notices are claimed row by row with compare-and-set.
+Every job is safe to run in two workers at once: polling, the SLA tick and OCR hold a job lock
+(helpdesk.core.leases: an advisory lock on PostgreSQL, a heartbeat lease on SQLite), stored mail is
+claimed row by row before it is ingested, outbound mail and SLA notices are claimed with
+compare-and-set. A worker that dies frees all of it within the lease TTL (at once on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -77,12 +79,9 @@ def ocr_pending() -> None:
     from helpdesk.core import leases
     from helpdesk.tickets import intake
 
-    if not leases.acquire("ocr", timedelta(minutes=15)):
-        return
-    try:
-        intake.run_ocr_pending()
-    finally:
-        leases.release("ocr")
+    with leases.held("ocr") as lease:
+        if lease is not None:
+            intake.run_ocr_pending()
 
 
 def retry_failed_ingest() -> None:
@@ -129,7 +128,7 @@ def build(app: Flask, *, blocking: bool) -> BaseScheduler:
         ("sla-tick", sla_tick, 60),
         ("sla-calendar", sla_calendar, 86400),
         ("ocr", ocr_pending, 30),
-        ("retry-ingest", retry_failed_ingest, 600),
+        ("retry-ingest", retry_failed_ingest, int(settings["HELPDESK_INGEST_RETRY_SECONDS"])),
     ]
     for name, fn, seconds in jobs:
         scheduler.add_job(in_app(app, fn, name), "interval", seconds=seconds, id=name, next_run_time=_soon())

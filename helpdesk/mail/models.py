@@ -44,14 +44,19 @@ class InboundMail(Base):
     mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id"))
     uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
     uid: Mapped[int | None] = mapped_column(BigInteger)
-    #: Message-ID without <>, or sha256:<hex> of the raw bytes when the mail has none
+    #: the mail's identity: c:<sha256> of its content without trace headers (helpdesk.mail.identity)
     message_key: Mapped[str] = mapped_column(String(500), unique=True)
+    #: Message-ID without <>: a hint for threading and for noticing reuse, never an identity
+    message_id: Mapped[str | None] = mapped_column(String(500), index=True)
     raw_sha256: Mapped[str] = mapped_column(String(64), index=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     internal_date: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(20), default="stored")  #: stored/ingested/failed/ignored
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: the claim of the path that is turning this mail into a ticket (compare-and-set; see intake.claim)
+    claim_token: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     flagged_on_server: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(20), default="imap")  #: imap / eml / demo

@@ -10,7 +10,7 @@ be warned and breached again.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import exists, select, update
@@ -25,7 +25,6 @@ from helpdesk.tickets.models import Notification, Ticket, TicketEvent
 
 RUNNING = ("new", "open")  #: waiting tickets are paused: no warnings or breaches while paused
 WARNING, BREACH, CALENDAR_MISSING = "sla_warning", "sla_breach", "calendar_missing"
-LEASE_TTL = timedelta(minutes=5)  #: longer than any tick; a worker that died frees it after this
 
 
 def _recipients(ticket: Ticket, kind: str) -> list[User]:
@@ -140,19 +139,17 @@ def tick(sender: str, tz: Any, now: datetime | None = None, limit: int = 1000) -
 
 def scheduled_tick(sender: str, tz: Any, now: datetime | None = None) -> tuple[int, int] | None:
     """The scheduler's every-minute step: `tick` under the "sla-tick" lease, so one worker acts at a time
-    (a second one skips; if the lease expires mid-run, the claims still send each notice once).
+    (a second one skips; a worker that dies frees it at once on PostgreSQL, within the lease TTL on
+    SQLite; if the lease expires mid-run, the claims still send each notice once).
     Returns (warnings, breaches), or None when another worker holds the lease."""
-    if not leases.acquire("sla-tick", LEASE_TTL):
-        return None
-    error = None
-    try:
-        return tick(sender, tz, now=now)
-    except Exception as exc:
-        session.rollback()
-        error = repr(exc)[:500]
-        raise
-    finally:
-        leases.release("sla-tick", error=error)
+    with leases.held("sla-tick") as lease:
+        if lease is None:
+            return None
+        try:
+            return tick(sender, tz, now=now)
+        except Exception:
+            session.rollback()
+            raise
 
 
 def check_calendar_coverage(sender: str, tz: Any, now: datetime | None = None) -> list[int]:

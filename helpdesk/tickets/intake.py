@@ -1,29 +1,41 @@
-"""Stored mail -> parsed mail -> letter -> ticket, in one transaction per message.
+"""Stored mail -> parsed mail -> letter -> ticket, exactly once per stored mail.
 
-Order (zammad's pipeline, typed): the raw bytes were stored first (InboundMail); here we parse, read
-the letter, thread or create the ticket, store attachments, queue the acknowledgement and mark the
-InboundMail ingested, all in one commit. A failure rolls everything back, records the error on the
-InboundMail, and still makes an `inquiry` ticket holding the raw .eml: no mail is ever dropped.
+Order (zammad's pipeline, typed): the raw bytes were stored first (InboundMail, keyed by content:
+helpdesk.mail.identity). Every path that turns a stored mail into a ticket (the poll, the retry job,
+reprocess-mail, import-eml, another worker) first *claims* the row with a compare-and-set and then
+settles it in the same transaction that makes the ticket, fenced by its claim token: a path that lost
+the claim (or whose claim expired and was taken over) rolls back, so there is one ticket or thread
+message, and at most one acknowledgement, per stored mail, whatever overlaps.
+
+Parsing and letter reading run in sandbox processes with a deadline and a memory cap
+(helpdesk.core.sandbox): a mail that overruns is read again without its attachments' content, then
+from its headers alone; in every case it becomes a ticket with the original .eml attached.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import time
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.util import identity_key
 
+from helpdesk.core import sandbox
 from helpdesk.db import session, utcnow
 from helpdesk.letters import Letter
 from helpdesk.letters import read as read_letter
 from helpdesk.letters.sniff import sniff
-from helpdesk.mail import filters, store
+from helpdesk.mail import filters, identity, store
 from helpdesk.mail.models import InboundMail, OutboundMail
 from helpdesk.mail.parse import parse_mail
 from helpdesk.mail.parsed import MailAttachment, ParsedMail
@@ -64,12 +76,32 @@ SNIFFED_MIME = {
 INLINE_ATTACHMENT_BYTES = 0
 
 
+#: a mail whose ingest was started this many times without finishing (each start killed the process)
+#: goes straight to the fallback ticket: one poisonous mail must not stop the ones behind it
+MAX_ATTEMPTS = 3
+#: workers of the intake sandbox (parse + letter reading)
+PARALLEL_WORKERS = int(os.environ.get("HELPDESK_INTAKE_WORKERS", "2"))
+
+
+class ClaimLost(Exception):
+    """Another path claimed this mail after us (our claim had expired): our work is rolled back."""
+
+
 @dataclass(frozen=True)
 class IngestResult:
     inbound_id: int
     ticket_id: int | None
-    outcome: str  #: created / threaded / duplicate / failed / ignored
+    outcome: str  #: created / threaded / duplicate / elsewhere / failed
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the sandbox read from one stored mail, and what it could not read."""
+
+    mail: ParsedMail
+    letter: Letter
+    unread: str = ""  #: why the attachments' content was not read ("" when it was)
 
 
 def _settings() -> Any:
@@ -96,10 +128,11 @@ def store_raw(
     """Keep the raw message before anything else; returns (row, created). Commits unless commit=False
     (the poller stores a whole batch, then commits once, before any of it is parsed).
 
-    The key is the Message-ID (or a hash of the bytes when there is none): fetching the same mail
-    twice, from another UID or after a UIDVALIDITY change, finds the existing row instead.
+    The key is the content without trace headers (helpdesk.mail.identity): the same mail fetched
+    twice, from another UID, after a UIDVALIDITY change or delivered by two routes finds the existing
+    row; a different mail that reuses a Message-ID is a new row.
     """
-    key = message_key(raw)
+    key = identity.content_key(raw)
     existing = session.scalar(select(InboundMail).where(InboundMail.message_key == key))
     if existing is not None:
         if uid is not None and existing.uid != uid and mailbox_id is not None:
@@ -114,6 +147,7 @@ def store_raw(
         uidvalidity=uidvalidity,
         uid=uid,
         message_key=key,
+        message_id=identity.message_id(raw),
         raw_sha256=_sha256(raw),
         raw=raw,
         internal_date=internal_date,
@@ -141,67 +175,181 @@ def _sha256(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def message_key(raw: bytes) -> str:
-    """Message-ID without <> (lower-cased) read cheaply from the header block, else sha256 of the bytes."""
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    import re
-
-    match = re.search(rb"(?im)^message-id:[ \t]*(?:\r?\n[ \t]+)?<?([^\s<>]+@[^\s<>]+)>?", head)
-    if match:
-        return match.group(1).decode("ascii", "replace").lower()[:490]
-    return "sha256:" + _sha256(raw)
+# ---- claims -------------------------------------------------------------------------------------
 
 
-def prepare(raw: bytes, max_attachment_bytes: int) -> tuple[ParsedMail, Letter]:
-    """The pure, CPU-bound part of intake (parse + read the letter without OCR); runs in worker processes."""
+def claim_ttl() -> timedelta:
+    return timedelta(seconds=int(_settings()["HELPDESK_LEASE_SECONDS"]))
+
+
+def claim(inbound_ids: Sequence[int], *, now: datetime | None = None) -> tuple[str, list[int]]:
+    """Claim the stored mails that no other path is working on; returns (token, the ids won). Commits.
+
+    A claim older than the lease TTL belongs to a path that died: it may be taken over. The claim
+    only says who does the work; the ticket's transaction checks the token again (`_settle`).
+    """
+    now = now or utcnow()
+    token = uuid.uuid4().hex
+    if not inbound_ids:
+        return token, []
+    session.execute(
+        update(InboundMail)
+        .where(
+            InboundMail.id.in_(list(inbound_ids)),
+            InboundMail.status.in_(("stored", "failed")),
+            or_(InboundMail.claimed_at.is_(None), InboundMail.claimed_at < now - claim_ttl()),
+        )
+        .values(claim_token=token, claimed_at=now, attempts=InboundMail.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    won = session.scalars(
+        select(InboundMail.id).where(InboundMail.claim_token == token).order_by(InboundMail.id)
+    ).all()
+    for inbound_id in won:  # the identity map holds the rows as they were before the update
+        row = session.get(InboundMail, inbound_id)
+        if row is not None:
+            session.refresh(row)
+    return token, list(won)
+
+
+def _settle(inbound_id: int, token: str, **values: Any) -> None:
+    """Mark the mail done, in the caller's transaction, only if our claim still stands."""
+    done = session.execute(
+        update(InboundMail)
+        .where(
+            InboundMail.id == inbound_id,
+            InboundMail.claim_token == token,
+            InboundMail.status != "ingested",
+        )
+        .values(claim_token=None, claimed_at=None, **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if done != 1:
+        raise ClaimLost(f"inbound mail {inbound_id}")
+    row = session.identity_map.get(identity_key(InboundMail, inbound_id))
+    if row is not None:  # the update went around the ORM: reload the row when it is next read
+        session.expire(row)
+
+
+# ---- reading, in the sandbox --------------------------------------------------------------------
+
+
+def prepare(raw: bytes, max_attachment_bytes: int) -> Prepared:
+    """The pure, CPU-bound part of intake (parse + read the letter without OCR); runs in the sandbox."""
     mail = parse_mail(raw, max_attachment_bytes=max_attachment_bytes)
-    return mail, read_letter(mail, ocr=False)
+    return Prepared(mail, read_letter(mail, ocr=False))
+
+
+def prepare_body_only(raw: bytes, max_attachment_bytes: int, unread: str) -> Prepared:
+    """The fallback when reading the attachments overran: the letter from the mail's own text."""
+    mail = parse_mail(raw, max_attachment_bytes=max_attachment_bytes)
+    letter = read_letter(dataclasses.replace(mail, attachments=()), ocr=False)
+    return Prepared(mail, letter, unread)
 
 
 def max_attachment_bytes() -> int:
     return int(_settings()["HELPDESK_MAX_ATTACHMENT_MB"]) << 20
 
 
+def _sandbox() -> sandbox.Sandbox:
+    memory = int(_settings()["HELPDESK_PARSE_MEMORY_MB"])
+    return sandbox.shared(
+        f"intake:{memory}",
+        lambda: sandbox.Sandbox(
+            min(PARALLEL_WORKERS, os.cpu_count() or 1),
+            memory_mb=memory,
+            preload=["helpdesk.tickets.prepare_worker"],
+        ),
+    )
+
+
+def prepare_all(raws: Sequence[bytes]) -> list[Prepared | BaseException]:
+    """Read each stored mail in the sandbox within the budget; degrade step by step, never wait forever.
+
+    A mail that overruns or kills its worker is read again without its attachments' content (half
+    the budget); what fails that too comes back as the exception, and `ingest` makes the fallback.
+    """
+    box = _sandbox()
+    budget = float(_settings()["HELPDESK_PARSE_SECONDS"])
+    limit = max_attachment_bytes()
+    results: list[Any] = box.run(prepare, [(raw, limit) for raw in raws], budget)
+    again = [i for i, r in enumerate(results) if isinstance(r, sandbox.BudgetExceeded | sandbox.WorkerDied)]
+    if again:
+        calls = [(raws[i], limit, str(results[i])) for i in again]
+        for i, second in zip(again, box.run(prepare_body_only, calls, budget / 2), strict=True):
+            results[i] = second
+    return results
+
+
+# ---- ingest -------------------------------------------------------------------------------------
+
+
 def ingest(
-    inbound: InboundMail, *, prepared: tuple[ParsedMail, Letter] | BaseException | None = None
+    inbound: InboundMail, *, prepared: Prepared | BaseException | None = None, token: str | None = None
 ) -> IngestResult:
     """Turn one stored message into a new ticket or a message on an existing one. Commits.
 
-    `prepared` is the result of `prepare()` computed elsewhere (a worker process), or the exception it raised.
+    Without `token` it claims the mail first. `prepared` is the result of `prepare_all()` for it
+    (computed for a whole batch), or the exception it ended with; None reads it now.
     """
-    if inbound.status == "ingested" and inbound.ticket_id is not None:
-        return IngestResult(inbound.id, inbound.ticket_id, "duplicate")
     inbound_id = inbound.id
+    if token is None:
+        token, won = claim([inbound_id])
+        if not won:
+            return _not_ours(inbound_id)
+    inbound = session.get(InboundMail, inbound_id) or inbound
+    if inbound.attempts > MAX_ATTEMPTS:
+        reason = f"已尝试处理 {inbound.attempts - 1} 次都未完成（处理进程中途退出）"
+        return _fallback_ticket(inbound, RuntimeError(reason), token)
+    if prepared is None:
+        raw = inbound.raw
+        session.commit()  # hold no transaction (on SQLite: no write lock) while the sandbox reads
+        prepared = prepare_all([raw])[0]
     try:
         if isinstance(prepared, BaseException):
             raise prepared
-        mail, letter = prepared or prepare(inbound.raw, max_attachment_bytes())
-        result = _ingest_parsed(inbound, mail, letter)
+        result = _ingest_parsed(inbound, prepared, token)
         session.commit()
         return result
+    except ClaimLost:
+        session.rollback()
+        return _not_ours(inbound_id)
     except Exception as exc:
         session.rollback()
         log.exception("ingest of inbound mail %s failed", inbound_id)
-        return _fallback_ticket(session.get(InboundMail, inbound_id), exc)
+        return _fallback_ticket(session.get(InboundMail, inbound_id), exc, token)
 
 
-def _ingest_parsed(inbound: InboundMail, mail: ParsedMail, letter: Letter) -> IngestResult:
+def _not_ours(inbound_id: int) -> IngestResult:
+    """Someone else ingested or is ingesting this mail."""
+    row = session.get(InboundMail, inbound_id)
+    if row is not None:
+        session.refresh(row)
+    if row is not None and row.status == "ingested":
+        return IngestResult(inbound_id, row.ticket_id, "duplicate")
+    return IngestResult(inbound_id, None, "elsewhere", "另一个进程正在处理这封邮件")
+
+
+def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> IngestResult:
+    mail, letter = prepared.mail, prepared.letter
     now = utcnow()
     auto_reasons = filters.is_auto_generated(mail, our_addresses=_our_addresses())
-    ticket = _find_thread(mail)
+    ticket, named = _find_thread(mail)
     if mail.is_bounce:
         original = filters.bounce_original_message_id(mail)
         bounced = _ticket_for_our_message(original) if original else None
         if bounced is not None:
-            ticket = bounced
+            ticket, named = bounced, None
     if ticket is not None:
         message = _add_inbound_message(ticket, mail, inbound)
         _store_attachments(ticket, message, mail.attachments)
         services._record(ticket, "mail_in", detail={"message_id": mail.message_id, "bounce": mail.is_bounce})
+        _note_problems(ticket, inbound, prepared)
         if not mail.is_bounce and not auto_reasons:
             _wake(ticket, inbound.internal_date, now)
-        inbound.status, inbound.ticket_id, inbound.processed_at = "ingested", ticket.id, now
         ticket.search_text = services.search_text_for(ticket)
+        _settle(inbound.id, token, status="ingested", ticket_id=ticket.id, processed_at=now, error=None)
         return IngestResult(inbound.id, ticket.id, "threaded")
 
     ticket = Ticket(
@@ -214,6 +362,7 @@ def _ingest_parsed(inbound: InboundMail, mail: ParsedMail, letter: Letter) -> In
         letter=letter.to_dict(),
         fields=_initial_fields(letter),
         ocr_pending=letter.ocr_pending,
+        related_ticket_id=named.id if named is not None else None,
     )
     session.add(ticket)
     session.flush()
@@ -227,6 +376,9 @@ def _ingest_parsed(inbound: InboundMail, mail: ParsedMail, letter: Letter) -> In
         at=now,
         detail={"type_reasons": list(letter.type_reasons), "due_at": ticket.due_at.isoformat()},
     )
+    if named is not None:
+        _note_stranger(ticket, named, mail.sender)
+    _note_problems(ticket, inbound, prepared)
     _link_enterprise(ticket, letter, mail.sender)
     ticket.search_text = services.search_text_for(ticket)
     if auto_reasons:
@@ -235,8 +387,73 @@ def _ingest_parsed(inbound: InboundMail, mail: ParsedMail, letter: Letter) -> In
         services._record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": ["rate limit"]})
     else:
         _acknowledge(ticket, mail)
-    inbound.status, inbound.ticket_id, inbound.processed_at, inbound.error = "ingested", ticket.id, now, None
+    _settle(inbound.id, token, status="ingested", ticket_id=ticket.id, processed_at=now, error=None)
     return IngestResult(inbound.id, ticket.id, "created")
+
+
+def _system_note(ticket: Ticket, inbound: InboundMail, text: str) -> Message:
+    note = Message(
+        ticket=ticket,
+        kind=MessageKind.NOTE.value,
+        sender="系统",
+        body_text=text,
+        inbound_mail_id=inbound.id,
+        created_at=inbound.internal_date,
+    )
+    session.add(note)
+    session.flush()
+    return note
+
+
+def _note_problems(ticket: Ticket, inbound: InboundMail, prepared: Prepared) -> None:
+    """Say on the ticket what could not be read, and when the mail's Message-ID was not its own."""
+    if prepared.unread:
+        note = _system_note(
+            ticket,
+            inbound,
+            "这封邮件的附件内容未能在时限内读出（" + prepared.unread + "），说明函字段只取自邮件正文。"
+            "附件和原始邮件（original.eml）都已保存，请打开查看。",
+        )
+        _attach_original(ticket, note, inbound)
+        services._record(ticket, "attachment_problem", detail={"problem": prepared.unread})
+    if inbound.message_id:
+        earlier = session.execute(
+            select(InboundMail.id, InboundMail.ticket_id)
+            .where(InboundMail.message_id == inbound.message_id, InboundMail.id < inbound.id)
+            .order_by(InboundMail.id)
+            .limit(1)
+        ).first()
+        if earlier is not None:
+            where = f"（工单 ZXZJ#{earlier.ticket_id}）" if earlier.ticket_id else ""
+            _system_note(
+                ticket,
+                inbound,
+                f"这封邮件的 Message-ID <{inbound.message_id}> 与之前收到的另一封内容不同的邮件{where}相同，"
+                "已作为一封新邮件处理。",
+            )
+            services._record(
+                ticket,
+                "message_id_reused",
+                detail={"message_id": inbound.message_id, "ticket": earlier.ticket_id},
+            )
+
+
+def _note_stranger(ticket: Ticket, named: Ticket, sender: str) -> None:
+    """A reply by headers from someone who does not belong to the ticket it names: linked, not joined."""
+    services._record(ticket, "related", field="related_ticket", new=named.id, detail={"sender": sender})
+    services._record(named, "related", field="related_ticket", new=ticket.id, detail={"sender": sender})
+    session.add(
+        Message(
+            ticket=ticket,
+            kind=MessageKind.NOTE.value,
+            sender="系统",
+            body_text=(
+                f"这封邮件回复的是工单 ZXZJ#{named.id}，但发件人 {sender or '（无）'} 不是该工单的企业联系人，"
+                "为免他人写入别的企业的工单，已单独建立本工单并与之关联。"
+            ),
+            created_at=ticket.received_at,
+        )
+    )
 
 
 def _initial_fields(letter: Letter) -> dict[str, Any]:
@@ -251,8 +468,15 @@ def _initial_fields(letter: Letter) -> dict[str, Any]:
     return fields
 
 
-def _find_thread(mail: ParsedMail) -> Ticket | None:
+def _find_thread(mail: ParsedMail) -> tuple[Ticket | None, Ticket | None]:
+    """(the ticket this mail joins, the ticket it names but may not join).
+
+    Headers (In-Reply-To/References naming our messages) and a subject tag both only let a mail
+    into a ticket when its sender is the requester or belongs to the ticket's enterprise; a
+    stranger's mail naming a ticket becomes a new ticket linked to it instead.
+    """
     ids = filters.thread_ids(mail)
+    found: Ticket | None = None
     if ids:
         ticket_id = session.scalar(select(Message.ticket_id).where(Message.message_id.in_(ids)).limit(1))
         if ticket_id is None:
@@ -260,14 +484,16 @@ def _find_thread(mail: ParsedMail) -> Ticket | None:
                 select(OutboundMail.ticket_id).where(OutboundMail.message_id.in_(ids)).limit(1)
             )
         if ticket_id is not None:
-            return _follow_merges(session.get(Ticket, ticket_id))
+            found = _follow_merges(session.get(Ticket, ticket_id))
+            if found is not None and _sender_belongs(found, mail.sender):
+                return found, None
     number = filters.subject_tag(mail.subject)
-    if number is None:
-        return None
-    ticket = session.get(Ticket, number)
-    if ticket is None or not _sender_belongs(ticket, mail.sender):
-        return None  # a tag in a stranger's mail must not let them write into someone else's ticket
-    return _follow_merges(ticket)
+    if number is not None:
+        tagged = _follow_merges(session.get(Ticket, number))
+        if tagged is not None and _sender_belongs(tagged, mail.sender):
+            return tagged, None
+        # a tag alone in a stranger's mail is only text (it may be a guess); headers are a real reference
+    return None, found
 
 
 def _sender_belongs(ticket: Ticket, sender: str) -> bool:
@@ -417,7 +643,43 @@ def _acknowledge(ticket: Ticket, mail: ParsedMail) -> None:
     services._reply(ticket, body, by=None, kind="ack", subject=f"已收到：{ticket.subject}")
 
 
-def _fallback_ticket(inbound: InboundMail | None, exc: Exception) -> IngestResult:
+def _attach_original(ticket: Ticket, message: Message, inbound: InboundMail) -> None:
+    digest, name = store.save(Path(_settings().attachments_dir), inbound.raw)
+    session.add(
+        Attachment(
+            ticket=ticket,
+            message_id=message.id,
+            sha256=digest,
+            stored_name=name,
+            original_name="original.eml",
+            content_type="message/rfc822",
+            size=len(inbound.raw),
+        )
+    )
+
+
+_HEADER_BLOCK_LIMIT = 256 * 1024
+
+
+def _headers_only(raw: bytes) -> tuple[str, str]:
+    """(sender, subject) from the header block alone, for a mail the full parse could not handle."""
+    import email.header
+    import email.parser
+    import email.policy
+    from email.utils import parseaddr
+
+    head, _ = identity.split_head(raw[:_HEADER_BLOCK_LIMIT])
+    try:
+        msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head + b"\n\n")
+        subject = str(email.header.make_header(email.header.decode_header(str(msg.get("Subject", "")))))
+        sender = parseaddr(str(msg.get("From") or msg.get("Reply-To") or msg.get("Sender") or ""))[1]
+    except Exception:  # headers too broken even for this: the .eml on the ticket says the rest
+        return "", ""
+    clean = " ".join(subject.split())
+    return (sender.lower() if "@" in sender else ""), clean
+
+
+def _fallback_ticket(inbound: InboundMail | None, exc: BaseException, token: str) -> IngestResult:
     """The pipeline failed: keep the raw mail as an inquiry ticket with the .eml attached and the reason."""
     if inbound is None:
         return IngestResult(0, None, "failed", repr(exc))
@@ -425,10 +687,12 @@ def _fallback_ticket(inbound: InboundMail | None, exc: Exception) -> IngestResul
     reason = f"{type(exc).__name__}: {exc}"[:1500]
     try:
         now = utcnow()
+        sender, subject = _headers_only(inbound.raw)
         ticket = Ticket(
             type="inquiry",
             status=TicketStatus.NEW.value,
-            subject="（无法解析的邮件）",
+            subject=(subject or "（无法解析的邮件）")[:500],
+            requester_email=sender,
             received_at=inbound.internal_date,
             letter=None,
             fields={},
@@ -436,65 +700,71 @@ def _fallback_ticket(inbound: InboundMail | None, exc: Exception) -> IngestResul
         session.add(ticket)
         session.flush()
         clock.start(ticket, inbound.internal_date)
-        digest, name = store.save(Path(_settings().attachments_dir), inbound.raw)
-        note = Message(
-            ticket=ticket,
-            kind=MessageKind.NOTE.value,
-            sender="系统",
-            body_text=f"这封邮件无法自动解析，原始邮件已作为附件 original.eml 保存。\n原因：{reason}",
-            inbound_mail_id=inbound.id,
-            created_at=inbound.internal_date,
+        note = _system_note(
+            ticket,
+            inbound,
+            f"这封邮件无法自动解析，原始邮件已作为附件 original.eml 保存。\n原因：{reason}",
         )
-        session.add(note)
-        session.flush()
-        session.add(
-            Attachment(
-                ticket=ticket,
-                message_id=note.id,
-                sha256=digest,
-                stored_name=name,
-                original_name="original.eml",
-                content_type="message/rfc822",
-                size=len(inbound.raw),
-            )
-        )
+        _attach_original(ticket, note, inbound)
         services._record(ticket, "created", new="inquiry", detail={"fallback": True, "error": reason})
-        inbound.status, inbound.ticket_id, inbound.processed_at, inbound.error = (
-            "ingested",
-            ticket.id,
-            now,
-            reason,
-        )
-        inbound.attempts += 1
+        ticket.search_text = services.search_text_for(ticket)
+        _settle(inbound_id, token, status="ingested", ticket_id=ticket.id, processed_at=now, error=reason)
         session.commit()
         return IngestResult(inbound_id, ticket.id, "failed", reason)
+    except ClaimLost:
+        session.rollback()
+        return _not_ours(inbound_id)
     except Exception as second:
         session.rollback()
         log.exception("fallback ticket for inbound mail %s failed", inbound_id)
-        row = session.get(InboundMail, inbound_id)
-        if row is not None:
-            row.status, row.error = "failed", f"{reason}; fallback: {second!r}"[:2000]
-            row.attempts += 1
+        try:
+            _settle(inbound_id, token, status="failed", error=f"{reason}; fallback: {second!r}"[:2000])
             session.commit()
+        except ClaimLost:
+            session.rollback()
         return IngestResult(inbound_id, None, "failed", reason)
 
 
+#: the retry path claims and reads this many stored mails at a time (the sandbox reads them in parallel)
+PENDING_CHUNK = 8
+
+
 def ingest_pending(limit: int = 500, *, deadline: float | None = None) -> list[IngestResult]:
-    """Ingest stored mail that has no ticket yet (new, or failed earlier), oldest first."""
+    """Ingest stored mail that has no ticket yet (new, or failed earlier), oldest first.
+
+    Safe beside the poll and other workers: each chunk is claimed first, and a mail another path
+    holds is left to it.
+    """
+    stale = utcnow() - claim_ttl()
     ids = session.scalars(
         select(InboundMail.id)
-        .where(InboundMail.status.in_(("stored", "failed")))
+        .where(
+            InboundMail.status.in_(("stored", "failed")),
+            or_(InboundMail.claimed_at.is_(None), InboundMail.claimed_at < stale),
+        )
         .order_by(InboundMail.id)
         .limit(limit)
     ).all()
-    results = []
-    for inbound_id in ids:
+    session.commit()
+    results: list[IngestResult] = []
+    for start in range(0, len(ids), PENDING_CHUNK):
         if deadline is not None and time.monotonic() > deadline:
             break
-        inbound = session.get(InboundMail, inbound_id)
-        if inbound is not None:
-            results.append(ingest(inbound))
+        results.extend(ingest_claimed(ids[start : start + PENDING_CHUNK]))
     return results
+
+
+def ingest_claimed(candidates: Sequence[int]) -> list[IngestResult]:
+    """Claim the given stored mails, read the ones won in the sandbox together, ingest each."""
+    token, won = claim(candidates)
+    rows = [row for row in (session.get(InboundMail, i) for i in won) if row is not None]
+    session.commit()  # hold no transaction (on SQLite: no write lock) while the sandbox reads
+    prepared = prepare_all([row.raw for row in rows if row.attempts <= MAX_ATTEMPTS]) if rows else []
+    ready = iter(prepared)
+    return [
+        ingest(row, token=token, prepared=next(ready) if row.attempts <= MAX_ATTEMPTS else None)
+        for row in rows
+    ]
 
 
 def import_eml(raw: bytes, *, received_at: datetime | None = None) -> IngestResult:
@@ -505,12 +775,28 @@ def import_eml(raw: bytes, *, received_at: datetime | None = None) -> IngestResu
     return ingest(inbound)
 
 
+def read_with_ocr(raw: bytes, max_attachment_bytes: int, budget_s: float) -> Letter:
+    """Parse and read the letter with OCR; runs in the OCR sandbox (no memory cap: the engine maps a lot)."""
+    mail = parse_mail(raw, max_attachment_bytes=max_attachment_bytes)
+    return read_letter(mail, ocr=True, ocr_budget_s=budget_s)
+
+
+def _ocr_sandbox() -> sandbox.Sandbox:
+    return sandbox.shared(
+        "ocr", lambda: sandbox.Sandbox(1, memory_mb=None, preload=["helpdesk.tickets.prepare_worker"])
+    )
+
+
 def run_ocr_pending(limit: int = 5, budget_s: float = 60.0) -> int:
-    """Re-read letters that need OCR (off the request path) and fill their fields. Commits per ticket."""
+    """Re-read letters that need OCR (off the request path) and fill their fields. Commits per ticket.
+
+    The reading runs in a sandbox process: a scan that keeps the engine busy past the budget (and a
+    grace for the engine to load) is given up with a note, so it cannot hold the OCR job.
+    """
     done = 0
     for ticket in session.scalars(
         select(Ticket).where(Ticket.ocr_pending.is_(True)).order_by(Ticket.id).limit(limit)
-    ):
+    ).all():
         first = session.scalar(
             select(InboundMail)
             .join(Message, Message.inbound_mail_id == InboundMail.id)
@@ -522,13 +808,24 @@ def run_ocr_pending(limit: int = 5, budget_s: float = 60.0) -> int:
             ticket.ocr_pending = False
             session.commit()
             continue
-        mail = parse_mail(first.raw)
-        letter = read_letter(mail, ocr=True, ocr_budget_s=budget_s)
+        raw = first.raw
+        session.commit()  # no transaction stays open while the engine works
+        [letter] = _ocr_sandbox().run(read_with_ocr, [(raw, max_attachment_bytes(), budget_s)], budget_s + 60)
+        ticket = session.get(Ticket, ticket.id)
+        if ticket is None or not ticket.ocr_pending:
+            session.rollback()
+            continue
+        ticket.ocr_pending = False
+        if isinstance(letter, BaseException):
+            services._record(
+                ticket, "ocr_failed", detail={"error": f"{type(letter).__name__}: {letter}"[:500]}
+            )
+            session.commit()
+            continue
         ticket.letter = letter.to_dict()
         merged = _initial_fields(letter)
         merged.update({k: v for k, v in (ticket.fields or {}).items() if v not in (None, "", [])})
         ticket.fields = merged
-        ticket.ocr_pending = False
         if ticket.type == "inquiry" and letter.type != "inquiry":
             services._record(
                 ticket, "type", field="type", old=ticket.type, new=letter.type, detail={"ocr": True}

@@ -73,6 +73,8 @@ class Ticket(Base):
     enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    #: the ticket a mail named (In-Reply-To) although its sender does not belong to it
+    related_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     #: IMAP INTERNALDATE of the first mail: the SLA clock starts here
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

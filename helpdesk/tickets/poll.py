@@ -1,7 +1,11 @@
 """One pass over the IMAP folder: store every new message, make its ticket, then mark it on the server.
 
-Guarantees (each proven in tests/mail/test_poll.py):
+Guarantees (each proven in tests/intake/test_poll.py and test_overlap.py):
+- one poller per mailbox: it holds the job lock `poll:<mailbox>` (helpdesk.core.leases), which a
+  killed poller loses at once on PostgreSQL and within the lease TTL on SQLite;
 - a message is stored (raw bytes, keys) and committed before it is parsed;
+- each stored message is claimed before it is ingested, so the retry job or another worker running
+  beside the poll never makes a second ticket from it;
 - it is marked on the server only after its ticket is committed; if marking fails or the process dies
   in between, the next pass marks it without making a second ticket;
 - the same message seen again (second poll, new UID, new UIDVALIDITY) finds its stored row by key;
@@ -11,12 +15,8 @@ Guarantees (each proven in tests/mail/test_poll.py):
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
@@ -29,10 +29,6 @@ from helpdesk.mail.models import InboundMail, Mailbox
 from helpdesk.tickets import intake
 
 log = logging.getLogger(__name__)
-LEASE_TTL = timedelta(minutes=10)
-#: parse and read letters in worker processes when a pass has at least this many new messages
-PARALLEL_FROM = 8
-PARALLEL_WORKERS = int(os.environ.get("HELPDESK_INTAKE_WORKERS", "2"))
 
 
 @dataclass
@@ -44,6 +40,7 @@ class PollReport:
     created: int = 0
     threaded: int = 0
     failed: int = 0
+    elsewhere: int = 0  #: claimed by another path (retry job, another worker) while we ran
     marked: int = 0
     uidvalidity_changed: bool = False
     skipped: str = ""
@@ -57,6 +54,8 @@ class PollReport:
             f"新建工单 {self.created} 张，归入已有工单 {self.threaded} 封，解析失败 {self.failed} 封；"
             f"服务器上已标记 {self.marked} 封"
         )
+        if self.elsewhere:
+            text += f"；另有 {self.elsewhere} 封正由其他进程处理"
         if self.uidvalidity_changed:
             text += "；UIDVALIDITY 已变化，已重新扫描"
         if self.errors:
@@ -80,35 +79,36 @@ def poll_once(settings: ImapSettings | None = None, *, use_lease: bool = True) -
     if not settings.host:
         report.skipped = "未配置 HELPDESK_IMAP_HOST"
         return report
-    lease = f"poll:{settings.mailbox_name}"
-    if use_lease and not leases.acquire(lease, LEASE_TTL):
-        report.skipped = "另一个进程正在收取这个邮箱"
-        return report
+    with leases.held(f"poll:{settings.mailbox_name}") if use_lease else nullcontext(True) as lease:
+        if lease is None:
+            report.skipped = "另一个进程正在收取这个邮箱"
+            return report
+        _poll_held(settings, report, lease if isinstance(lease, leases.Lease) else None)
+    return report
+
+
+def _poll_held(settings: ImapSettings, report: PollReport, lease: leases.Lease | None) -> None:
     mailbox = _mailbox(settings)
-    error: str | None = None
     try:
         with ImapSource(settings) as source:
-            _poll(source, mailbox, report)
+            _poll(source, mailbox, report, lease)
         mailbox.last_success_at = utcnow()
         mailbox.last_error = None
-    except (
-        Exception
-    ) as exc:  # a dropped connection or a server error: keep what is committed, retry next time
+    except Exception as exc:  # a dropped connection or a server error: keep what is committed, retry later
         session.rollback()
         error = f"{type(exc).__name__}: {exc}"
         report.errors.append(error)
         mailbox = session.get(Mailbox, mailbox.id) or mailbox
         mailbox.last_error = error[:2000]
+        if lease is not None:
+            lease.error = error
         log.warning("poll of %s failed: %s", settings.mailbox_name, error)
     finally:
         mailbox.last_poll_at = utcnow()
         session.commit()
-        if use_lease:
-            leases.release(lease, error=error)
-    return report
 
 
-def _poll(source: ImapSource, mailbox: Mailbox, report: PollReport) -> None:
+def _poll(source: ImapSource, mailbox: Mailbox, report: PollReport, lease: leases.Lease | None) -> None:
     if mailbox.uidvalidity is not None and mailbox.uidvalidity != source.uidvalidity:
         # the server renumbered the folder: scan it all again; stored keys stop duplicates
         report.uidvalidity_changed = True
@@ -118,31 +118,24 @@ def _poll(source: ImapSource, mailbox: Mailbox, report: PollReport) -> None:
     session.commit()
     _mark_pending(source, mailbox, report)
     uids = source.uids_after(mailbox.last_uid)
-    pool = _pool() if len(uids) >= PARALLEL_FROM else None
-    try:
-        batch: list[FetchedMessage] = []
-        for fetched in source.fetch(uids):
-            report.fetched += 1
-            batch.append(fetched)
-            if len(batch) == imap.FETCH_BATCH:
-                _process_batch(source, mailbox, batch, report, pool)
-                batch = []
-        if batch:
-            _process_batch(source, mailbox, batch, report, pool)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    batch: list[FetchedMessage] = []
+    for fetched in source.fetch(uids):
+        report.fetched += 1
+        batch.append(fetched)
+        if len(batch) == imap.FETCH_BATCH:
+            _process_batch(source, mailbox, batch, report)
+            batch = []
+            if lease is not None and lease.lost.is_set():
+                raise RuntimeError("收取任务的租约已被其他进程接管（本进程停顿过久），本轮停止")
+    if batch:
+        _process_batch(source, mailbox, batch, report)
 
 
 def _process_batch(
-    source: ImapSource,
-    mailbox: Mailbox,
-    batch: list[FetchedMessage],
-    report: PollReport,
-    pool: ProcessPoolExecutor | None,
+    source: ImapSource, mailbox: Mailbox, batch: list[FetchedMessage], report: PollReport
 ) -> None:
-    """Store the batch (one commit), prepare it (in parallel), ingest each message (one commit each) in
-    UID order, then mark the batch on the server with one command."""
+    """Store the batch (one commit), claim and read it (in the sandbox, in parallel), ingest each
+    message (one commit each) in UID order, then mark the batch on the server with one command."""
     stored = []
     for fetched in batch:
         inbound, created = intake.store_raw(
@@ -156,43 +149,21 @@ def _process_batch(
         stored.append((inbound, created))
     mailbox.last_uid = max(mailbox.last_uid, *(f.uid for f in batch))
     session.commit()
-    todo = [inbound for inbound, created in stored if created or inbound.status != "ingested"]
+    todo = [inbound.id for inbound, created in stored if created or inbound.status != "ingested"]
     report.stored += sum(1 for _, created in stored if created)
     report.duplicates += len(stored) - len(todo)
-    prepared = _prepare_all([i.raw for i in todo], pool)
-    for inbound, ready in zip(todo, prepared, strict=True):
-        result = intake.ingest(inbound, prepared=ready)
+    results = intake.ingest_claimed(todo)
+    report.elsewhere += len(todo) - len(results)
+    for result in results:
         if result.outcome == "created":
             report.created += 1
         elif result.outcome == "threaded":
             report.threaded += 1
         elif result.outcome == "failed":
             report.failed += 1
+        elif result.outcome in ("elsewhere", "duplicate"):
+            report.elsewhere += 1
     _mark(source, [session.get(InboundMail, inbound.id) for inbound, _ in stored], report)
-
-
-def _prepare_all(raws: list[bytes], pool: ProcessPoolExecutor | None) -> list[Any]:
-    limit = intake.max_attachment_bytes()
-    if pool is None or len(raws) < 2:
-        return [None] * len(raws)  # ingest() prepares in-process
-    futures = [pool.submit(intake.prepare, raw, limit) for raw in raws]
-    results: list[Any] = []
-    for future in futures:
-        try:
-            results.append(future.result())
-        except BaseException as exc:  # ingest() turns it into the fallback ticket
-            results.append(exc)
-    return results
-
-
-def _pool() -> ProcessPoolExecutor | None:
-    workers = min(PARALLEL_WORKERS, os.cpu_count() or 1)
-    if workers < 2:
-        return None
-    # forkserver: children never inherit the web server's or scheduler's threads and connections
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["helpdesk.tickets.prepare_worker"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
 def _mark_pending(source: ImapSource, mailbox: Mailbox, report: PollReport) -> None:
