@@ -43,6 +43,7 @@ def import_eml(files: tuple[Path, ...]) -> None:
             "threaded": "归入已有工单",
             "duplicate": "重复（已导入过）",
             "failed": "解析失败，已建咨询工单",
+            "elsewhere": "另一个进程正在处理",
         }
         click.echo(
             f"{path}: {labels.get(result.outcome, result.outcome)} -> {shown}{('：' + result.detail) if result.detail else ''}"

@@ -78,7 +78,7 @@ INLINE_ATTACHMENT_BYTES = 0
 
 #: a mail whose ingest was started this many times without finishing (each start killed the process)
 #: goes straight to the fallback ticket: one poisonous mail must not stop the ones behind it
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 5
 #: workers of the intake sandbox (parse + letter reading)
 PARALLEL_WORKERS = int(os.environ.get("HELPDESK_INTAKE_WORKERS", "2"))
 

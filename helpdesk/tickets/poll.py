@@ -134,8 +134,8 @@ def _poll(source: ImapSource, mailbox: Mailbox, report: PollReport, lease: lease
 def _process_batch(
     source: ImapSource, mailbox: Mailbox, batch: list[FetchedMessage], report: PollReport
 ) -> None:
-    """Store the batch (one commit), claim and read it (in the sandbox, in parallel), ingest each
-    message (one commit each) in UID order, then mark the batch on the server with one command."""
+    """Store the batch (one commit), claim and read it chunk by chunk (in the sandbox, in parallel),
+    ingest each message (one commit each) in UID order, then mark the batch on the server at once."""
     stored = []
     for fetched in batch:
         inbound, created = intake.store_raw(
@@ -152,7 +152,10 @@ def _process_batch(
     todo = [inbound.id for inbound, created in stored if created or inbound.status != "ingested"]
     report.stored += sum(1 for _, created in stored if created)
     report.duplicates += len(stored) - len(todo)
-    results = intake.ingest_claimed(todo)
+    # claimed a chunk at a time, so a retry job or a second worker can take the rest meanwhile
+    results: list[intake.IngestResult] = []
+    for start in range(0, len(todo), intake.PENDING_CHUNK):
+        results.extend(intake.ingest_claimed(todo[start : start + intake.PENDING_CHUNK]))
     report.elsewhere += len(todo) - len(results)
     for result in results:
         if result.outcome == "created":
