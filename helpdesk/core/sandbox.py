@@ -121,11 +121,9 @@ class Sandbox:
                     index = todo.popleft()
                     try:
                         worker.conn.send((fn, calls[index]))
-                    except (OSError, ValueError) as exc:  # the worker is gone: replace it, retry the task
-                        todo.appendleft(index)
+                    except OSError:  # the worker died before it took the task (or cannot take it)
+                        results[index] = WorkerDied("处理进程无法接收任务（可能超出内存上限）")
                         self._replace(worker)
-                        if isinstance(exc, ValueError):
-                            raise
                         continue
                     worker.task, worker.deadline = index, time.monotonic() + timeout
                     busy[worker.conn] = worker

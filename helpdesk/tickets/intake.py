@@ -264,6 +264,10 @@ def _sandbox() -> sandbox.Sandbox:
     )
 
 
+#: what a reading that hit its budget ends with (any other exception is a bug or a broken mail)
+_OVERRUN = (sandbox.BudgetExceeded, sandbox.WorkerDied, MemoryError, RecursionError)
+
+
 def prepare_all(raws: Sequence[bytes]) -> list[Prepared | BaseException]:
     """Read each stored mail in the sandbox within the budget; degrade step by step, never wait forever.
 
@@ -274,7 +278,7 @@ def prepare_all(raws: Sequence[bytes]) -> list[Prepared | BaseException]:
     budget = float(_settings()["HELPDESK_PARSE_SECONDS"])
     limit = max_attachment_bytes()
     results: list[Any] = box.run(prepare, [(raw, limit) for raw in raws], budget)
-    again = [i for i, r in enumerate(results) if isinstance(r, sandbox.BudgetExceeded | sandbox.WorkerDied)]
+    again = [i for i, r in enumerate(results) if isinstance(r, _OVERRUN)]
     if again:
         calls = [(raws[i], limit, str(results[i])) for i in again]
         for i, second in zip(again, box.run(prepare_body_only, calls, budget / 2), strict=True):
