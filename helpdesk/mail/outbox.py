@@ -205,7 +205,9 @@ def build_message(row: OutboundMail, sender: str) -> EmailMessage:
         if not _HEADER_NAME.fullmatch(name) or name.lower() in RESERVED_HEADERS:
             raise MailBuildError(f"附加邮件头名称无效：{clean_header(name)[:100]}")
         msg[name] = clean_header(str(value))
-    msg.set_content(_clean_body(row.body_text), charset="utf-8")
+    body = _clean_body(row.body_text)
+    # base64, not 8bit: we do not ask the server for 8BITMIME, and a strict one would refuse 8bit for good
+    msg.set_content(body, charset="utf-8", cte=None if body.isascii() else "base64")
     # read the headers back as a receiving parser would: they must name exactly our recipients
     written = [a.addr_spec for name in ("To", "Cc") if msg[name] for a in msg[name].addresses]
     if written != [to, *cc]:
