@@ -19,8 +19,9 @@ import contextlib
 import logging
 import re
 import smtplib
+import socket
 import ssl
-import time
+import threading
 import unicodedata
 import uuid
 from dataclasses import dataclass
@@ -368,48 +369,20 @@ def _finish(row: OutboundMail, now: datetime, outcome: Outcome) -> None:
     session.commit()
 
 
-class _Deadline:
-    """One deadline for a whole SMTP session, so that a slow server cannot outlive our claim."""
-
-    deadline: float = 0.0
-    timeout: float
-    sock: Any
-
-    def _arm(self) -> None:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("SMTP 会话超过时限")
-        if self.sock is not None:
-            self.sock.settimeout(min(left, self.timeout))
-
-    def send(self, s: Any) -> None:
-        self._arm()
-        super().send(s)  # type: ignore[misc]
-
-    def getreply(self) -> tuple[int, bytes]:
-        self._arm()
-        return super().getreply()  # type: ignore[misc]
-
-
-class _SMTP(_Deadline, smtplib.SMTP):
-    pass
-
-
-class _SMTPSSL(_Deadline, smtplib.SMTP_SSL):
-    pass
-
-
 def _deliver(smtp: SmtpSettings, outgoing: Outgoing) -> dict[str, tuple[int, bytes]]:
     """Hand the mail to the server; returns the refused recipients (empty: all accepted)."""
-    # half the claim: the claim cannot expire (and another worker send it again) while we are still talking
+    # the whole session gets half the claim, so the claim cannot expire (and another worker send the
+    # mail again) while we are still talking; per-read timeouts alone do not stop a server that trickles
     budget = CLAIM_TIMEOUT.total_seconds() / 2
     timeout = min(smtp.timeout, budget)
-    client: _SMTP | _SMTPSSL
+    client: smtplib.SMTP
     if smtp.security == "ssl":
-        client = _SMTPSSL(timeout=timeout, context=ssl.create_default_context())
+        client = smtplib.SMTP_SSL(timeout=timeout, context=ssl.create_default_context())
     else:
-        client = _SMTP(timeout=timeout)
-    client.deadline = time.monotonic() + budget
+        client = smtplib.SMTP(timeout=timeout)
+    expired = threading.Event()
+    watchdog = threading.Timer(budget, _cut, args=(client, expired))
+    watchdog.start()
     try:
         client.connect(smtp.host, smtp.port)
         if smtp.security == "starttls":
@@ -420,9 +393,23 @@ def _deliver(smtp: SmtpSettings, outgoing: Outgoing) -> dict[str, tuple[int, byt
         # the server has the mail already: a failed goodbye must not make us send it again
         with contextlib.suppress(smtplib.SMTPException, OSError):
             client.quit()
+    except (smtplib.SMTPException, OSError) as exc:
+        if expired.is_set():
+            raise TimeoutError(f"SMTP 会话超过 {budget:g} 秒，已中断") from exc
+        raise
     finally:
+        watchdog.cancel()
         client.close()
     return refused
+
+
+def _cut(client: smtplib.SMTP, expired: threading.Event) -> None:
+    # runs in the watchdog thread: shutting the socket down wakes the blocked read with an error
+    expired.set()
+    sock = client.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def send_pending(smtp: SmtpSettings, limit: int = 200, now: datetime | None = None) -> int:

@@ -263,7 +263,43 @@ def test_a_hung_server_cannot_hold_a_claim_past_its_timeout(app, silent_server, 
     assert outbox.send_next(silent_server) is False
     waiting = row(held)
     assert waiting.claimed_at is None and not waiting.failed and waiting.attempts == 1
-    assert "无法连接 SMTP 服务器" in waiting.last_error and "timed out" in waiting.last_error
+    assert waiting.last_error.startswith("无法连接 SMTP 服务器：")
+
+
+@pytest.fixture
+def trickling_server() -> Iterator[SmtpSettings]:
+    """A server whose greeting never ends: a continuation line every 0.1 s, each read well inside its timeout."""
+    listener = socket.socket()
+    listener.bind((HOST, 0))
+    listener.listen(8)
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            while not stop.wait(0.1):
+                try:
+                    conn.sendall(b"220-still greeting\r\n")
+                except OSError:  # the client hung up
+                    return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield SmtpSettings(host=HOST, port=listener.getsockname()[1], security="none", sender=SENDER)
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(timeout=5)
+
+
+def test_a_trickling_server_is_cut_off_at_half_the_claim_timeout(app, trickling_server, monkeypatch):
+    monkeypatch.setattr(outbox, "CLAIM_TIMEOUT", timedelta(seconds=2))
+    held = queue()
+    assert outbox.send_next(trickling_server) is False
+    waiting = row(held)
+    assert waiting.claimed_at is None and not waiting.failed and waiting.attempts == 1
+    assert "SMTP 会话超过 1 秒，已中断" in waiting.last_error
 
 
 # --------------------------------------------------------------------------------------------- claims
