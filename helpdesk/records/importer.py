@@ -33,6 +33,7 @@ from sqlalchemy import bindparam, delete, func, select, tuple_, update
 
 from helpdesk.db import session, unit_of_work, utcnow
 from helpdesk.letters import codes
+from helpdesk.letters.sources import zip_guard
 from helpdesk.records.checks import org_code_problem
 from helpdesk.records.checks import uscc_problem as _uscc_problem
 from helpdesk.records.keys import account_key, email_key, name_grams, name_key
@@ -335,9 +336,45 @@ def read_csv(source: str, data: bytes) -> list[Table]:
     return [table]
 
 
+#: openpyxl keeps every shared string of a workbook in memory; the zip guard bounds the bytes, this the count
+MAX_SHARED_STRINGS = 1_000_000
+
+
+def _xlsx_problem(data: bytes) -> str | None:
+    """Why this workbook must not be opened (a zip bomb, too many shared strings), or None."""
+    z, problem = zip_guard(data)
+    if z is None:
+        return problem
+    with z:
+        for info in z.infolist():
+            if info.filename.lower().endswith("sharedstrings.xml"):
+                try:
+                    count = _count_shared_strings(z, info)
+                except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+                    return "文件已损坏（压缩结构无法打开）"
+                if count > MAX_SHARED_STRINGS:
+                    return f"共享字符串多达 {count} 个（上限 {MAX_SHARED_STRINGS}），疑似压缩炸弹，未打开"
+    return None
+
+
+def _count_shared_strings(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
+    # streamed: zip_guard has already capped the member's size, so this reads at most that much
+    count, tail = 0, b""
+    with z.open(info) as member:
+        while chunk := member.read(1024 * 1024):
+            window = tail + chunk
+            count += window.count(b"<si>") + window.count(b"<si ")
+            tail = window[-3:]  # shorter than "<si>": a tag split across chunks is counted once
+    return count
+
+
 def read_xlsx(source: str, data: bytes) -> list[Table]:
     from openpyxl import load_workbook
 
+    problem = _xlsx_problem(data)  # before openpyxl reads anything
+    if problem:
+        hint = "大的导出请拆分成多个文件或改用 CSV。" if "炸弹" in problem else ""
+        raise ImportFileError(f"{source} 无法作为 XLSX 工作簿打开：{problem}。{hint}")
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import zipfile
+from collections.abc import Iterable
 
 import pytest
 from openpyxl import Workbook
@@ -233,3 +235,76 @@ def test_cli_import_records_with_progress_and_exit_status(app, tmp_path):
     good.write_text(ENTERPRISES, encoding="utf-8")
     result = runner.invoke(helpdesk_group, ["import-records", str(good)])
     assert result.exit_code == 0, result.output
+
+
+SHARED_STRINGS_REL = (
+    b'<Relationship Id="rIdSharedStrings" Target="sharedStrings.xml" '
+    b'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"/>'
+)
+SHARED_STRINGS_TYPE = (
+    b'<Override PartName="/xl/sharedStrings.xml" '
+    b'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+)
+
+
+def _with_shared_strings(workbook: bytes, content: bytes, *, extra: int = 0) -> bytes:
+    """`workbook` (openpyxl writes inline strings) given a sharedStrings part, plus `extra` tiny members."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(workbook)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "xl/_rels/workbook.xml.rels":
+                data = data.replace(b"</Relationships>", SHARED_STRINGS_REL + b"</Relationships>")
+            elif info.filename == "[Content_Types].xml":
+                data = data.replace(b"</Types>", SHARED_STRINGS_TYPE + b"</Types>")
+            dst.writestr(info, data)
+        dst.writestr("xl/sharedStrings.xml", content)
+        for i in range(extra):
+            dst.writestr(f"customXml/item{i}.xml", b"<x/>")
+    return out.getvalue()
+
+
+def _shared_strings(items: Iterable[bytes]) -> bytes:
+    body = b"".join(b"<si><t>" + t + b"</t></si>" for t in items)
+    return b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">' + body + b"</sst>"
+
+
+def _enterprise_workbook(names: list[str]) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["企业名称", "统一社会信用代码"])
+    for i, name in enumerate(names):
+        sheet.append([name, make_uscc(f"{320500 + i}")])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_xlsx_zip_bomb_is_refused_before_openpyxl_and_imports_nothing(app, monkeypatch):
+    opened: list[object] = []
+    monkeypatch.setattr("openpyxl.load_workbook", lambda *a, **k: opened.append(a) or pytest.fail("opened"))
+    good = _enterprise_workbook(["苏州恒达贸易有限公司"])
+    # three million shared strings: 51 MB of XML that deflates to a few hundred KB
+    bomb = _with_shared_strings(good, _shared_strings([b"x"] * 3_000_000))
+    assert len(bomb) < 1024 * 1024
+    with pytest.raises(importer.ImportFileError, match="炸弹") as refused:
+        _import(("炸弹.xlsx", bomb))
+    assert str(refused.value).startswith("炸弹.xlsx 无法作为 XLSX 工作簿打开：") and "CSV" in str(
+        refused.value
+    )
+    many = _with_shared_strings(good, _shared_strings([b"x"]), extra=2100)
+    with pytest.raises(importer.ImportFileError, match="文件过多"):
+        _import(("多文件.xlsx", many))
+    assert opened == [] and _count(Enterprise) == 0
+
+
+def test_xlsx_with_too_many_shared_strings_is_refused(app, monkeypatch):
+    names = [f"测试企业{i}有限公司" for i in range(12)]
+    strings = _shared_strings(f"字符串{i}".encode() for i in range(26))
+    workbook = _with_shared_strings(_enterprise_workbook(names), strings)
+    monkeypatch.setattr(importer, "MAX_SHARED_STRINGS", 25)
+    with pytest.raises(importer.ImportFileError, match="共享字符串多达 26 个"):
+        _import(("企业.xlsx", workbook))
+    assert _count(Enterprise) == 0
+    monkeypatch.setattr(importer, "MAX_SHARED_STRINGS", 26)
+    assert _import(("企业.xlsx", workbook)).applied and _count(Enterprise) == 12
