@@ -35,7 +35,7 @@ from helpdesk.db import session, utcnow
 from helpdesk.letters import Letter
 from helpdesk.letters import read as read_letter
 from helpdesk.letters.sniff import sniff
-from helpdesk.mail import filters, identity, store
+from helpdesk.mail import addresses, filters, identity, store
 from helpdesk.mail.models import InboundMail, OutboundMail
 from helpdesk.mail.parse import parse_mail
 from helpdesk.mail.parsed import MailAttachment, ParsedMail
@@ -385,12 +385,17 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
     _note_problems(ticket, inbound, prepared)
     _link_enterprise(ticket, letter, mail.sender)
     ticket.search_text = services.search_text_for(ticket)
+    requester = addresses.single_mailbox(mail.sender)
     if auto_reasons:
         services._record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": auto_reasons})
-    elif _auto_replies_today(mail.sender, now) >= AUTO_REPLIES_PER_SENDER_PER_DAY:
+    elif requester.address is None:
+        # not exactly one valid mailbox (a crafted From could fan the reply out to others)
+        reason = f"发件人地址无效：{requester.problem}"
+        services._record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": [reason]})
+    elif _auto_replies_today(requester.address, now) >= AUTO_REPLIES_PER_SENDER_PER_DAY:
         services._record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": ["rate limit"]})
     else:
-        _acknowledge(ticket, mail)
+        _acknowledge(ticket, requester.address)
     _settle(inbound.id, token, status="ingested", ticket_id=ticket.id, processed_at=now, error=None)
     return IngestResult(inbound.id, ticket.id, "created")
 
@@ -632,9 +637,7 @@ def _auto_replies_today(sender: str, now: datetime) -> int:
     )
 
 
-def _acknowledge(ticket: Ticket, mail: ParsedMail) -> None:
-    if not mail.sender:
-        return
+def _acknowledge(ticket: Ticket, address: str) -> None:
     due = ticket.due_at.astimezone(_settings().timezone) if ticket.due_at else None
     due_text = f"{due:%Y年%m月%d日 %H:%M}" if due else "2 个工作日内"
     body = (
@@ -644,7 +647,7 @@ def _acknowledge(ticket: Ticket, mail: ParsedMail) -> None:
         "咨询电话：010-67800213、010-67801941（变更说明处理）；400 886 3200（技术咨询）。\n\n"
         "本邮件为系统自动回复。\n外贸发展专项资金（中小）网络管理应用项目组"
     )
-    services._reply(ticket, body, by=None, kind="ack", subject=f"已收到：{ticket.subject}")
+    services._reply(ticket, body, by=None, kind="ack", to=address, subject=f"已收到：{ticket.subject}")
 
 
 def _attach_original(ticket: Ticket, message: Message, inbound: InboundMail) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from helpdesk.auth.models import Role, User
 from helpdesk.core.models import Setting
 from helpdesk.db import session, unit_of_work, utcnow
-from helpdesk.mail import outbox
+from helpdesk.mail import addresses, outbox
 from helpdesk.mail.filters import add_subject_tag
 from helpdesk.sla import clock
 from helpdesk.tickets.models import (
@@ -158,9 +158,11 @@ def _reply(
     subject: str | None = None,
 ) -> Message:
     """Queue a reply to the requester and add it to the conversation (caller's transaction)."""
-    recipient = to or ticket.requester_email
-    if not recipient:
+    if not (to or ticket.requester_email):
         raise TicketError("这张工单没有发件人地址，无法回复邮件。请改用内部备注。")
+    recipient, problem = addresses.single_mailbox(to or ticket.requester_email)
+    if recipient is None:
+        raise TicketError(f"这张工单的发件人地址无法用于回复（{problem}）。请电话联系企业，或改用内部备注。")
     in_reply_to, references = _thread_refs(ticket)
     subject = add_subject_tag(subject or f"回复：{ticket.subject}", ticket.id)
     row = outbox.queue(

@@ -121,7 +121,9 @@ def test_a_strangers_reply_by_headers_becomes_a_new_linked_ticket(app):
     names = session.scalars(select(Attachment.sha256).where(Attachment.ticket_id == victim.id)).all()
     assert len(names) == 1  # the owner's attachment only: the stranger's went to the new ticket
     assert all(m.sender != "mallory@evil.example" for m in victim.messages)
-    assert "related" in session.scalars(select(TicketEvent.kind).where(TicketEvent.ticket_id == victim.id)).all()
+    assert (
+        "related" in session.scalars(select(TicketEvent.kind).where(TicketEvent.ticket_id == victim.id)).all()
+    )
 
 
 def test_a_pdf_that_overruns_the_budget_still_makes_its_ticket_from_the_body(app):
