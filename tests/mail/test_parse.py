@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from helpdesk.mail import parse as parse_module
-from helpdesk.mail.parse import html_to_text, parse_mail, sanitize_html
+from helpdesk.mail.html import html_to_text, sanitize_html
+from helpdesk.mail.parse import parse_mail
 from helpdesk.mail.parsed import ParsedMail
 from tests.mail.make_goldens import MALICIOUS_HTML, OPTIONS, build_all, to_jsonable
 
@@ -134,7 +135,7 @@ def test_sanitised_html_keeps_no_active_content():
         "<title",
     ):
         assert bad not in lowered
-    assert 'src="cid:seal@qiye"' in html and 'rel="noopener noreferrer"' in html
+    assert 'src="cid:seal@qiye"' in html and 'rel="noopener noreferrer nofollow"' in html
     assert "<table" in html and 'href="https://www.example.gov.cn/notice?id=1&amp;x=2"' in html
 
 
@@ -150,7 +151,8 @@ def test_sanitize_html_drops_remote_images_and_keeps_formatting():
         '<p><b>粗体</b><img src="https://x.example/a.png"><a href="mailto:a@b.cn">邮件</a></p>'
     )
     assert (
-        html == '<p><b>粗体</b><a href="mailto:a@b.cn" target="_blank" rel="noopener noreferrer">邮件</a></p>'
+        html
+        == '<p><b>粗体</b><a href="mailto:a@b.cn" target="_blank" rel="noopener noreferrer nofollow">邮件</a></p>'
     )
 
 
@@ -273,14 +275,18 @@ def test_mutated_goldens_never_raise(eml: Path):
         assert isinstance(mail, ParsedMail) and "\x00" not in mail.text
 
 
-def test_an_internal_error_degrades_to_the_raw_text(monkeypatch: pytest.MonkeyPatch):
+def test_an_internal_error_degrades_to_headers_and_the_raw_body(monkeypatch: pytest.MonkeyPatch):
     def explode(*args: object) -> ParsedMail:
         raise RuntimeError("bug")
 
     monkeypatch.setattr(parse_module, "_parse", explode)
-    mail = parse_mail("Subject: x\r\n\r\n中文正文".encode("gbk"))
-    assert mail.text == "Subject: x\n\n中文正文"
-    assert mail.defects == ("邮件无法解析（RuntimeError），已按原文显示",)
+    raw = "From: 张三 <a@b.cn>\r\nSubject: x\r\n\r\n中文正文".encode("gbk")
+    mail = parse_mail(raw)
+    assert (mail.sender, mail.sender_name, mail.subject, mail.text) == ("a@b.cn", "张三", "x", "中文正文")
+    assert mail.defects[0] == "邮件无法解析（RuntimeError）：正文按原文显示，原始邮件已作为附件 original.eml 保留"
+    assert [(a.filename, a.content_type, a.data) for a in mail.attachments] == [
+        ("original.eml", "message/rfc822", raw)
+    ]
     assert mail.message_id.startswith("sha256:")
 
 
