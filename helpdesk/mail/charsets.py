@@ -250,6 +250,16 @@ def _decode_mislabelled(data: bytes, label: str, codec: str, notes: list[str]) -
     return data.decode(codec, "replace")
 
 
+_HIGH_PAIRS = re.compile(rb"(?:[\x00-\x7f]|[\x81-\xfe][\x80-\xfe])*")
+
+
+def _gb_pairs(data: bytes) -> bool:
+    """True when every 8-bit byte comes in a pair of 8-bit bytes, at least two pairs: a short GBK name
+    ("张三丰"). Latin-1 accents stand alone beside ASCII letters ("Müller"), and GBK would pair them
+    with the next letter (M黮ler)."""
+    return data.count(b"\x80") == 0 and bool(_HIGH_PAIRS.fullmatch(data)) and sum(b > 0x7F for b in data) >= 4
+
+
 @lru_cache(maxsize=64)
 def _single_byte(codec: str) -> bool:
     """True for Latin-1-like codecs, which decode almost any bytes: success proves nothing."""
@@ -275,7 +285,9 @@ def decode_unlabelled(data: bytes, notes: list[str], declared: tuple[str, ...] =
             continue
         if _single_byte(codec):
             gb = strictly(data, "gb18030")
-            if strictly(data, "utf-8") is not None or (gb is not None and looks_chinese(gb)):
+            if strictly(data, "utf-8") is not None or (
+                gb is not None and (looks_chinese(gb) or _gb_pairs(data))
+            ):
                 break
         notes.append(f"邮件头含未编码的 8 位字符，已按邮件声明的字符集 {shown(codec)} 解码")
         return text

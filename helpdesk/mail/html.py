@@ -108,7 +108,7 @@ def too_complex(html: str) -> str | None:
     """Why `html` is over the sanitising budget (in Chinese, for the agent), or None when within it."""
     if len(html) > MAX_HTML_CHARS:
         return f"HTML 正文过大（{len(html)} 字符，上限 {MAX_HTML_CHARS}）"
-    if nesting_depth(html) > MAX_HTML_DEPTH:
+    if nesting_depth(html, stop_at=MAX_HTML_DEPTH) > MAX_HTML_DEPTH:
         return f"HTML 正文嵌套过深（超过 {MAX_HTML_DEPTH} 层）"
     return None
 
@@ -239,9 +239,12 @@ _ANY_TAG = re.compile(
 _DROPPED_CONTENT = re.compile(r"(?is)<(script|style|title|head)\b[^<>]*>[^<]*")
 
 
+_BREAKING_TAG = re.compile(r"(?i)</?(?:p|div|br|tr|li|h[1-6]|table|blockquote|pre|hr|ul|ol)\b[^<>]*>")
+
+
 def _stripped_text(html: str) -> str:
     """The text of HTML too large or deep to parse: tags removed, entities decoded, linear time."""
-    text = _ANY_TAG.sub(" ", _DROPPED_CONTENT.sub(" ", html))
+    text = _ANY_TAG.sub("", _BREAKING_TAG.sub("\n", _DROPPED_CONTENT.sub("", html)))
     text = html_lib.unescape(text).replace("\xa0", " ")
     return re.sub(r"[ \t]*\n[ \t\n]*\n", "\n\n", re.sub(r"[ \t\r\f\v]+", " ", text)).strip()
 

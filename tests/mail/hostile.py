@@ -36,10 +36,7 @@ def text_body(size: int, *, encoding: str = "base64") -> bytes:
     line = "第{:07d}行：外贸发展专项资金申请材料说明，请审核。\r\n"
     unit_len = len(line.format(0).encode())
     text = "".join(line.format(i) for i in range(size // unit_len)).encode()
-    if encoding == "base64":
-        encoded = base64.encodebytes(text).replace(b"\n", b"\r\n")
-    else:
-        encoded = text
+    encoded = base64.encodebytes(text).replace(b"\n", b"\r\n") if encoding == "base64" else text
     headers = f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n"
     return HEAD + headers.encode() + encoded
 
