@@ -97,7 +97,9 @@ def run(name: str) -> dict[str, object]:
 
 def main(argv: list[str]) -> int:
     names = argv or list(CLASSES)
-    print(f"{'class':26} {'raw MB':>7} {'parse s':>8} {'+MB':>7} {'peak MB':>8} {'clean s':>8} {'page s':>7}  ok")
+    print(
+        f"{'class':26} {'raw MB':>7} {'parse s':>8} {'+MB':>7} {'peak MB':>8} {'clean s':>8} {'page s':>7}  ok"
+    )
     for name in names:
         r = run(name)
         if "error" in r:
@@ -109,7 +111,9 @@ def main(argv: list[str]) -> int:
             f"{name:26} {r['raw_mb']:7.1f} {r['parse_s']:8.2f} {r['parse_mb']:7.0f} {r['peak_mb']:8.0f} "
             f"{clean:>8} {r['page_s']:7.2f}  {'yes' if ok else 'NO'}"
         )
-        print(f"{'':26} sender={r['sender']} subject={r['subject']!r} text={r['text_chars']} html={r['html_chars']}")
+        print(
+            f"{'':26} sender={r['sender']} subject={r['subject']!r} text={r['text_chars']} html={r['html_chars']}"
+        )
         print(f"{'':26} attachments={r['attachments']} defects={r['defects']}")
     return 0
 
