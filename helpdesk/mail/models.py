@@ -80,7 +80,7 @@ class OutboundMail(Base):
     )  #: ack / reply / request / resolution / sla
     to_addr: Mapped[str] = mapped_column(String(1000))
     cc_addr: Mapped[str] = mapped_column(String(1000), default="")
-    subject: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(Text)  #: "回复：" + a whole ticket subject
     body_text: Mapped[str] = mapped_column(Text)
     message_id: Mapped[str] = mapped_column(String(500), unique=True)  #: ours, without <>
     in_reply_to: Mapped[str | None] = mapped_column(String(500))

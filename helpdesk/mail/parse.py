@@ -6,38 +6,46 @@ accepts any header) and decodes every header and body itself, because the charse
 raw 8-bit bytes, and boundaries go missing. Whatever could not be read cleanly is listed in
 `ParsedMail.defects`, in Chinese, for the agent.
 
+Stages: charsets.py (bytes -> str), html.py (sanitising, text version), this file (header block,
+header fields, the MIME walk).
+
 Choices:
-- text is the text/plain body (text extracted from the HTML when there is none); forwarded mails
-  (message/rfc822) are appended to it under "---------- 转发的邮件 ----------" with their headers,
-  and their attachments are collected like the outer mail's. The forwarded .eml itself is not kept.
-- html is sanitised with nh3: formatting, tables and links (rel="noopener noreferrer",
-  target="_blank") stay; script, style, iframe, object, form and event handlers go; images keep only
-  cid: and data:image sources (no remote images: they are tracking pixels and would make the agent's
-  browser fetch from the sender).
-- An attachment over the limits is kept with empty data, problem="oversize" and its size.
+- text is the text/plain body (text extracted from the HTML when there is none), whole; forwarded
+  mails (message/rfc822) are appended to it under "---------- 转发的邮件 ----------" with their
+  headers, and their attachments are collected like the outer mail's. A forwarded mail sent as a
+  file (a filename, or Content-Disposition: attachment) is also kept as a .eml attachment.
+- html is sanitised once, here (html.sanitize_html); over its size or depth budget only the text
+  version is kept.
+- Header values (subject, names, addresses, ids, file names) hold no line break of any class and no
+  control character.
+- Budgets: the header block (MAX_HEADER_BYTES), HTML (html.MAX_HTML_CHARS, MAX_HTML_DEPTH), MIME
+  nesting (_MAX_DEPTH; deeper than the stdlib parser can recurse: a header-only parse), attachments
+  (max_attachment_bytes, max_total_bytes: kept with empty data, problem="oversize" and their size).
+  Whenever a part could not be read within its budget, the raw mail is attached as original.eml and
+  a defect says so.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import hashlib
 import html as html_lib
 import quopri
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from email import policy
+from email.feedparser import BytesFeedParser
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
-from html.parser import HTMLParser
+from typing import Any
 
-import nh3
 from tnefparse.tnef import TNEF
 
+from helpdesk.mail.charsets import best_effort, decode, decode_unlabelled, resolve_charset, strictly
+from helpdesk.mail.html import html_to_text, sanitize_html, sniff_html_charset, too_complex
 from helpdesk.mail.parsed import MailAttachment, ParsedMail
 
 MB = 1024 * 1024
@@ -45,171 +53,23 @@ _MAX_DEPTH = 30  #: MIME nesting deeper than this is kept as an attachment inste
 _CHINA = timezone(timedelta(hours=8))
 
 # --------------------------------------------------------------------------------------------------
-# Charsets
-# --------------------------------------------------------------------------------------------------
-
-# Every label Chinese senders put on GBK-family text. GB18030 is a superset of all of them, so
-# decoding with it never loses a character the narrower label would reject: 镕 and 喆 are GBK-only,
-# and a strict gb2312 decoder turns them into U+FFFD (the classic garbled-subject bug).
-# fmt: off
-_GB_LABELS = frozenset({
-    "gb2312", "gb_2312", "gb-2312", "gb_2312-80", "csgb2312", "euc-cn", "euccn", "x-euc-cn", "x-euc",
-    "gbk", "x-gbk", "cp936", "ms936", "windows-936", "chinese", "iso-ir-58",
-    "gb18030", "gb-18030", "gb18030-2000", "gb18030-2005",
-})
-#: labels whose own, narrower codec we try too, only to report that the label was wrong
-_NARROW_GB = {
-    "gb2312": "gb2312", "gb_2312": "gb2312", "gb-2312": "gb2312", "gb_2312-80": "gb2312", "csgb2312": "gb2312",
-    "euc-cn": "gb2312", "euccn": "gb2312", "x-euc-cn": "gb2312",
-    "gbk": "gbk", "x-gbk": "gbk", "cp936": "gbk", "ms936": "gbk", "windows-936": "gbk",
-}
-_BIG5_LABELS = frozenset({
-    "big5", "big-5", "x-big5", "csbig5", "cn-big5", "big5-hkscs", "big5hkscs", "cp950", "ms950", "windows-950",
-})
-_UTF8_LABELS = frozenset({"utf8", "utf-8", "unicode-1-1-utf-8", "x-unicode20utf8", "utf-8-sig"})
-_ASCII_LABELS = frozenset({"us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "646", "us"})
-_LATIN_CODECS = frozenset({"latin-1", "iso8859-1", "cp1252", "iso8859-15"})
-#: codecs whose ASCII bytes do not mean ASCII characters: no "pure ASCII" shortcut for them
-_NOT_ASCII_SAFE = frozenset({"hz", "utf-7", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"})
-# fmt: on
-_SHOWN = {"utf-8": "UTF-8", "gb18030": "GB18030", "big5hkscs": "Big5-HKSCS", "latin-1": "Latin-1"}
-
-
-def _resolve_charset(label: str | None) -> str | None:
-    """The Python codec to use for a MIME charset label; None when the label is unknown or absent."""
-    if not label:
-        return None
-    name = label.strip().strip("\"'").strip().lower()
-    if not name:
-        return None
-    if name in _GB_LABELS:
-        return "gb18030"
-    if name in _BIG5_LABELS:
-        return "big5hkscs"
-    if name in _UTF8_LABELS:
-        return "utf-8"
-    if name in _ASCII_LABELS:
-        return "ascii"
-    if name in ("hz-gb-2312", "hz-gb", "hz"):
-        return "hz"
-    try:
-        # bytes.decode() refuses codecs that are not text encodings (base64, rot13, ...)
-        b"".decode(name)
-        return codecs.lookup(name).name
-    except (LookupError, ValueError, TypeError):
-        return None
-
-
-def _strictly(data: bytes, codec: str) -> str | None:
-    try:
-        return data.decode(codec)
-    except (UnicodeDecodeError, LookupError):
-        return None
-
-
-def _mostly_utf8(data: bytes) -> bool:
-    """True for UTF-8 with a few broken bytes (a truncated character), not for GBK bytes."""
-    text = data.decode("utf-8", "replace")
-    bad = text.count("\ufffd")
-    good = sum(1 for ch in text if ord(ch) > 0x7F) - bad
-    return good >= 20 * bad
-
-
-def _is_cjk(ch: str) -> bool:
-    return "\u4e00" <= ch <= "\u9fff" or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef"
-
-
-def _looks_chinese(text: str) -> bool:
-    """True when the non-ASCII characters of `text` are (almost) all CJK: a sign GB18030 was right."""
-    wide = [ch for ch in text if ord(ch) > 0x7F]
-    cjk = sum(1 for ch in wide if _is_cjk(ch))
-    return cjk >= 4 and cjk >= 0.9 * len(wide)
-
-
-def _best_effort(data: bytes) -> tuple[str, str]:
-    """Bytes without a usable label: UTF-8, else GB18030, else the one with fewer errors, else Latin-1.
-
-    Returns (text, codec used).
-    """
-    for codec in ("utf-8", "gb18030"):
-        text = _strictly(data, codec)
-        if text is not None:
-            return text, codec
-    candidates = [(data.decode(codec, "replace"), codec) for codec in ("utf-8", "gb18030")]
-    text, codec = min(candidates, key=lambda c: c[0].count("\ufffd"))
-    # a few replacement characters in Chinese text beat Latin-1 mojibake of all of it
-    wide = sum(1 for ch in text if ord(ch) > 0x7F)
-    if text.count("\ufffd") <= max(1, wide // 20):
-        return text, codec
-    return data.decode("latin-1"), "latin-1"
-
-
-def _decode(data: bytes, label: str | None, notes: list[str]) -> str:
-    """Decode a body or encoded word declared as `label`; never raises, notes every guess."""
-    if not data:
-        return ""
-    codec = _resolve_charset(label)
-    if codec not in _NOT_ASCII_SAFE and data.isascii():
-        return data.decode("ascii")
-    if codec is None or codec == "ascii":
-        text, used = _best_effort(data)
-        if label and codec is None:
-            notes.append(f"未知字符集 {label.strip()}，已按 {_SHOWN[used]} 解码")
-        elif label:
-            notes.append(f"字符集 {label.strip()} 声明与内容不符，已按 {_SHOWN[used]} 解码")
-        return text
-    text = _strictly(data, codec)
-    if text is None:
-        return _decode_mislabelled(data, label or "", codec, notes)
-    name = (label or "").strip().strip("\"'").lower()
-    if name in _NARROW_GB and _strictly(data, _NARROW_GB[name]) is None:
-        notes.append(f"字符集 {label} 声明与内容不符，已按 GB18030 解码")
-    elif codec in _LATIN_CODECS:
-        # Chinese text sent with a Western label: prefer an exact UTF-8 or a convincing GB18030 reading
-        for other in ("utf-8", "gb18030"):
-            better = _strictly(data, other)
-            if better is not None and (other == "utf-8" or _looks_chinese(better)):
-                notes.append(f"字符集 {label} 声明与内容不符，已按 {_SHOWN[other]} 解码")
-                return better
-    return text
-
-
-def _decode_mislabelled(data: bytes, label: str, codec: str, notes: list[str]) -> str:
-    """The declared codec failed: try the others Chinese mail really uses."""
-    if codec == "utf-8" and _mostly_utf8(data):
-        notes.append("正文含无效的 UTF-8 字节，已用替换字符显示")
-        return data.decode("utf-8", "replace")
-    for other in ("utf-8", "gb18030", "big5hkscs"):
-        if other != codec:
-            text = _strictly(data, other)
-            if text is not None:
-                notes.append(f"字符集 {label} 声明与内容不符，已按 {_SHOWN[other]} 解码")
-                return text
-    notes.append(f"部分字符无法按 {label} 解码，已用替换字符显示")
-    return data.decode(codec, "replace")
-
-
-def _decode_unlabelled(data: bytes, notes: list[str]) -> str:
-    """Raw 8-bit header bytes: UTF-8 (legal since RFC 6532), else GB18030 (what Chinese clients send)."""
-    if data.isascii():
-        return data.decode("ascii")
-    text, used = _best_effort(data)
-    if used != "utf-8":
-        notes.append(f"邮件头含未编码的 8 位字符，已按 {_SHOWN[used]} 解码")
-    return text
-
-
-# --------------------------------------------------------------------------------------------------
 # Headers
 # --------------------------------------------------------------------------------------------------
 
 _ENCODED_WORD = re.compile(rb"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: every line-break class: CR, LF, VT, FF, FS/GS/RS, NEL, LINE and PARAGRAPH SEPARATOR (and tab);
+#: a header value keeps none of them, or a reply built from it could smuggle in a header of its own
+_LINE_BREAKS = re.compile(r"[\t\n\v\f\r\x1c-\x1e\x85\u2028\u2029]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  #: C0, DEL and C1 control characters
 
 
 def _to_bytes(value: object) -> bytes:
     """A header value as stored by the compat32 parser (8-bit bytes kept as surrogates) -> the raw bytes."""
     text = str(value)
+    try:
+        return text.encode("ascii", "surrogateescape")  # what the parser gives: C speed, even for 5 MB
+    except UnicodeEncodeError:
+        pass
     out = bytearray()
     for ch in text:
         code = ord(ch)
@@ -236,8 +96,8 @@ def _unfold(raw: bytes) -> bytes:
 
 
 def _squash(text: str) -> str:
-    """One line: folds and tabs to single spaces, control characters removed."""
-    return _CONTROL.sub("", re.sub(r"[\t\r\n]+", " ", text)).strip()
+    """A header value on one line: each run of line breaks or tabs one space, control characters removed."""
+    return _CONTROL.sub("", _LINE_BREAKS.sub(" ", text)).strip()
 
 
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -269,7 +129,7 @@ def _q_decode(data: bytes) -> bytes:
     return re.sub(rb"=([0-9A-Fa-f]{2})", lambda m: bytes([int(m[1], 16)]), data)
 
 
-def _decode_header(raw: bytes | None, notes: list[str]) -> str:
+def _decode_header(raw: bytes | None, notes: list[str], declared: tuple[str, ...] = ()) -> str:
     """RFC 2047 encoded words (B and Q, any charset) and raw 8-bit text -> str.
 
     Adjacent encoded words in the same charset are joined as bytes before decoding, because
@@ -296,19 +156,21 @@ def _decode_header(raw: bytes | None, notes: list[str]) -> str:
     if pos < len(raw):
         pieces.append((None, bytearray(raw[pos:])))
     return "".join(
-        _decode_unlabelled(bytes(data), notes) if label is None else _decode(bytes(data), label, notes)
+        decode_unlabelled(bytes(data), notes, declared)
+        if label is None
+        else decode(bytes(data), label, notes)
         for label, data in pieces
     )
 
 
 def _same_charset(a: str, b: str) -> bool:
-    return (_resolve_charset(a) or a) == (_resolve_charset(b) or b)
+    return (resolve_charset(a) or a) == (resolve_charset(b) or b)
 
 
 def _split_structured(raw: bytes) -> list[bytes]:
     """Split a structured header on ';' outside quotes, removing quotes and backslash escapes."""
     # In GBK a trail byte can be 0x5C ("\\"): inside raw 8-bit GBK a backslash is not an escape.
-    gbk_pairs = _strictly(raw, "utf-8") is None
+    gbk_pairs = strictly(raw, "utf-8") is None
     segments: list[bytes] = []
     buf = bytearray()
     quoted = False
@@ -338,7 +200,9 @@ def _split_structured(raw: bytes) -> list[bytes]:
 _PARAM_NAME = re.compile(r"([^*]+)(?:\*(\d+))?(\*)?")
 
 
-def _parse_structured(raw: bytes, notes: list[str]) -> tuple[str, dict[str, str]]:
+def _parse_structured(
+    raw: bytes, notes: list[str], declared: tuple[str, ...] = ()
+) -> tuple[str, dict[str, str]]:
     """'type/subtype; a=1; name*0*=...' -> ('type/subtype', decoded parameters with lower-case names).
 
     RFC 2231 (continuations, charset'lang'%XX) wins over a plain value of the same name; plain values
@@ -360,15 +224,17 @@ def _parse_structured(raw: bytes, notes: list[str]) -> tuple[str, dict[str, str]
             plain.setdefault(base, val)
         else:
             extended.setdefault(base, []).append((int(number or 0), bool(star), val))
-    params = {name: _squash(_decode_header(val, notes)) for name, val in plain.items()}
+    params = {name: _squash(_decode_header(val, notes, declared)) for name, val in plain.items()}
     for name, segments in extended.items():
-        decoded = _join_rfc2231(sorted(segments, key=lambda s: s[0]), notes)
+        decoded = _join_rfc2231(sorted(segments, key=lambda s: s[0]), notes, declared)
         if decoded:
             params[name] = decoded
     return value, params
 
 
-def _join_rfc2231(segments: list[tuple[int, bool, bytes]], notes: list[str]) -> str:
+def _join_rfc2231(
+    segments: list[tuple[int, bool, bytes]], notes: list[str], declared: tuple[str, ...]
+) -> str:
     charset: str | None = None
     data = bytearray()
     for index, (_, encoded, value) in enumerate(segments):
@@ -379,8 +245,8 @@ def _join_rfc2231(segments: list[tuple[int, bool, bytes]], notes: list[str]) -> 
             value = re.sub(rb"%([0-9A-Fa-f]{2})", lambda m: bytes([int(m[1], 16)]), value)
         data += value
     if charset is None:
-        return _squash(_decode_header(bytes(data), notes))
-    return _squash(_decode(bytes(data), charset, notes))
+        return _squash(_decode_header(bytes(data), notes, declared))
+    return _squash(decode(bytes(data), charset, notes))
 
 
 _GUARD = 0xE000  #: private-use offset that hides GBK trail bytes from the stdlib address parser
@@ -392,7 +258,7 @@ def _guard_gbk(raw: bytes) -> str:
     In GBK, 誠 is D5 5C: a parser that sees a backslash there eats the closing quote and the address
     with it. UTF-8 never uses ASCII bytes inside a character, so valid UTF-8 is left alone.
     """
-    if _strictly(raw, "utf-8") is not None:
+    if strictly(raw, "utf-8") is not None:
         return raw.decode("latin-1")
     out = []
     i = 0
@@ -411,17 +277,17 @@ def _unguard(text: str) -> bytes:
     return "".join(chr(ord(c) - _GUARD) if ord(c) >= _GUARD else c for c in text).encode("latin-1", "replace")
 
 
-def _addresses(raw: bytes | None, notes: list[str]) -> list[tuple[str, str]]:
+def _addresses(raw: bytes | None, notes: list[str], declared: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     """An address header -> [(display name, bare lower-case address)], skipping groups and junk."""
     if not raw:
         return []
     # parse on a byte-transparent str first, decode names after: a decoded name may contain , < >
     result = []
     for name, addr in getaddresses([_guard_gbk(_unfold(raw))]):
-        address = _decode_unlabelled(_unguard(addr), notes).strip().strip("<>'\" ").lower()
+        address = _squash(decode_unlabelled(_unguard(addr), notes, declared)).strip("<>'\" ").lower()
         if "@" not in address or any(ch.isspace() for ch in address):
             continue
-        display = _squash(_decode_header(_unguard(name), notes)).strip("'\" ")
+        display = _squash(_decode_header(_unguard(name), notes, declared)).strip("'\" ")
         result.append((display, address))
     return result
 
@@ -437,7 +303,7 @@ def _msgids(raw: bytes | None, *, bare_needs_at: bool = True) -> list[str]:
         found = [t for t in found if t and (b"@" in t or not bare_needs_at)]
     ids: list[str] = []
     for item in found:
-        text = _CONTROL.sub("", item.decode("utf-8", "replace"))
+        text = _CONTROL.sub("", _LINE_BREAKS.sub("", item.decode("utf-8", "replace")))
         if text and text not in ids:
             ids.append(text)
     return ids
@@ -481,156 +347,6 @@ def _iso_date(value: str) -> datetime | None:
         return datetime(*fields, tzinfo=zone)
     except ValueError:
         return None
-
-
-# --------------------------------------------------------------------------------------------------
-# HTML
-# --------------------------------------------------------------------------------------------------
-
-# fmt: off
-_HTML_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "caption", "center", "cite", "code", "col", "colgroup", "dd", "del",
-    "div", "dl", "dt", "em", "font", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li",
-    "ol", "p", "pre", "q", "s", "small", "span", "strike", "strong", "sub", "sup", "table", "tbody", "td",
-    "tfoot", "th", "thead", "tr", "tt", "u", "ul",
-}
-#: removed together with their content (other unknown tags are unwrapped, their text kept)
-_HTML_DROP = {
-    "script", "style", "title", "iframe", "object", "embed", "form", "noscript", "template", "xml", "svg", "math",
-}
-# fmt: on
-_CELL = {"align", "valign", "width", "height", "colspan", "rowspan", "bgcolor"}
-_HTML_ATTRIBUTES = {
-    "*": {"dir", "lang", "title", "style"},
-    "a": {"href"},
-    "img": {"src", "alt", "width", "height"},
-    "font": {"color", "face", "size"},
-    "table": {"border", "cellpadding", "cellspacing", "width", "align", "bgcolor"},
-    "td": _CELL,
-    "th": _CELL,
-    "tr": {"align", "valign", "bgcolor"},
-    "col": {"span", "width"},
-    "colgroup": {"span", "width"},
-    "ol": {"start", "type"},
-    "p": {"align"},
-    "div": {"align"},
-}
-#: inline styles are reduced to text formatting: no positioning, no url(), no overlays
-_HTML_STYLES = {"color", "background-color", "font-weight", "font-style", "text-decoration", "text-align"}
-_IMAGE_SOURCE = re.compile(r"(?i)\s*(cid:|data:image/(png|jpe?g|gif|webp|bmp);)")
-_IMAGE_WITHOUT_SOURCE = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")
-_LINK_TARGET = re.compile(r"(?i)\s*(https?:|mailto:|tel:)")
-
-
-def _html_attribute_filter(tag: str, attribute: str, value: str) -> str | None:
-    if tag == "img" and attribute == "src":
-        return value if _IMAGE_SOURCE.match(value) else None
-    if tag == "a" and attribute == "href":
-        return value if _LINK_TARGET.match(value) else None
-    return value
-
-
-def sanitize_html(html: str) -> str:
-    """Mail HTML -> an HTML fragment that is safe to show inside the agent's page."""
-    clean = nh3.clean(
-        html,
-        tags=_HTML_TAGS,
-        clean_content_tags=_HTML_DROP,
-        attributes=_HTML_ATTRIBUTES,
-        attribute_filter=_html_attribute_filter,
-        url_schemes={"http", "https", "mailto", "tel", "cid", "data"},
-        url_relative="deny",
-        filter_style_properties=_HTML_STYLES,
-        link_rel="noopener noreferrer",
-        set_tag_attribute_values={"a": {"target": "_blank"}},
-        strip_comments=True,
-    )
-    # an image whose remote source was removed would show as a broken-image icon
-    return _IMAGE_WITHOUT_SOURCE.sub("", clean).strip()
-
-
-# fmt: off
-_BLOCK_TAGS = {
-    "address", "article", "aside", "blockquote", "center", "dd", "div", "dl", "dt", "footer", "h1", "h2", "h3",
-    "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody",
-    "thead", "tfoot", "tr", "ul",
-}
-# fmt: on
-_SKIP_TAGS = {"script", "style", "title", "head", "template", "xml", "noscript", "svg", "math"}
-
-
-class _TextExtractor(HTMLParser):
-    """Collects the visible text of an HTML body; block elements become line breaks."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.skip = 0
-        self.pre = 0
-
-    def _newline(self, count: int = 1) -> None:
-        tail = "".join(self.out[-3:])
-        missing = count - (len(tail) - len(tail.rstrip("\n")))
-        if self.out and missing > 0:
-            self.out.append("\n" * missing)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP_TAGS:
-            self.skip += 1
-        elif tag == "br":
-            self.out.append("\n")
-        elif tag in ("td", "th"):
-            if self.out and not self.out[-1].endswith("\n"):
-                self.out.append("\t")
-        elif tag in _BLOCK_TAGS:
-            self._newline(2 if tag in ("p", "table", "blockquote", "pre") else 1)
-            if tag == "pre":
-                self.pre += 1
-            elif tag == "li":
-                self.out.append("- ")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "br":
-            self.out.append("\n")
-        elif tag in _BLOCK_TAGS:
-            self._newline()
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP_TAGS:
-            self.skip = max(0, self.skip - 1)
-        elif tag in _BLOCK_TAGS:
-            if tag == "pre":
-                self.pre = max(0, self.pre - 1)
-            self._newline(2 if tag in ("p", "table", "blockquote", "pre") else 1)
-
-    def handle_data(self, data: str) -> None:
-        if self.skip:
-            return
-        if not self.pre:
-            data = re.sub(r"[ \t\r\n\f]+", " ", data)  # HTML whitespace collapses
-            if not self.out or self.out[-1].endswith(("\n", "\t")):
-                data = data.lstrip(" ")
-        if data:
-            self.out.append(data)
-
-
-def html_to_text(html: str) -> str:
-    """The readable text of an HTML body: no script or style, block elements on their own lines."""
-    parser = _TextExtractor()
-    try:
-        parser.feed(html)
-        parser.close()
-        text = "".join(parser.out)
-    except Exception:  # html.parser is lenient, but a parser bug must not lose the mail
-        text = html_lib.unescape(re.sub(r"(?s)<[^>]*>", " ", html))
-    text = text.replace("\xa0", " ")
-    lines = [line.rstrip(" \t") for line in text.split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
-def _sniff_html_charset(data: bytes) -> str | None:
-    match = re.search(rb"""(?i)<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", data[:4096])
-    return match[1].decode("ascii") if match else None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -680,7 +396,7 @@ _FORMAT_CHARS = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")  
 
 def _clean_filename(name: str) -> str:
     """A sender's file name, safe to display: no path, no control or bidi characters, bounded length."""
-    name = _FORMAT_CHARS.sub("", "".join(ch for ch in name if unicodedata.category(ch) != "Cc"))
+    name = _FORMAT_CHARS.sub("", _squash(name))
     name = re.split(r"[/\\]", name)[-1].strip().strip("\"'").strip()
     if not name.strip("."):
         return ""
@@ -705,7 +421,10 @@ class _State:
 
     max_attachment_bytes: int
     max_total_bytes: int
+    declared: tuple[str, ...] = ()  #: codecs named in the mail's Content-Type headers, for raw 8-bit bytes
     bounce: bool = False
+    #: a budget was hit or a part could not be read: the caller attaches the original .eml
+    needs_original: bool = False
     notes: list[str] = field(default_factory=list)
     attachments: list[MailAttachment] = field(default_factory=list)
     kept_bytes: int = 0
@@ -775,19 +494,19 @@ class _PartInfo:
 _CONTENT_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
 
 
-def _part_info(part: Message, notes: list[str]) -> _PartInfo:
+def _part_info(part: Message, notes: list[str], declared: tuple[str, ...] = ()) -> _PartInfo:
     raw_type = _raw_header(part, "content-type")
     content_type, params = part.get_default_type(), {}
     if raw_type is not None:
-        declared, params = _parse_structured(raw_type, notes)
-        if _CONTENT_TYPE.fullmatch(declared):
-            content_type = declared
-        elif declared:
-            notes.append(f"无效的 Content-Type“{declared[:40]}”，已按 {content_type} 处理")
+        declared_type, params = _parse_structured(raw_type, notes, declared)
+        if _CONTENT_TYPE.fullmatch(declared_type):
+            content_type = declared_type
+        elif declared_type:
+            notes.append(f"无效的 Content-Type“{declared_type[:40]}”，已按 {content_type} 处理")
     raw_disposition = _raw_header(part, "content-disposition")
     disposition, disposition_params = None, {}
     if raw_disposition is not None:
-        disposition, disposition_params = _parse_structured(raw_disposition, notes)
+        disposition, disposition_params = _parse_structured(raw_disposition, notes, declared)
     filename = (
         disposition_params.get("filename") or params.get("name") or disposition_params.get("name") or ""
     )
@@ -842,7 +561,7 @@ def _walk(part: Message, st: _State, body: _Body, depth: int) -> None:
         message = _PARSER_DEFECTS.get(type(defect).__name__)
         if message:
             st.notes.append(message)
-    info = _part_info(part, st.notes)
+    info = _part_info(part, st.notes, st.declared)
     # only a multipart's payload is fetched undecoded: for a leaf, get_payload() would decode 8-bit
     # text with the declared charset (and raise on a bogus one)
     payload = part.get_payload() if part.is_multipart() else None
@@ -909,11 +628,16 @@ def _leaf(part: Message, info: _PartInfo, st: _State, body: _Body) -> None:
     if ctype in ("text/plain", "text/html") and info.disposition != "attachment" and not info.filename:
         charset = info.params.get("charset")
         if ctype == "text/html":
-            html = _decode(data, charset or _sniff_html_charset(data), st.notes)
-            body.htmls.append(sanitize_html(html))
+            html = decode(data, charset or sniff_html_charset(data), st.notes)
+            clean = sanitize_html(html)
+            if clean is None:  # over the budget: the text version only, and the original for the agent
+                st.notes.append(f"{too_complex(html)}，只显示纯文本，原始邮件已作为附件 {ORIGINAL_NAME} 保留")
+                st.needs_original = True
+            else:
+                body.htmls.append(clean)
             body.texts.append(html_to_text(html))
         else:
-            text = _decode(data, charset, st.notes)
+            text = decode(data, charset, st.notes)
             if info.params.get("format", "").lower() == "flowed":
                 text = _unflow(text, delsp=info.params.get("delsp", "").lower() == "yes")
             body.texts.append(text)
@@ -958,11 +682,11 @@ def _tnef_name(attachment: object, codepage: str | None) -> str:
         except Exception:
             continue
         if isinstance(value, bytes):
-            value = _decode(value.rstrip(b"\0"), codepage, [])
+            value = decode(value.rstrip(b"\0"), codepage, [])
         if isinstance(value, str) and value.strip("\0 "):
             return value.strip("\0 ")
     raw = getattr(attachment, "_name", b"")  # the undecoded title, when decoding it failed above
-    return _decode(raw.rstrip(b"\0"), codepage, []) if isinstance(raw, bytes) else ""
+    return decode(raw.rstrip(b"\0"), codepage, []) if isinstance(raw, bytes) else ""
 
 
 def _tnef_objects(data: bytes) -> int:
@@ -996,7 +720,7 @@ def _expand_tnef(data: bytes, st: _State) -> bool:
 _SUMMARY_HEADERS = {"from": "发件人", "date": "日期", "subject": "主题", "to": "收件人", "cc": "抄送"}
 
 
-def _summary(msg: Message, notes: list[str]) -> list[tuple[str, str]]:
+def _summary(msg: Message, notes: list[str], declared: tuple[str, ...]) -> list[tuple[str, str]]:
     """The header lines shown above a forwarded or returned mail."""
     lines = []
     for header, label in _SUMMARY_HEADERS.items():
@@ -1004,10 +728,10 @@ def _summary(msg: Message, notes: list[str]) -> list[tuple[str, str]]:
         if raw is None:
             continue
         if header in ("from", "to", "cc"):
-            people = _addresses(raw, notes)
+            people = _addresses(raw, notes, declared)
             value = ", ".join(f"{name} <{addr}>" if name else addr for name, addr in people)
         else:
-            value = _squash(_decode_header(raw, notes))
+            value = _squash(_decode_header(raw, notes, declared))
         if value:
             lines.append((label, value))
     return lines
@@ -1018,7 +742,9 @@ def _forwarded(payload: list[Message], info: _PartInfo, st: _State, body: _Body,
     inner = payload[0] if payload else None
     if not isinstance(inner, Message):
         return
-    if info.transfer_encoding in ("base64", "quoted-printable"):
+    encoded_transfer = info.transfer_encoding in ("base64", "quoted-printable")
+    decoded = b""
+    if encoded_transfer:
         # illegal for message/rfc822 but sent anyway; the stdlib parsed the encoded text as a mail
         encoded = inner.as_bytes(policy=policy.compat32).strip()
         decoded = (
@@ -1028,10 +754,18 @@ def _forwarded(payload: list[Message], info: _PartInfo, st: _State, body: _Body,
     if st.bounce and st.original_message_id is None:
         ids = _msgids(_raw_header(inner, "message-id"), bare_needs_at=False)
         st.original_message_id = ids[0] if ids else None
+    if info.filename or info.disposition == "attachment":
+        # sent as a file: the agent gets the file too (forwarded as evidence, to be passed on)
+        data = decoded if encoded_transfer else inner.as_bytes(policy=policy.compat32)
+        subject = _squash(_decode_header(_raw_header(inner, "subject"), st.notes, st.declared))
+        name = info.filename or subject.replace("/", "_").replace("\\", "_")
+        if name and not name.lower().endswith(".eml"):
+            name = name[:150] + ".eml"
+        st.keep(name, "message/rfc822", data)
     inner_body = _Body()
     _walk_safely(inner, st, inner_body, depth + 1)
     title = "---------- 退回的原邮件 ----------" if st.bounce else "---------- 转发的邮件 ----------"
-    header_lines = [f"{label}: {value}" for label, value in _summary(inner, st.notes)]
+    header_lines = [f"{label}: {value}" for label, value in _summary(inner, st.notes, st.declared)]
     text = _join_texts(inner_body.texts)
     body.texts.append("\n".join([title, *header_lines]) + ("\n\n" + text if text else ""))
     head = "<hr><p>" + "<br>".join(html_lib.escape(line) for line in [title, *header_lines]) + "</p>"
@@ -1051,7 +785,7 @@ def _report_fields(blocks: list[Message], content_type: str, st: _State, body: _
     for block in blocks:
         if isinstance(block, Message):
             lines = [
-                f"{key}: {_squash(_decode_header(_to_bytes(value), st.notes))}"
+                f"{key}: {_squash(_decode_header(_to_bytes(value), st.notes, st.declared))}"
                 for key, value in block.raw_items()
             ]
             paragraphs.append("\n".join(lines))
@@ -1086,17 +820,23 @@ def _broken_multipart(part: Message, info: _PartInfo, st: _State, body: _Body, d
             _walk_safely(repaired, st, body, depth + 1)
             return
     st.notes.append("MIME 边界缺失，正文按原文处理")
-    body.texts.append(_decode(raw, info.params.get("charset"), st.notes))
+    body.texts.append(decode(raw, info.params.get("charset"), st.notes))
     body.has_plain = True
 
 
 def _tidy(text: str) -> str:
-    # PostgreSQL text cannot hold NUL; CRLF is an artefact of the transport
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    # PostgreSQL text cannot hold NUL; CRLF is an artefact of the transport. Each replace copies the
+    # text (30 MB bodies), so only the ones that change something run.
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\x00" in text:
+        text = text.replace("\x00", "")
     return text.lstrip("\ufeff").rstrip().lstrip("\n")
 
 
 def _join_texts(texts: list[str]) -> str:
+    if len(texts) == 1:
+        return _tidy(texts[0])  # the usual case: no join, no second copy of a long body
     return "\n\n".join(t for t in (_tidy(t) for t in texts) if t)
 
 
@@ -1173,6 +913,26 @@ def _is_bounce(content_type: str, report_type: str, sender: str, subject: str) -
 # --------------------------------------------------------------------------------------------------
 
 
+#: the header block read at most; beyond, only the fields we use are kept (see _fit_header_block)
+MAX_HEADER_BYTES = 1 * MB
+#: the raw mail is fed to the stdlib parser in pieces this big: it never holds a str copy of all of it
+_FEED_CHUNK = 1 * MB
+ORIGINAL_NAME = "original.eml"
+# fmt: off
+#: the header fields parse_mail() reads: kept whole when an oversize header block is cut down
+_READ_HEADERS = frozenset({
+    b"from", b"reply-to", b"sender", b"return-path", b"to", b"cc", b"subject", b"date", b"message-id",
+    b"in-reply-to", b"references", b"mime-version", b"content-type", b"content-transfer-encoding",
+    b"content-disposition", b"content-id", b"auto-submitted", b"precedence", b"x-loop", b"list-id",
+    b"list-unsubscribe", b"x-autoreply", b"x-autorespond", b"x-auto-response-suppress",
+})
+# fmt: on
+_FIELD_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")  # "Name:" (RFC 5322 ftext, then a colon)
+_PARSER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[ \t]")  # what the stdlib reads as a header line
+#: a line, not the first, that is neither a header field nor a continuation (nor the blank line)
+_STRAY_LINE = re.compile(rb"\n(?![ \t]|From |[\x21-\x39\x3b-\x7e]*:|\r?\n|\r?\Z)")
+
+
 def _raw_id(raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
@@ -1181,10 +941,137 @@ def _dedupe(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def _split_head(raw: bytes) -> int:
+    """The length of the header block (up to, not including, the blank line); len(raw) when there is none."""
+    if raw.startswith((b"\r\n", b"\n")):
+        return 0
+    ends = [i + 1 for i in (raw.find(b"\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    return min(ends) if ends else len(raw)
+
+
+def _repair_head(head: bytes, notes: list[str]) -> bytes:
+    """Stray lines inside the header block become continuations of the field before them.
+
+    The stdlib ends the header block at the first line that is neither "Name:" nor indented, and
+    Subject or From below it are lost. A stray line is repaired only when a field follows within three
+    lines; otherwise the header block really ended there (the body began without a blank line).
+    """
+    if not _STRAY_LINE.search(head):
+        return head
+    lines = head.splitlines(keepends=True)
+    repaired = 0
+    for index in range(1, len(lines)):
+        line = lines[index]
+        if _PARSER_LINE.match(line) or not line.strip():
+            continue
+        following = lines[index + 1 : index + 4]
+        if not any(_FIELD_LINE.match(later) for later in following):
+            break
+        lines[index] = b" " + line
+        repaired += 1
+    if repaired:
+        notes.append(f"邮件头中有 {repaired} 行既不是字段也不是续行，已按上一字段的续行读取")
+    return b"".join(lines)
+
+
+def _fit_header_block(head: bytes, budget: int, notes: list[str]) -> bytes:
+    """A header block over `budget` bytes cut down: the fields we read first (each at most a quarter of
+    the budget), then the others while they fit in a quarter of it; the rest is dropped."""
+    fields = re.split(rb"\n(?![ \t])", head)
+    kept: list[bytes] = []
+    size = 0
+    for whole in fields:
+        name = whole.split(b":", 1)[0].strip().lower()
+        line = whole[: budget // 4]
+        # the fields we read may fill the budget; the others (Received, X-...) only its first quarter
+        room = budget if name in _READ_HEADERS else budget // 4
+        if size + len(line) <= room:
+            kept.append(line)
+            size += len(line) + 1
+    notes.append(
+        f"邮件头过大（{len(head)} 字节，上限 {budget}），只读取了主要字段，原始邮件已作为附件 {ORIGINAL_NAME} 保留"
+    )
+    return b"\n".join(kept) + b"\n"
+
+
+def _cut_fields(head: bytes, budget: int, notes: list[str]) -> bytes:
+    """A header block within budget whose single fields are longer than a quarter of it: cut them."""
+    fields = re.split(rb"\n(?![ \t])", head)
+    if all(len(f) <= budget // 4 for f in fields):
+        return head
+    notes.append(f"邮件头中有字段超过 {budget // 4} 字节，已截断，原始邮件已作为附件 {ORIGINAL_NAME} 保留")
+    return b"\n".join(f[: budget // 4] for f in fields)
+
+
+def _prepare(raw: bytes, max_header_bytes: int, notes: list[str]) -> tuple[bytes, bool]:
+    """The raw mail with its header block repaired and within budget; (bytes, whether a budget was hit).
+
+    The body is copied only when the header block changed.
+    """
+    end = _split_head(raw)
+    head = raw[:end]
+    fixed = _repair_head(head, notes)
+    over = len(fixed) > max_header_bytes
+    if over:
+        fixed = _fit_header_block(fixed, max_header_bytes, notes)
+    else:
+        cut = _cut_fields(fixed, max_header_bytes, notes)
+        over = cut is not fixed
+        fixed = cut
+    if fixed is head:
+        return raw, False
+    return fixed + raw[end:], over
+
+
+def _parse_bytes(raw: bytes) -> Message:
+    """The stdlib's compat32 parse, fed in pieces (parsebytes() would hold a str copy of all of it)."""
+    parser = BytesFeedParser(policy=policy.compat32)
+    view = memoryview(raw)
+    for start in range(0, len(raw), _FEED_CHUNK):
+        parser.feed(bytes(view[start : start + _FEED_CHUNK]))
+    return parser.close()
+
+
+_CHARSET_PARAM = re.compile(rb"""(?i)charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""")
+
+
+def _declared_charsets(msg: Message) -> tuple[str, ...]:
+    """The codecs named by charset= in the mail's Content-Type headers, in order (first 1,000 parts)."""
+    found: list[str] = []
+    stack = [msg]
+    seen = 0
+    while stack and seen < 1000:
+        part = stack.pop()
+        seen += 1
+        raw = _raw_header(part, "content-type")
+        match = _CHARSET_PARAM.search(raw or b"")
+        codec = resolve_charset(match[1].decode("ascii")) if match else None
+        if codec and codec not in found:
+            found.append(codec)
+        payload = part.get_payload() if part.is_multipart() else None
+        if isinstance(payload, list):
+            stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
+    return tuple(found)
+
+
+def _original(raw: bytes) -> MailAttachment:
+    """The whole raw mail as an attachment: what the agent opens when a part could not be read."""
+    return MailAttachment(filename=ORIGINAL_NAME, content_type="message/rfc822", data=raw)
+
+
 def parse_mail(
-    raw: bytes, *, max_attachment_bytes: int = 20 * MB, max_total_bytes: int = 50 * MB
+    raw: bytes,
+    *,
+    max_attachment_bytes: int = 20 * MB,
+    max_total_bytes: int = 50 * MB,
+    max_header_bytes: int = MAX_HEADER_BYTES,
 ) -> ParsedMail:
-    """Parse a raw RFC 5322 message; never raises (the worst case is the raw text plus a defect)."""
+    """Parse a raw RFC 5322 message; never raises.
+
+    Whatever could not be read within its budget is listed in `defects` and the raw mail is then
+    attached as original.eml; the worst case is a header-only parse (sender, subject) with the body
+    as raw text.
+    """
     if isinstance(raw, str):  # not the contract, but a str must not lose the mail either
         raw = raw.encode("utf-8", "surrogateescape")
     try:
@@ -1192,9 +1079,17 @@ def parse_mail(
     except Exception:
         raw = b""
     try:
-        return _parse(raw, max_attachment_bytes, max_total_bytes)
-    except Exception as exc:  # the last line of defence: the caller stores whatever we return
-        text, _ = _best_effort(raw)
+        return _parse(raw, max_attachment_bytes, max_total_bytes, max_header_bytes)
+    except RecursionError:  # the stdlib parser recurses once per nested multipart
+        reason = "MIME 嵌套过深，邮件结构无法解析"
+    except Exception as exc:
+        reason = f"邮件无法解析（{type(exc).__name__}）"
+    try:
+        return _headers_only(
+            raw, max_header_bytes, f"{reason}：正文按原文显示，原始邮件已作为附件 {ORIGINAL_NAME} 保留"
+        )
+    except Exception as second:  # the last line of defence: the caller stores whatever we return
+        text, _ = best_effort(raw)
         return ParsedMail(
             message_id=_raw_id(raw),
             in_reply_to=None,
@@ -1207,48 +1102,84 @@ def parse_mail(
             date=None,
             text=_tidy(text),
             html="",
-            defects=(f"邮件无法解析（{type(exc).__name__}），已按原文显示",),
+            attachments=(_original(raw),),
+            defects=(f"{reason}，邮件头也无法读取（{type(second).__name__}），已按原文显示",),
         )
 
 
-def _parse(raw: bytes, max_attachment_bytes: int, max_total_bytes: int) -> ParsedMail:
-    st = _State(max_attachment_bytes=max_attachment_bytes, max_total_bytes=max_total_bytes)
-    notes = st.notes
-    if not raw.strip():
-        notes.append("邮件为空")
-    msg = BytesParser(policy=policy.compat32).parsebytes(raw)
+def _headers_only(raw: bytes, max_header_bytes: int, reason: str) -> ParsedMail:
+    """The fallback when the MIME structure cannot be read: headers parsed, the body as raw text."""
+    notes: list[str] = []
+    prepared, _ = _prepare(raw, max_header_bytes, notes)
+    end = _split_head(prepared)
+    msg = BytesParser(policy=policy.compat32).parsebytes(prepared[:end] + b"\n", headersonly=True)
+    envelope = _envelope(msg, _declared_charsets(msg), notes)
+    envelope["message_id"] = envelope["message_id"] or _raw_id(raw)
+    body, _ = best_effort(prepared[end:])
+    return ParsedMail(
+        **envelope,
+        text=_tidy(body),
+        html="",
+        attachments=(_original(raw),),
+        defects=_dedupe([reason, *(_squash(n) for n in notes)]),
+    )
+
+
+def _envelope(msg: Message, declared: tuple[str, ...], notes: list[str]) -> dict[str, Any]:
+    """The ParsedMail fields that come from the top header block alone."""
 
     def header(name: str) -> bytes | None:
         return _raw_header(msg, name)
 
-    people = _addresses(header("from"), notes) or _addresses(header("sender"), notes)
-    people = people or _addresses(header("return-path"), notes)
+    people: list[tuple[str, str]] = []
+    for name in ("from", "reply-to", "sender", "return-path"):  # the sender falls back in this order
+        people = people or _addresses(header(name), notes, declared)
     sender_name, sender = people[0] if people else ("", "")
-    subject = _squash(_decode_header(header("subject"), notes))
     message_ids = _msgids(header("message-id"), bare_needs_at=False)
     in_reply_to = _msgids(header("in-reply-to"))
-    top = _part_info(msg, notes)
+    return {
+        "message_id": message_ids[0] if message_ids else "",
+        "in_reply_to": in_reply_to[0] if in_reply_to else None,
+        "references": tuple(_msgids(header("references"))),
+        "sender": sender,
+        "sender_name": sender_name,
+        "to": _dedupe([addr for _, addr in _addresses(header("to"), notes, declared)]),
+        "cc": _dedupe([addr for _, addr in _addresses(header("cc"), notes, declared)]),
+        "subject": _squash(_decode_header(header("subject"), notes, declared)),
+        "date": _date(header("date"), notes),
+    }
+
+
+def _parse(raw: bytes, max_attachment_bytes: int, max_total_bytes: int, max_header_bytes: int) -> ParsedMail:
+    st = _State(max_attachment_bytes=max_attachment_bytes, max_total_bytes=max_total_bytes)
+    notes = st.notes
+    if not raw.strip():
+        notes.append("邮件为空")
+    prepared, st.needs_original = _prepare(raw, max_header_bytes, notes)
+    msg = _parse_bytes(prepared)
+    del prepared  # the parser holds its own pieces; a repaired copy must not stay alive beside them
+    st.declared = _declared_charsets(msg)
+    envelope = _envelope(msg, st.declared, notes)
+    top = _part_info(msg, notes, st.declared)
     report_type = top.params.get("report-type", "").lower()
-    auto_reasons = _auto_reasons(msg, top.content_type, report_type, sender, subject, notes)
-    st.bounce = _is_bounce(top.content_type, report_type, sender, subject)
+    auto_reasons = _auto_reasons(
+        msg, top.content_type, report_type, envelope["sender"], envelope["subject"], notes
+    )
+    st.bounce = _is_bounce(top.content_type, report_type, envelope["sender"], envelope["subject"])
+
+    envelope["message_id"] = envelope["message_id"] or _raw_id(raw)
 
     body = _Body()
     _walk_safely(msg, st, body, 0)
+    if st.needs_original:
+        st.attachments.append(_original(raw))  # outside the attachment budget: it is the guarantee
     return ParsedMail(
-        message_id=message_ids[0] if message_ids else _raw_id(raw),
-        in_reply_to=in_reply_to[0] if in_reply_to else None,
-        references=tuple(_msgids(header("references"))),
-        sender=sender,
-        sender_name=sender_name,
-        to=_dedupe([addr for _, addr in _addresses(header("to"), notes)]),
-        cc=_dedupe([addr for _, addr in _addresses(header("cc"), notes)]),
-        subject=subject,
-        date=_date(header("date"), notes),
+        **envelope,
         text=_join_texts(body.texts),
         html="\n".join(body.htmls + body.forwarded_htmls) if body.htmls else "",
         attachments=tuple(st.attachments),
         auto_reasons=_dedupe(auto_reasons),
         is_bounce=st.bounce,
-        defects=_dedupe(notes),
+        defects=_dedupe([_squash(n) for n in notes]),
         original_message_id=st.original_message_id,
     )

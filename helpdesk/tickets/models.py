@@ -67,7 +67,7 @@ class Ticket(Base):
     id: Mapped[int] = mapped_column(primary_key=True)  #: also the number shown as ZXZJ#<id>
     type: Mapped[str] = mapped_column(String(20), default=TicketType.INQUIRY.value)
     status: Mapped[str] = mapped_column(String(20), default=TicketStatus.NEW.value)
-    subject: Mapped[str] = mapped_column(String(500), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")  #: whole, as sent (lists shorten it)
     requester_email: Mapped[str] = mapped_column(String(254), default="")
     requester_name: Mapped[str] = mapped_column(String(200), default="")
     enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id"))
@@ -172,7 +172,7 @@ class Message(Base):
     in_reply_to: Mapped[str | None] = mapped_column(String(500))
     sender: Mapped[str] = mapped_column(String(254), default="")
     recipients: Mapped[str] = mapped_column(String(2000), default="")
-    subject: Mapped[str] = mapped_column(String(500), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
     body_text: Mapped[str] = mapped_column(Text, default="")
     body_html: Mapped[str] = mapped_column(Text, default="")  #: sanitised when stored
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -973,6 +973,160 @@ def _() -> bytes:
     return mail(headers + ["Content-Type: text/plain; charset=gbk"], "诚信承诺书已盖章。\r\n".encode("gbk"))
 
 
+# Decoding cases from public mail test suites (issue 11, item 7)
+
+
+@case("045-iso-2022-jp")
+def _() -> bytes:
+    # ISO-2022-JP is pure 7-bit: an "ASCII only" shortcut leaves its escape sequences in the text
+    name = "山田太郎".encode("iso2022_jp")
+    headers = envelope(
+        ew_b("お問い合わせ：申請書について", "ISO-2022-JP"),
+        sender=b'"' + name + b'" <yamada@example.co.jp>',  # raw, unencoded: still announced by ESC $ B
+        message_id="<045@example.co.jp>",
+    )
+    body = "申請書を添付しました。\r\nよろしくお願いいたします。\r\n".encode("iso2022_jp")
+    return mail(
+        headers + ["Content-Type: text/plain; charset=ISO-2022-JP", "Content-Transfer-Encoding: 7bit"], body
+    )
+
+
+@case("046-iso-2022-kr")
+def _() -> bytes:
+    headers = envelope(ew_b("신청서 문의", "ISO-2022-KR"), message_id="<046@example.co.kr>")
+    body = "신청서를 첨부합니다.\r\n".encode("iso2022_kr")
+    return mail(headers + ["Content-Type: text/plain; charset=ISO-2022-KR"], body)
+
+
+def iso2022_cn(text: str) -> bytes:
+    """GB 2312 text in ISO-2022-CN (RFC 1922): ESC $ ) A once per line, SO ... SI around the Chinese."""
+    out = bytearray()
+    for line in text.split("\r\n"):
+        if any(ord(ch) > 0x7F for ch in line):
+            out += b"\x1b$)A"
+        shifted = False
+        for ch in line:
+            wide = ord(ch) > 0x7F
+            if wide != shifted:
+                out += b"\x0e" if wide else b"\x0f"
+                shifted = wide
+            out += bytes(b & 0x7F for b in ch.encode("gb2312")) if wide else ch.encode()
+        if shifted:
+            out += b"\x0f"
+        out += b"\r\n"
+    return bytes(out[:-2])
+
+
+@case("047-iso-2022-cn")
+def _() -> bytes:
+    subject = iso2022_cn("关于变更联系人的函")
+    headers = envelope(ew_b_bytes(subject, "ISO-2022-CN"), message_id="<047@qiye.example.cn>")
+    body = iso2022_cn("外贸发展专项资金管理办公室：\r\n我司申请变更联系人。\r\n")
+    return mail(headers + ["Content-Type: text/plain; charset=ISO-2022-CN"], body)
+
+
+@case("048-stray-line-in-header-block")
+def _() -> bytes:
+    # a broken folding: the second half of To lost its indentation; Subject and From come after it
+    headers = [
+        "Received: from mx.qiye.example.cn by mx.zxzj.example.cn; Mon, 3 Jun 2024 10:15:02 +0800",
+        f"To: {OURS},",
+        "wangfang@qiye.example.cn",
+        f"Subject: {ew_b('变更说明（联系人）')}",
+        "From: Li Ming <liming@qiye.example.cn>",
+        "Date: Mon, 3 Jun 2024 10:15:00 +0800",
+        "Message-ID: <048@qiye.example.cn>",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+    ]
+    return mail(headers, "附件是变更说明。\r\n")
+
+
+@case("049-raw-shift-jis-headers")
+def _() -> bytes:
+    headers = envelope(
+        "申請書の件".encode("shift_jis"),
+        sender="山田太郎 <yamada@example.co.jp>".encode("shift_jis"),
+        message_id="<049@example.co.jp>",
+    )
+    body = "申請書を添付しました。\r\n".encode("shift_jis")
+    return mail(headers + ["Content-Type: text/plain; charset=Shift_JIS"], body)
+
+
+@case("050-raw-latin1-headers")
+def _() -> bytes:
+    headers = envelope(
+        "Demande de modification".encode("latin-1"),
+        sender="François Müller <f.muller@example.fr>".encode("latin-1"),
+        message_id="<050@example.fr>",
+    )
+    body = "Veuillez trouver ci-joint la lettre signée.\r\n".encode("latin-1")
+    return mail(headers + ["Content-Type: text/plain; charset=iso-8859-1"], body)
+
+
+@case("051-reply-to-when-from-is-empty")
+def _() -> bytes:
+    headers = envelope("账号找回", sender="undisclosed-sender:;", message_id="<051@qiye.example.cn>")
+    headers.insert(1, "Reply-To: 王芳 <WangFang@Qiye.Example.CN>")
+    headers.insert(2, "Sender: relay@mailer.example.net")
+    return mail(headers + ["Content-Type: text/plain; charset=utf-8"], "请帮忙找回账号。\r\n")
+
+
+@case("052-rfc822-attachment-with-a-name")
+def _() -> bytes:
+    inner = _inner_letter("<orig-052@qiye.example.cn>", "原始来函", None)
+    headers = envelope(ew_b("转发：原始来函"), message_id="<052@qiye.example.cn>")
+    body = lines(
+        "--outer",
+        "Content-Type: text/plain; charset=utf-8",
+        "",
+        "原邮件作为附件转发。",
+        "--outer",
+        f'Content-Type: message/rfc822; name="{ew_b("原始来函.eml")}"',
+        "",
+        inner,
+        "--outer--",
+        "",
+    )
+    return mail(headers + ['Content-Type: multipart/mixed; boundary="outer"'], body)
+
+
+LONG_SUBJECT = "关于申请变更企业统一社会信用代码及组织机构代码的函（第二次补充材料）" * 20  # 700 characters
+
+
+@case("053-long-subject")
+def _() -> bytes:
+    data = LONG_SUBJECT.encode()
+    words = [ew_b_bytes(data[i : i + 45], "UTF-8") for i in range(0, len(data), 45)]  # cuts inside characters
+    headers = envelope("\r\n ".join(words), message_id="<053@qiye.example.cn>")
+    return mail(headers + ["Content-Type: text/plain; charset=utf-8"], "主题很长。\r\n")
+
+
+@case("054-line-breaks-in-header-values")
+def _() -> bytes:
+    # encoded words may carry any character: every line-break class and control character must go
+    headers = envelope(
+        ew_b("第一行\u2028Bcc: victim@example.com\u0085第三行\u2029\x0b\x0c\x1c\x1d\x1e\x07结束"),
+        sender='"' + ew_b("李\u2028明") + '" <liming@qiye.example.cn>',
+        message_id="<054@qiye.example.cn>",
+    )
+    body = lines(
+        "--b1",
+        "Content-Type: text/plain; charset=utf-8",
+        "",
+        "见附件。",
+        "--b1",
+        "Content-Type: application/pdf",
+        "Content-Transfer-Encoding: base64",
+        'Content-Disposition: attachment; filename="' + ew_b("函\u2028件\x85.pdf") + '"',
+        "",
+        b64(pdf_bytes("linebreaks")),
+        "--b1--",
+        "",
+    )
+    return mail(headers + ['Content-Type: multipart/mixed; boundary="b1"'], body)
+
+
 # ---------------------------------------------------------------------------------------------------
 # JSON form of a ParsedMail, and the command line
 # ---------------------------------------------------------------------------------------------------
