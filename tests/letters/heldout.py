@@ -142,6 +142,7 @@ def unbind_cancel(kind: str, rng: random.Random, style: str, company: str, day: 
             f"需{verb}账号：{target}",
             f"原因：因为{reason}，想只保留一个账号。",
         ]
+        del truth["account_count"]  # this wording states no count
     elif style == "about":
         title = f"关于{verb}统一平台账号的申请"
         remark = f"（其中{keep[0]}继续使用）"
