@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from .codes import check_code, find_codes, is_valid_uscc
-from .text import NText, normalize
+from .text import WRAP_MIN_LINE, NText, normalize
 
 MASK = "\x01"
 
@@ -304,10 +304,12 @@ _TARGET_BEFORE = re.compile(
 _TARGET_AFTER = re.compile(
     r"\s*(?:账号|账户)?\s*(?:的[^,;。]{0,24}?)?\s*(?:进行|予以|做|作)?\s*" + _TARGET_VERB
 )
+_N = r"\d{1,2}|[一二两三四五六七八九十]{1,3}"
 _COUNT = re.compile(
-    r"(?:存在|有|拥有|注册(?:了)?|共有?|开通(?:了)?|申请(?:了)?|持有)\s*(?P<n>\d{1,2}|[一二两三四五六七八九十]{1,3})\s*个?\s*"
-    r"(?:商务部)?(?:业务系统)?(?:统一平台)?\s*(?:的)?\s*(?:账号|账户|用户)"
-    r"|(?:账号|账户)\s*(?:共|共计|总计|一共)\s*(?:有)?\s*(?P<n2>\d{1,2}|[一二两三四五六七八九十]{1,3})\s*个"
+    r"(?:存在|有|拥有|注册(?:了|过)?|共有?|开通(?:了)?|申请(?:了)?|持有)\s*(?P<n>" + _N + r")\s*个\s*"
+    r"(?:商务部)?(?:业务系统)?(?:统一平台)?\s*(?:的)?\s*(?:账号|账户|用户|号)"
+    r"|(?:账号|账户)\s*(?:共|共计|总计|一共)\s*(?:有)?\s*(?P<n2>" + _N + r")\s*个"
+    r"|(?:账号|账户)(?:个数|数量|总数)\s*(?:为|是|:)?\s*(?P<n3>" + _N + r")(?![\d.])"
 )
 _CN_DIGITS = {
     "零": 0,
@@ -358,6 +360,10 @@ def _is_account(tok: str) -> bool:
         return False
     if not re.search(r"[A-Za-z]", t) and not t.isdigit():
         return False
+    if re.fullmatch(r"[0-9A-Z]{18}", t) and sum(c.isdigit() for c in t) >= 10:
+        return False  # a code, valid or not
+    if re.fullmatch(r"[0-9A-Z]{8}-[0-9A-Z]", t) or re.fullmatch(r"(?=.*[A-Z])[0-9A-Z]{8}[0-9X]", t):
+        return False
     return not (len(t) == 18 and is_valid_uscc(t.upper()))
 
 
@@ -387,52 +393,97 @@ def scan_accounts(s: str, pos: int) -> list[tuple[str, int, int]]:
     return items
 
 
+_ACCOUNT_WORD = re.compile(r"账号|账户|用户名|个号|平台号|号码?[:：]|(?i:zxkt)")
+_KEEP_WORD = re.compile(r"保留|继续使用|继续用|留用|仍使用|仍在使用|正常使用")
+_TARGET_WORD = re.compile(_TARGET_VERB + r"(?!后|以后|之后)")
+_ACCT_TOKEN = re.compile(
+    r"(?<![A-Za-z0-9_.@\-])(?:(?i:zxkt)\s?[-_ —]\s?)?[A-Za-z0-9](?:[A-Za-z0-9.@\-]|\s?_\s?)*"
+)
+_NOT_ACCOUNT_BEFORE = re.compile(r"(?:电话|手机|联系方式|座机|传真|Tel|TEL|tel|邮箱|e-?mail|Email|QQ)\s*(?:号码?)?\s*(?:为|是|:)?\s*$")
+_DATE_TOKEN = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}")
+_LABEL = re.compile(r"\s*(?:[(（]?(?:\d{1,2}|[一二三四五六七八九十]{1,2})[)）.、:]\s*)?(?P<label>[^:\n]{1,16}?):")
+
+
+def _segments(ls: str) -> list[tuple[int, int]]:
+    """Sentence-like spans of the line view: ended by 。;!? and by line breaks the writer made.
+
+    A line break after a long line without closing punctuation is the layout's (a wrapped
+    paragraph), so the sentence goes on.
+    """
+    out: list[tuple[int, int]] = []
+    start = 0
+    line_start = 0
+    for k, ch in enumerate(ls):
+        if ch == "\n":
+            line = ls[line_start:k]
+            nxt = ls[k + 1 : k + 4]
+            if len(line) < WRAP_MIN_LINE or line[-1:] in ":;。!?" or _LABEL.match(ls, k + 1) or nxt[:1].isdigit():
+                out.append((start, k))
+                start = k + 1
+            line_start = k + 1
+        elif ch in "。;!?":
+            out.append((start, k + 1))
+            start = k + 1
+    out.append((start, len(ls)))
+    return [(a, b) for a, b in out if ls[a:b].strip()]
+
+
+def _account_tokens(v: View) -> list[tuple[str, int, int, str]]:
+    """(account, start, end, role) in the line view; role "target", "keep" or "listed"."""
+    s = v.ls
+    codes = [(c.start, c.end) for c in find_codes(s, repair="none")]
+    out: list[tuple[str, int, int, str]] = []
+    for a, b in _segments(s):
+        seg = s[a:b]
+        label_m = _LABEL.match(seg)
+        label = label_m.group("label") if label_m else ""
+        tokens = []
+        for m in _ACCT_TOKEN.finditer(seg):
+            tok = m.group().rstrip(" ")
+            i, j = a + m.start(), a + m.start() + len(tok)
+            if not _is_account(tok) or any(i < y and x < j for x, y in codes):
+                continue
+            if _DATE_TOKEN.fullmatch(tok) or _NOT_ACCOUNT_BEFORE.search(s[max(a, i - 12) : i]):
+                continue
+            if "@" in tok and re.search(r"邮箱|邮件|mail|发到|发送", seg, re.I):
+                continue
+            tokens.append((tok, i, j))
+        if not tokens:
+            continue
+        if not (_ACCOUNT_WORD.search(seg) or _TARGET_WORD.search(seg) or _KEEP_WORD.search(seg)):
+            continue
+        for tok, i, j in tokens:
+            if label and label_m is not None and i >= a + label_m.end():
+                # "需要注销的账号：a、b" / "保留账号：c": the label speaks for the whole line
+                where = label
+            else:
+                # the comma clause around the token
+                ca = max(seg.rfind(",", 0, i - a), seg.rfind(":", 0, i - a)) + 1
+                cb = seg.find(",", j - a)
+                where = seg[ca : cb if cb >= 0 else len(seg)]
+                rest = seg[j - a : cb if cb >= 0 else len(seg)]
+                if _KEEP_WORD.search(rest[:8]):
+                    where = "保留"
+            role = "keep" if _KEEP_WORD.search(where) else "target" if _TARGET_WORD.search(where) else "listed"
+            out.append((norm_account(tok), i, j, role))
+    return out
+
+
 def extract_accounts(v: View) -> list[Cand]:
-    s = v.s
     out: list[Cand] = []
-    # the accounts the enterprise says it has
-    listed: list[tuple[str, int, int]] = []
-    for m in _LIST_START.finditer(s):
-        if re.search(_TARGET_VERB + r"\s*(?:的)?\s*$", s[max(0, m.start() - 5) : m.start()]):
-            continue  # "申请注销账号：X" names a target, not the list
-        items = scan_accounts(s, m.end())
-        if items:
-            listed = items
-            break
-    # the account(s) to unbind / cancel
-    targets: list[tuple[str, int, int]] = []
-    for m in _TARGET_START.finditer(s):
-        items = scan_accounts(s, m.end())
-        if items:
-            targets = items
-            break
-    if not targets:
-        for m in _TARGET_BEFORE.finditer(s):
-            items = scan_accounts(s, m.end())
-            if items and _TARGET_AFTER.match(s, items[-1][2]):
-                targets = items
-                break
-    if not listed and not targets:
-        # last resort: "zxkt_" names anywhere
-        items = [
-            (norm_account(m.group()), m.start(), m.end())
-            for m in re.finditer(r"(?i)(?<![A-Za-z0-9_])zxkt[_-][A-Za-z0-9_.\-]+", s)
-        ]
-        if items:
-            listed = items
-    if listed:
-        names = list(dict.fromkeys(a for a, _, _ in listed))
-        out.append(_cand(v, "account_names", names, listed[0][1], listed[-1][2], 0.9))
+    tokens = _account_tokens(v)
+    names = list(dict.fromkeys(t[0] for t in tokens))
+    targets = [t for t in tokens if t[3] == "target"]
+    if names:
+        out.append(_cand(v, "account_names", names, tokens[0][1], tokens[-1][2], 0.9, lines=True))
     if targets:
-        names = list(dict.fromkeys(a for a, _, _ in targets))
-        out.append(_cand(v, "target_accounts", names, targets[0][1], targets[-1][2], 0.9))
-        if not listed:
-            out.append(_cand(v, "account_names", names, targets[0][1], targets[-1][2], 0.6))
-    for m in _COUNT.finditer(s):
-        raw = m.group("n") or m.group("n2")
+        tnames = list(dict.fromkeys(t[0] for t in targets))
+        out.append(_cand(v, "target_accounts", tnames, targets[0][1], targets[-1][2], 0.9, lines=True))
+    for m in _COUNT.finditer(v.ls):
+        raw = m.group("n") or m.group("n2") or m.group("n3")
         n = cn_number(raw)
         if n is not None and 0 < n < 100:
-            out.append(_cand(v, "account_count", n, m.start(), m.end(), 0.95))
+            out.append(_cand(v, "account_count", n, m.start(), m.end(), 0.95, lines=True))
             break
     return out
 

@@ -19,7 +19,7 @@ from types import ModuleType
 
 from ..mail.parsed import ParsedMail
 from . import findings as checks
-from .classify import classify
+from .classify import classify, letter_structure
 from .codes import CodeMatch, find_codes
 from .fields import Cand, View, code_cand, extract_all, extract_company, make_view
 from .model import Evidence, Field, Finding, Letter, SourceInfo
@@ -119,6 +119,9 @@ def _read(mail: ParsedMail, today: date, ocr: bool, budget: float, max_age: int,
         if s.inline and s.kind in IMAGE_KINDS and len(s.data) < SMALL_INLINE_IMAGE:
             s.ocr_pages, s.images, s.image_pages = [], [], []
     body_text, quoted = split_quoted(mail.text or html_to_text(mail.html or ""))
+    if not is_letter_text(body_text) and is_letter_text(quoted):
+        # "以下是我们之前发的说明" with the letter quoted below: the quote carries the letter
+        body_text, quoted = _quoted_letter(quoted), ""
     body = Source("body", "", "body", pages=[body_text]) if body_text.strip() else None
     timings["extract"] = _lap(lap)
     lap = time.perf_counter()
@@ -132,7 +135,7 @@ def _read(mail: ParsedMail, today: date, ocr: bool, budget: float, max_age: int,
     for s in sources:
         _assign_role(s)
     if body is not None:
-        body.page_roles = ["letter" if _letter_score(body_text) >= 3 else "other"]
+        body.page_roles = ["letter" if is_letter_text(body_text) else "other"]
         body.role = body.page_roles[0]
     letters = sorted(
         (s for s in sources if s.role == "letter"),
@@ -322,6 +325,17 @@ def split_quoted(text: str) -> tuple[str, str]:
     return "\n".join(kept).strip(), "\n".join(quoted)
 
 
+def _quoted_letter(quoted: str) -> str:
+    """The quoted part without its "> " marks and reply headers (发件人/主题/From … lines)."""
+    lines = []
+    for line in quoted.splitlines():
+        line = re.sub(r"^\s*(?:>\s?)+", "", line)
+        if _QUOTE_START.match(line) or re.match(r"\s*(?:发件人|收件人|抄送|主题|发送时间|日期|时间|Sent|To|Cc|Subject|Date)\s*[:：]", line, re.I):
+            continue
+        lines.append(line)
+    return "\n".join(lines).strip()
+
+
 # --- OCR and seal modules (written elsewhere; optional) -------------------------------------------
 
 
@@ -402,6 +416,16 @@ def _licence_score(text: str) -> int:
     return sum(w in text for w in _LICENCE_WORDS)
 
 
+def _licence_title(page: str) -> bool:
+    head = [re.sub(r"\s+", "", ln) for ln in page.splitlines() if ln.strip()][:3]
+    return any(ln.startswith("营业执照") and len(ln) <= 12 for ln in head)
+
+
+def is_letter_text(text: str) -> bool:
+    """Text laid out like a letter (a mail body, a quoted part)."""
+    return letter_structure(text) >= 3 or _letter_score(text) >= 3
+
+
 def _letter_score(text: str) -> int:
     flat = re.sub(r"\s+", "", text)
     return sum(w in flat for w in _LETTER_WORDS)
@@ -412,10 +436,13 @@ def _assign_role(s: Source) -> None:
     for page in s.pages:
         flat = re.sub(r"\s+", "", page)
         lic, let = _licence_score(flat), _letter_score(flat)
-        if lic >= 3 and lic > let:
-            roles.append("licence")
-        elif let >= 2:
+        shape = letter_structure(page)
+        # the role comes from the page's layout (title, salutation, request, closing, date), not from
+        # a count of licence words: a letter may quote the licence's 统一社会信用代码 and 法定代表人
+        if shape >= 3 or (let >= 2 and not _licence_title(page)):
             roles.append("letter")
+        elif lic >= 3:
+            roles.append("licence")
         elif page.strip():
             roles.append("other")
         else:
