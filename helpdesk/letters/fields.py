@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
 
-from .codes import check_code, find_codes, is_valid_uscc
+from .codes import CodeMatch, check_code, find_codes, is_valid_uscc
 from .text import WRAP_MIN_LINE, NText, normalize
 
 MASK = "\x01"
@@ -492,10 +492,14 @@ def extract_accounts(v: View) -> list[Cand]:
 
 _R_SLOT = re.compile(r"由于\s*(?P<v>[^。]{1,150}?)\s*(?:的)?\s*原因")
 _R_LABEL = re.compile(
-    r"(?:事由|原因)\s*(?:是|为|:)\s*(?P<v>[^;。\n]{2,150}?)\s*(?:[;。\n]|$|,\s*(?:现|特|故|所以|因此|需|我司|本公司|申请))"
+    r"(?:事由|原因|理由)\s*(?:是|为|:)\s*(?P<v>[^;。\n]{2,150}?)\s*(?:[;。\n]|$|,\s*(?:现|特|故|所以|因此|需|我司|本公司|申请))"
 )
-_R_BECAUSE = re.compile(
-    r"(?:由于|因为|(?<![原基])因(?!此|而))\s*(?P<v>[^;。]{2,150}?)\s*[,;]\s*(?:现|特|故|所以|因此|需要?|我司|本公司|申请|特此|请)"
+#: "因X，…" / "因为X，想…" / "由于X，…": the clause after the marker, whatever comes next
+_R_BECAUSE = re.compile(r"(?:由于|因为|(?<![原基])因(?!此|而|为))\s*(?P<v>[^,;。!?:]{2,80})")
+#: a reason stated plainly: the clause right before the request ("该账号已不再使用，麻烦帮我们注销")
+_R_ASK = re.compile(r"^(?:麻烦|请|烦请|现|特|故|所以|因此|想|需要|申请|希望|特此申请|在此申请|现申请)")
+_R_NOT_REASON = re.compile(
+    r"[A-Za-z0-9]{3}|公司|账号信息|分别|您好|你好|老师|项目组|我们是|我司是|特此|如下|统一平台(?:上)?(?:注册|有|存在)"
 )
 _M_SLOT = re.compile(
     r"(?:申请|请求|要求|需要?)\s*(?:更改|修改|变更|更正|修正)\s*(?:商务部)?\s*(?:业务系统)?\s*(?:统一平台)?\s*"
@@ -556,8 +560,23 @@ def extract_reason(v: View) -> list[Cand]:
     for m in _R_BECAUSE.finditer(v.s):
         c = _text_value(v, "reason", m, "v", 0.75)
         if c is not None:
-            return [c]
+            return [_reason_trimmed(c)]
+    for sentence in re.finditer(r"[^。!?;\n]+", v.s):
+        clauses = list(re.finditer(r"[^,]+", sentence.group()))
+        for k in range(1, len(clauses)):
+            if _R_ASK.match(clauses[k].group()) and not _R_NOT_REASON.search(clauses[k - 1].group()):
+                i = sentence.start() + clauses[k - 1].start()
+                j = sentence.start() + clauses[k - 1].end()
+                value = _clean(v.s[i:j])
+                if 4 <= len(value) <= 40:
+                    return [_cand(v, "reason", value, i, j, 0.6)]
     return out
+
+
+def _reason_trimmed(c: Cand) -> Cand:
+    """"因X原因" / "因X等原因": the reason without its closing word."""
+    value = re.sub(r"(?:等|的)?原因$", "", str(c.value)).strip()
+    return replace(c, value=value) if len(value) >= 2 else c
 
 
 def extract_change(v: View) -> list[Cand]:
@@ -569,6 +588,10 @@ def extract_change(v: View) -> list[Cand]:
         c = _text_value(v, "modification", m, "v", 0.9) if m else None
     if c is not None:
         out.append(c)
+    pairs = _code_pairs(v)
+    if pairs:
+        out.extend(pairs)
+        return out
     tries = [(rx.search(v.s), False) for rx in _OLDNEW] + [(_OLDNEW_LINES.search(v.ls), True)]
     for m, lines in tries:
         if not m:
@@ -577,6 +600,51 @@ def extract_change(v: View) -> list[Cand]:
         if all(pair):
             out.extend(c for c in pair if c is not None)
             break
+    return out
+
+
+#: between an old and a new code: a change verb, or the new value's label
+_TO_NEW = re.compile(
+    r"(?:变更|更改|修改|更正|修正|改正|改)\s*(?:为|成)|->|→|=>|正确|修改后|变更后|更正后|新的?|现为|应为|应该是|改正后"
+)
+_OLD_LABEL = re.compile(r"原|错误|旧|修改前|变更前|更正前|误填|填错|之前")
+
+
+_CODE_SHAPE = re.compile(r"(?<![0-9A-Za-z])(?:(?=[0-9A-Z]*\d[0-9A-Z]*\d)[0-9A-Z]{18}|[0-9A-Z]{8}-[0-9A-Z])(?![0-9A-Za-z])")
+
+
+def _code_pairs(v: View) -> list[Cand]:
+    """old_value / new_value pairs of codes: "A变更为B", "A修改为B", "原来填的是A，正确的是B",
+    "原代码：A / 正确代码：B", a table's 修改前 / 修改后 rows; one pair per changed code."""
+    codes = find_codes(v.ls, repair="none")
+    # a wrong code may break the code's structure too (a letter where digits belong), which
+    # find_codes does not take for a code: take every code-shaped token
+    for m in _CODE_SHAPE.finditer(v.ls):
+        if not any(m.start() < c.end and c.start < m.end() for c in codes):
+            raw = m.group()
+            kind = "uscc" if len(raw) == 18 else "org_code"
+            codes.append(CodeMatch(kind, raw.replace("-", ""), raw, m.start(), m.end(), False))
+    codes.sort(key=lambda c: c.start)
+    out: list[Cand] = []
+    used: set[int] = set()
+    for k in range(len(codes) - 1):
+        a, b = codes[k], codes[k + 1]
+        if k in used or a.kind != b.kind:
+            continue
+        between = v.ls[a.end : b.start]
+        before = v.ls[max(0, a.start - 16) : a.start]
+        if len(between) > 40 or not _TO_NEW.search(between) or _TO_NEW.search(before[-6:]) and not _OLD_LABEL.search(before):
+            continue
+        used.update((k, k + 1))
+        for code, name, repair in ((a, "old_value", "none"), (b, "new_value", v.repair)):
+            c = check_code(code.raw, repair=repair) or code
+            value = c.value if c.kind == "uscc" else f"{c.value[:8]}-{c.value[8:]}"
+            out.append(
+                _cand(
+                    v, name, value, code.start, code.end, 0.9 if c.valid else 0.8, lines=True,
+                    repaired=c.repaired, original=c.original,
+                )
+            )
     return out
 
 

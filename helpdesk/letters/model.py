@@ -11,9 +11,12 @@ account_count           int         number of accounts the letter says the enter
 target_accounts         list[str]   the account(s) to unbind / cancel
 reason                  str         事由 (the "由于…原因" blank)
 modification            str         具体修改内容 (change letters)
-old_value / new_value   str         "由 X 变更为 Y": X and Y (codes normalised, maybe repaired)
+old_value / new_value   str         "由 X 变更为 Y": X and Y (codes normalised, maybe repaired); one
+                                    pair per changed value, in order (USCC and organisation code)
 uscc                    str         one Field per valid (or repaired) USCC found anywhere
 org_code                str         one Field per valid (or repaired) organisation code, "XXXXXXXX-X"
+invalid_code            str         one Field per code the letter states that fails its check (and is
+                                    not the old value of a change): kept as a value for the agent
 letter_date             str         ISO date of the letter
 contact                 str         "name phone" (either part may be missing)
 has_licence             bool        a business-licence scan is attached
@@ -47,6 +50,7 @@ FIELD_NAMES = (
     "new_value",
     "uscc",
     "org_code",
+    "invalid_code",
     "letter_date",
     "contact",
     "has_licence",

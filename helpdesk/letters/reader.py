@@ -173,8 +173,12 @@ def _read(mail: ParsedMail, today: date, ocr: bool, budget: float, max_age: int,
     field_sources = [s for s in letters_with_text if s is not body] + ([body] if body is not None else [])
     chosen: dict[str, Cand] = {}
     alts: list[tuple[str, str]] = []
+    pairs: list[Cand] = []  #: old_value / new_value, in pairs, from the first source that has any
     for s in field_sources:
-        for c in extract_all(view(s)):
+        found = extract_all(view(s))
+        if not pairs:
+            pairs = [c for c in found if c.name in ("old_value", "new_value")]
+        for c in found:
             best = chosen.get(c.name)
             if best is None or best.label == c.label and c.confidence > best.confidence:
                 chosen[c.name] = c
@@ -187,6 +191,7 @@ def _read(mail: ParsedMail, today: date, ocr: bool, budget: float, max_age: int,
             if "company_name" not in chosen:
                 chosen["company_name"] = c
     fields: list[Field] = [_field(chosen[n]) for n in _SINGLE_FIELDS if n in chosen]
+    fields += [_field(c) for c in pairs]
     main_company = chosen.get("company_name")
     company_alts = [
         (v, w)
@@ -194,8 +199,10 @@ def _read(mail: ParsedMail, today: date, ocr: bool, budget: float, max_age: int,
         if main_company is None or (v, w) != (main_company.value, _company_where(main_company))
     ]
 
-    old = chosen.get("old_value")
-    code_fields, code_matches = _codes(sources, body, mail.subject or "", view, old.value if old else None)
+    olds = [c.value for c in pairs if c.name == "old_value"]
+    code_fields, code_matches = _codes(
+        sources, body, mail.subject or "", view, olds, [c.value for c in pairs]
+    )
     fields += code_fields
 
     has_licence = _has_licence(sources, licences)
@@ -278,8 +285,6 @@ _SINGLE_FIELDS = (
     "target_accounts",
     "reason",
     "modification",
-    "old_value",
-    "new_value",
     "letter_date",
     "contact",
 )
@@ -561,13 +566,14 @@ def _on_page(data: bytes) -> bytes | None:
 
 
 def _codes(
-    sources: list[Source], body: Source | None, subject: str, view, old_value: object
+    sources: list[Source], body: Source | None, subject: str, view, old_values: list, paired_values: list
 ) -> tuple[list[Field], list[tuple[str, CodeMatch]]]:
     """uscc / org_code fields (valid or repaired, first sighting of each) and every candidate.
 
     The old value of a change letter is the wrong code being corrected: it is never repaired.
     """
-    old = str(old_value).replace("-", "") if old_value else None
+    olds = {str(o).replace("-", "") for o in old_values}
+    paired = {str(o).replace("-", "") for o in paired_values}
     fields: list[Field] = []
     matches: list[tuple[str, CodeMatch]] = []
     seen: set[tuple[str, str]] = set()
@@ -577,7 +583,7 @@ def _codes(
             continue
         v = view(s)
         for m in find_codes(s.text, repair=v.repair):
-            if old is not None and m.repaired and m.original == old:
+            if m.repaired and m.original in olds:
                 m = replace(m, value=m.original, valid=False, repaired=False, original=None)
             matches.append((s.label, m))
             if m.valid:
@@ -585,6 +591,14 @@ def _codes(
                 if (c.name, c.value) not in seen:
                     seen.add((c.name, c.value))
                     fields.append(_field(c))
+            elif s.role == "letter" or s is body:
+                # a code the letter states that fails its check: the agent must see it as a value
+                if m.value not in olds and m.value not in paired and ("invalid_code", m.value) not in seen:
+                    seen.add(("invalid_code", m.value))
+                    value = m.value if m.kind == "uscc" else f"{m.value[:8]}-{m.value[8:]}"
+                    fields.append(
+                        Field("invalid_code", value, Evidence(s.label, m.raw, s.page_of(m.start), m.start, m.end), 0.8)
+                    )
     if subject.strip():
         for m in find_codes(subject, repair="alphabet"):
             matches.append(("subject", m))
