@@ -404,11 +404,15 @@ _DATE_TOKEN = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}")
 _LABEL = re.compile(r"\s*(?:[(（]?(?:\d{1,2}|[一二三四五六七八九十]{1,2})[)）.、:]\s*)?(?P<label>[^:\n]{1,16}?):")
 
 
-def _segments(ls: str) -> list[tuple[int, int]]:
-    """Sentence-like spans of the line view: ended by 。;!? and by line breaks the writer made.
+_LIST_MARK = re.compile(r"\s*(?:\d{1,2}[.、)]|[一二三四五六七八九十]{1,2}[、.]|\(\d{1,2}\))(?!\d)")
 
-    A line break after a long line without closing punctuation is the layout's (a wrapped
-    paragraph), so the sentence goes on.
+
+def _segments(ls: str) -> list[tuple[int, int]]:
+    """Sentence-like spans of the line view: ended by 。!? and by line breaks the writer made.
+
+    A line break is the layout's (a wrapped paragraph, a list going on after "、" or "；", a value
+    after "申请注销账号：") unless the line ends a sentence, the next line starts a label ("事由：")
+    or a numbered item, or the line is short (a title, a signature).
     """
     out: list[tuple[int, int]] = []
     start = 0
@@ -416,16 +420,24 @@ def _segments(ls: str) -> list[tuple[int, int]]:
     for k, ch in enumerate(ls):
         if ch == "\n":
             line = ls[line_start:k]
-            nxt = ls[k + 1 : k + 4]
-            if len(line) < WRAP_MIN_LINE or line[-1:] in ":;。!?" or _LABEL.match(ls, k + 1) or nxt[:1].isdigit():
+            writer = (
+                line[-1:] in "。!?"
+                or _LIST_MARK.match(ls, k + 1) is not None
+                or (_LABEL.match(ls, k + 1) is not None and not _ACCT_TOKEN.match(ls, k + 1))
+                or (len(line) < 12 and line[-1:] not in "、,;:和及")
+            )
+            if writer:
                 out.append((start, k))
                 start = k + 1
             line_start = k + 1
-        elif ch in "。;!?":
+        elif ch in "。!?":  # not ";": "a；b" lists accounts
             out.append((start, k + 1))
             start = k + 1
     out.append((start, len(ls)))
     return [(a, b) for a, b in out if ls[a:b].strip()]
+
+
+_LABEL_SPEAKS = re.compile(r"账号|账户|用户名|号|" + _TARGET_VERB + r"|保留|继续")
 
 
 def _account_tokens(v: View) -> list[tuple[str, int, int, str]]:
@@ -437,6 +449,7 @@ def _account_tokens(v: View) -> list[tuple[str, int, int, str]]:
         seg = s[a:b]
         label_m = _LABEL.match(seg)
         label = label_m.group("label") if label_m else ""
+        seg = seg.replace("\n", " ")
         tokens = []
         for m in _ACCT_TOKEN.finditer(seg):
             tok = m.group().rstrip(" ")
@@ -453,12 +466,12 @@ def _account_tokens(v: View) -> list[tuple[str, int, int, str]]:
         if not (_ACCOUNT_WORD.search(seg) or _TARGET_WORD.search(seg) or _KEEP_WORD.search(seg)):
             continue
         for tok, i, j in tokens:
-            if label and label_m is not None and i >= a + label_m.end():
+            if label_m is not None and i >= a + label_m.end() and _LABEL_SPEAKS.search(label):
                 # "需要注销的账号：a、b" / "保留账号：c": the label speaks for the whole line
                 where = label
             else:
                 # the comma clause around the token
-                ca = max(seg.rfind(",", 0, i - a), seg.rfind(":", 0, i - a)) + 1
+                ca = seg.rfind(",", 0, i - a) + 1
                 cb = seg.find(",", j - a)
                 where = seg[ca : cb if cb >= 0 else len(seg)]
                 rest = seg[j - a : cb if cb >= 0 else len(seg)]
@@ -493,6 +506,10 @@ def extract_accounts(v: View) -> list[Cand]:
 _R_SLOT = re.compile(r"由于\s*(?P<v>[^。]{1,150}?)\s*(?:的)?\s*原因")
 _R_LABEL = re.compile(
     r"(?:事由|原因|理由)\s*(?:是|为|:)\s*(?P<v>[^;。\n]{2,150}?)\s*(?:[;。\n]|$|,\s*(?:现|特|故|所以|因此|需|我司|本公司|申请))"
+)
+#: "因X，Y，现申请…": the reason runs up to the request
+_R_BECAUSE_TO_ASK = re.compile(
+    r"(?:由于|因为|(?<![原基])因(?!此|而))\s*(?P<v>[^;。:]{2,150}?)\s*[,;]\s*(?:现|特|故|所以|因此|需要?|我司|本公司|申请|特此|请)"
 )
 #: "因X，…" / "因为X，想…" / "由于X，…": the clause after the marker, whatever comes next
 _R_BECAUSE = re.compile(r"(?:由于|因为|(?<![原基])因(?!此|而|为))\s*(?P<v>[^,;。!?:]{2,80})")
@@ -557,7 +574,7 @@ def extract_reason(v: View) -> list[Cand]:
         c = _text_value(v, "reason", m, "v", 0.9, lines=True)
         if c is not None:
             return [c]
-    for m in _R_BECAUSE.finditer(v.s):
+    for m in [*_R_BECAUSE_TO_ASK.finditer(v.s), *_R_BECAUSE.finditer(v.s)]:
         c = _text_value(v, "reason", m, "v", 0.75)
         if c is not None:
             return [_reason_trimmed(c)]
