@@ -173,7 +173,7 @@ _STOP_WORDS = re.compile(
 _C_SLOT = re.compile(
     r"(?:^|[:。!?;]|项目组|您好|你好)\s*(?P<v>[^:;,。!?"
     + MASK
-    + r"]{2,80}?)["
+    + r"]{2,80}?)(?:\([^()]{0,60}\))?["
     + MASK
     + r"\s]*(?:目前)?在\s*(?:商务部)?\s*"
     r"(?:业务系统)?\s*(?:统一)?\s*(?:管理)?平台"
@@ -182,7 +182,7 @@ _C_LABEL = re.compile(
     r"(?:公司|企业|单位|申请单位|申请企业)(?:全称|名称)\s*[:为是]\s*(?P<v>[^:;,。!?\t\n " + MASK + r"]{2,60})"
 )
 _C_WE = re.compile(
-    r"(?:我司|我公司|本公司|我单位|本单位)\s*[(“\"]?\s*(?P<v>[\u4e00-\u9fff][\u4e00-\u9fff()]{1,60})"
+    r"(?:我司|我公司|本公司|我单位|本单位|(?:我们|我方|这边|这里)(?:公司)?\s*(?:是|系|为))\s*[(“\"]?\s*(?P<v>[\u4e00-\u9fff][\u4e00-\u9fff()]{1,60})"
 )
 _C_LICENCE = re.compile(r"(?:名\s*称|企业名称|公司名称)\s*:?\s*(?P<v>[\u4e00-\u9fff][\u4e00-\u9fff()]{1,60})")
 _SIG_LINE = re.compile(
@@ -202,6 +202,8 @@ def _org_name(v: str) -> str | None:
     v = _PRONOUNS.sub("", v)
     v = re.sub(r"^.*项目组:?", "", v)
     v = re.sub(r"\((?:盖章|公章|签章|章)\)$", "", v).strip()
+    # "…有限公司(统一社会信用代码…)": the remark is not part of the name
+    v = re.sub(r"(" + ORG_SUFFIX + r")\((?:[^()]*(?:代码|账号|简称|以下)[^()]*|[^()]*[A-Za-z0-9][^()]*)\)?$", r"\1", v)
     if len(v) < 4 or not re.search(r"[\u4e00-\u9fff]", v) or _NOT_NAMES.search(v):
         return None
     return v
@@ -214,9 +216,11 @@ def _org_prefix(run: str) -> str | None:
     best = None
     for m in re.finditer(ORG_SUFFIX, head):
         best = head[: m.end()]
-    # keep a bracketed tail such as "有限公司(北京)"
+    # keep a bracketed tail such as "有限公司(北京)", never "(统一社会信用代码…)" or "(账号…)"
     if best is not None:
-        tail = re.match(r"\([^()]{1,12}\)", head[len(best) :])
+        tail = re.match(r"\([\u4e00-\u9fff]{2,6}\)", head[len(best) :])
+        if tail and re.search(r"代码|账号|盖章|公章|签章|以下|简称", tail.group(0)):
+            tail = None
         if tail:
             best += tail.group(0)
     return best

@@ -135,11 +135,21 @@ class Letter:
         return next((f for f in self.findings if f.code == code), None)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable data; `Letter.from_dict` reverses it."""
-        return _plain(asdict(self))
+        """Plain JSON-serialisable data; `Letter.from_dict` reverses it.
+
+        Shape (docs/letters.md): a field is {name, value, evidence, confidence}, plus
+        {repaired: true, original} only when the value was repaired; evidence keys page/start/end
+        only where known. A finding is {code, status, message} plus {about: field name} when it
+        concerns one field: findings never carry a "name" or "value", fields never a "status".
+        """
+        d = _plain(asdict(self))
+        d["fields"] = [_field_dict(f) for f in self.fields]
+        d["findings"] = [_finding_dict(f) for f in self.findings]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Letter:
+        """The Letter of `to_dict()` output, in this shape or the one stored before issue 12."""
         return cls(
             type=d["type"],
             type_reasons=tuple(d.get("type_reasons", ())),
@@ -149,12 +159,15 @@ class Letter:
                     value=f["value"],
                     evidence=Evidence(**f["evidence"]),
                     confidence=f["confidence"],
-                    repaired=f.get("repaired", False),
+                    repaired=bool(f.get("repaired", False)),
                     original=f.get("original"),
                 )
                 for f in d.get("fields", ())
             ),
-            findings=tuple(Finding(**f) for f in d.get("findings", ())),
+            findings=tuple(
+                Finding(f["code"], f["status"], f["message"], f.get("about", f.get("field")))
+                for f in d.get("findings", ())
+            ),
             sources=tuple(SourceInfo(**s) for s in d.get("sources", ())),
             timings=dict(d.get("timings", {})),
             ocr_pending=bool(d.get("ocr_pending", False)),
@@ -167,3 +180,19 @@ def _plain(x: Any) -> Any:
     if isinstance(x, list | tuple):
         return [_plain(v) for v in x]
     return x
+
+
+def _field_dict(f: Field) -> dict[str, Any]:
+    ev = {k: v for k, v in asdict(f.evidence).items() if v is not None}
+    out: dict[str, Any] = {"name": f.name, "value": _plain(f.value), "evidence": ev, "confidence": f.confidence}
+    if f.repaired:
+        out["repaired"] = True
+        out["original"] = f.original
+    return out
+
+
+def _finding_dict(f: Finding) -> dict[str, Any]:
+    out: dict[str, Any] = {"code": f.code, "status": f.status, "message": f.message}
+    if f.field is not None:
+        out["about"] = f.field
+    return out

@@ -25,6 +25,7 @@ from .fields import Cand, View, code_cand, extract_all, extract_company, make_vi
 from .model import Evidence, Field, Finding, Letter, SourceInfo
 from .sniff import IMAGE_KINDS
 from .sources import Source, from_attachment, html_to_text
+from .text import is_cjk, normalize
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +191,10 @@ def _read(mail: ParsedMail, today: date, ocr: bool, budget: float, max_age: int,
             alts.append((c.value, f"附件《{s.filename}》营业执照"))
             if "company_name" not in chosen:
                 chosen["company_name"] = c
+    ocr_labels = {s.label for s in sources if s.ocr_used}
+    if "company_name" in chosen and chosen["company_name"].label in ocr_labels:
+        names = [mail.subject or ""] + [re.sub(r"\.[A-Za-z0-9]{2,5}$", "", s.filename) for s in sources]
+        chosen["company_name"] = _company_from_names(chosen["company_name"], names, mail.subject or "")
     fields: list[Field] = [_field(chosen[n]) for n in _SINGLE_FIELDS if n in chosen]
     fields += [_field(c) for c in pairs]
     main_company = chosen.get("company_name")
@@ -288,6 +293,28 @@ _SINGLE_FIELDS = (
     "letter_date",
     "contact",
 )
+
+
+def _company_from_names(c: Cand, names: list[str], subject: str) -> Cand:
+    """The OCR'd company name corrected from the subject or a file name that spells it nearly alike.
+
+    OCR damages rare characters of a name (镕, 喆 …); the enterprise typed the same name in the
+    subject or the file name. Same length, same ending, at most two characters apart: take the
+    typed one, keep the OCR reading as `original`, and quote the typed text as the evidence.
+    """
+    ocr = str(c.value)
+    for k, text in enumerate(names):
+        text = normalize(text, flat=True).text
+        for i in range(0, max(0, len(text) - len(ocr)) + 1):
+            typed = text[i : i + len(ocr)]
+            diff = sum(a != b for a, b in zip(typed, ocr, strict=True)) if len(typed) == len(ocr) else 99
+            if 0 < diff <= 2 and typed[-2:] == ocr[-2:] and all(is_cjk(ch) or ch in "()" for ch in typed):
+                where = "subject" if k == 0 else "filename"
+                return replace(
+                    c, value=typed, label=where, evidence=typed, page=None, start=None, end=None,
+                    repaired=True, original=ocr,
+                )
+    return c
 
 
 def _lap(since: float) -> float:
