@@ -536,8 +536,13 @@ def _seal(main: Source | None) -> tuple[tuple[str, str], str]:
     ]
     mod = _optional("seal")
     if main.kind not in IMAGE_KINDS:
-        # pictures inside a document (an e-seal PNG): judge them as placed on a page
-        images = [p for p in (_on_page(img) for img in images[:MAX_SEAL_CHECKS]) if p is not None]
+        # pictures inside a document (an e-seal PNG): judge them as placed on a page; a picture
+        # that is a whole scanned page (an image-only PDF) is judged as it is
+        images = [
+            p
+            for p in (img if _is_page_image(img) else _on_page(img) for img in images[:MAX_SEAL_CHECKS])
+            if p is not None
+        ]
     if not images:
         if main.kind == "docx":
             return ("unknown", "电子版未见公章图片"), label
@@ -559,6 +564,18 @@ def _seal(main: Source | None) -> tuple[tuple[str, str], str]:
         return ("none", f"附件《{main.filename}》：{verdicts[0][1] or '未见公章'}"), label
     why = next((w for v, w in verdicts if w), "无法判断是否盖章")
     return ("unknown", f"附件《{main.filename}》：{why}"), label
+
+
+def _is_page_image(data: bytes) -> bool:
+    """A picture the size and shape of a scanned page (A4 at 100 dpi or more, either way up)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+    except Exception:
+        return False
+    return min(w, h) >= 800 and 1.2 <= max(w, h) / min(w, h) <= 1.6
 
 
 def _on_page(data: bytes) -> bytes | None:
