@@ -19,7 +19,7 @@ from types import ModuleType
 
 from ..mail.parsed import ParsedMail
 from . import findings as checks
-from .classify import classify, letter_structure
+from .classify import classify, letter_structure, title_type
 from .codes import CodeMatch, find_codes
 from .fields import Cand, View, code_cand, extract_all, extract_company, make_view
 from .model import Evidence, Field, Finding, Letter, SourceInfo
@@ -455,7 +455,9 @@ def _licence_title(page: str) -> bool:
 
 def is_letter_text(text: str) -> bool:
     """Text laid out like a letter (a mail body, a quoted part)."""
-    return letter_structure(text) >= 3 or _letter_score(text) >= 3
+    # a short covering note ("老师您好，附件是说明，麻烦处理") has a salutation and a request too;
+    # a letter also has its title, or more of a letter's parts
+    return title_type(text) is not None or letter_structure(text) >= 4 or _letter_score(text) >= 3
 
 
 def _letter_score(text: str) -> int:
