@@ -162,10 +162,28 @@ def main() -> int:
                     )
     print(f"letters.read benchmark: {dict(n_letters)} letters; crashes: {crashes}")
     print()
-    table("per set (all = template + free; the held-out set is never tuned on)", ok, total,
-          [s for s in ("all", *sets) if total[s]])
-    forms = [f for f in ("docx", "docx_table", "doc", "office_pdf", "text_pdf", "scan_jpg", "scan_png",
-                         "scan_pdf", "body", "html") if total[f]]
+    table(
+        "per set (all = template + free; the held-out set is never tuned on)",
+        ok,
+        total,
+        [s for s in ("all", *sets) if total[s]],
+    )
+    forms = [
+        f
+        for f in (
+            "docx",
+            "docx_table",
+            "doc",
+            "office_pdf",
+            "text_pdf",
+            "scan_jpg",
+            "scan_png",
+            "scan_pdf",
+            "body",
+            "html",
+        )
+        if total[f]
+    ]
     table("per form (every set)", ok, total, forms)
     print(f"{'ms/letter':<16}" + "".join(f"{'median':>9}{'p95':>9}{'n':>5}" for _ in [0]))
     for f in forms:

@@ -167,9 +167,7 @@ def classify(
         scores[kind] = scores.get(kind, 0) + 2 * n
     kind = _pick(scores)
     if kind is not None:
-        reasons = [
-            f"邮件{'主题' if subject_scores.get(kind) else '正文'}含“{TYPE_LABELS[kind]}”相关用语"
-        ]
+        reasons = [f"邮件{'主题' if subject_scores.get(kind) else '正文'}含“{TYPE_LABELS[kind]}”相关用语"]
         others = [TYPE_LABELS[k] for k in scores if k != kind]
         if others:
             reasons.append(f"也提到：{'、'.join(others)}（以出现较多者为准）")

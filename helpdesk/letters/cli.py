@@ -27,7 +27,9 @@ from .sources import decode_text
 MAX_FILE = 64 * 1024 * 1024
 #: intake's default per-attachment limit (HELPDESK_MAX_ATTACHMENT_MB, 20); --max-attachment-mb changes it
 MAX_ATTACHMENT_MB = 20
-_HEADER = re.compile(rb"^(?:Received|Return-Path|From|To|Subject|Date|Message-ID|MIME-Version|Content-Type)\s*:", re.I | re.M)
+_HEADER = re.compile(
+    rb"^(?:Received|Return-Path|From|To|Subject|Date|Message-ID|MIME-Version|Content-Type)\s*:", re.I | re.M
+)
 
 
 def looks_like_mail(name: str, data: bytes) -> bool:

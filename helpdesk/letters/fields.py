@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from .codes import CodeMatch, check_code, find_codes, is_valid_uscc
-from .text import WRAP_MIN_LINE, NText, normalize
+from .text import NText, normalize
 
 MASK = "\x01"
 
@@ -203,7 +203,11 @@ def _org_name(v: str) -> str | None:
     v = re.sub(r"^.*项目组:?", "", v)
     v = re.sub(r"\((?:盖章|公章|签章|章)\)$", "", v).strip()
     # "…有限公司(统一社会信用代码…)": the remark is not part of the name
-    v = re.sub(r"(" + ORG_SUFFIX + r")\((?:[^()]*(?:代码|账号|简称|以下)[^()]*|[^()]*[A-Za-z0-9][^()]*)\)?$", r"\1", v)
+    v = re.sub(
+        r"(" + ORG_SUFFIX + r")\((?:[^()]*(?:代码|账号|简称|以下)[^()]*|[^()]*[A-Za-z0-9][^()]*)\)?$",
+        r"\1",
+        v,
+    )
     if len(v) < 4 or not re.search(r"[\u4e00-\u9fff]", v) or _NOT_NAMES.search(v):
         return None
     return v
@@ -403,9 +407,13 @@ _TARGET_WORD = re.compile(_TARGET_VERB + r"(?!后|以后|之后)")
 _ACCT_TOKEN = re.compile(
     r"(?<![A-Za-z0-9_.@\-])(?:(?i:zxkt)\s?[-_ —]\s?)?[A-Za-z0-9](?:[A-Za-z0-9.@\-]|\s?_\s?)*"
 )
-_NOT_ACCOUNT_BEFORE = re.compile(r"(?:电话|手机|联系方式|座机|传真|Tel|TEL|tel|邮箱|e-?mail|Email|QQ)\s*(?:号码?)?\s*(?:为|是|:)?\s*$")
+_NOT_ACCOUNT_BEFORE = re.compile(
+    r"(?:电话|手机|联系方式|座机|传真|Tel|TEL|tel|邮箱|e-?mail|Email|QQ)\s*(?:号码?)?\s*(?:为|是|:)?\s*$"
+)
 _DATE_TOKEN = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}")
-_LABEL = re.compile(r"\s*(?:[(（]?(?:\d{1,2}|[一二三四五六七八九十]{1,2})[)）.、:]\s*)?(?P<label>[^:\n]{1,16}?):")
+_LABEL = re.compile(
+    r"\s*(?:[(（]?(?:\d{1,2}|[一二三四五六七八九十]{1,2})[)）.、:]\s*)?(?P<label>[^:\n]{1,16}?):"
+)
 
 
 _LIST_MARK = re.compile(r"\s*(?:\d{1,2}[.、)]|[一二三四五六七八九十]{1,2}[、.]|\(\d{1,2}\))(?!\d)")
@@ -481,7 +489,9 @@ def _account_tokens(v: View) -> list[tuple[str, int, int, str]]:
                 rest = seg[j - a : cb if cb >= 0 else len(seg)]
                 if _KEEP_WORD.search(rest[:8]):
                     where = "保留"
-            role = "keep" if _KEEP_WORD.search(where) else "target" if _TARGET_WORD.search(where) else "listed"
+            role = (
+                "keep" if _KEEP_WORD.search(where) else "target" if _TARGET_WORD.search(where) else "listed"
+            )
             out.append((norm_account(tok), i, j, role))
     return out
 
@@ -595,7 +605,7 @@ def extract_reason(v: View) -> list[Cand]:
 
 
 def _reason_trimmed(c: Cand) -> Cand:
-    """"因X原因" / "因X等原因": the reason without its closing word."""
+    """ "因X原因" / "因X等原因": the reason without its closing word."""
     value = re.sub(r"(?:等|的)?原因$", "", str(c.value)).strip()
     return replace(c, value=value) if len(value) >= 2 else c
 
@@ -631,7 +641,9 @@ _TO_NEW = re.compile(
 _OLD_LABEL = re.compile(r"原|错误|旧|修改前|变更前|更正前|误填|填错|之前")
 
 
-_CODE_SHAPE = re.compile(r"(?<![0-9A-Za-z])(?:(?=[0-9A-Z]*\d[0-9A-Z]*\d)[0-9A-Z]{18}|[0-9A-Z]{8}-[0-9A-Z])(?![0-9A-Za-z])")
+_CODE_SHAPE = re.compile(
+    r"(?<![0-9A-Za-z])(?:(?=[0-9A-Z]*\d[0-9A-Z]*\d)[0-9A-Z]{18}|[0-9A-Z]{8}-[0-9A-Z])(?![0-9A-Za-z])"
+)
 
 
 def _code_pairs(v: View) -> list[Cand]:
@@ -654,7 +666,12 @@ def _code_pairs(v: View) -> list[Cand]:
             continue
         between = v.ls[a.end : b.start]
         before = v.ls[max(0, a.start - 16) : a.start]
-        if len(between) > 40 or not _TO_NEW.search(between) or _TO_NEW.search(before[-6:]) and not _OLD_LABEL.search(before):
+        if (
+            len(between) > 40
+            or not _TO_NEW.search(between)
+            or _TO_NEW.search(before[-6:])
+            and not _OLD_LABEL.search(before)
+        ):
             continue
         used.update((k, k + 1))
         for code, name, repair in ((a, "old_value", "none"), (b, "new_value", v.repair)):
@@ -662,8 +679,15 @@ def _code_pairs(v: View) -> list[Cand]:
             value = c.value if c.kind == "uscc" else f"{c.value[:8]}-{c.value[8:]}"
             out.append(
                 _cand(
-                    v, name, value, code.start, code.end, 0.9 if c.valid else 0.8, lines=True,
-                    repaired=c.repaired, original=c.original,
+                    v,
+                    name,
+                    value,
+                    code.start,
+                    code.end,
+                    0.9 if c.valid else 0.8,
+                    lines=True,
+                    repaired=c.repaired,
+                    original=c.original,
                 )
             )
     return out

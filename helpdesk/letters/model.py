@@ -184,7 +184,12 @@ def _plain(x: Any) -> Any:
 
 def _field_dict(f: Field) -> dict[str, Any]:
     ev = {k: v for k, v in asdict(f.evidence).items() if v is not None}
-    out: dict[str, Any] = {"name": f.name, "value": _plain(f.value), "evidence": ev, "confidence": f.confidence}
+    out: dict[str, Any] = {
+        "name": f.name,
+        "value": _plain(f.value),
+        "evidence": ev,
+        "confidence": f.confidence,
+    }
     if f.repaired:
         out["repaired"] = True
         out["original"] = f.original

@@ -311,8 +311,15 @@ def _company_from_names(c: Cand, names: list[str], subject: str) -> Cand:
             if 0 < diff <= 2 and typed[-2:] == ocr[-2:] and all(is_cjk(ch) or ch in "()" for ch in typed):
                 where = "subject" if k == 0 else "filename"
                 return replace(
-                    c, value=typed, label=where, evidence=typed, page=None, start=None, end=None,
-                    repaired=True, original=ocr,
+                    c,
+                    value=typed,
+                    label=where,
+                    evidence=typed,
+                    page=None,
+                    start=None,
+                    end=None,
+                    repaired=True,
+                    original=ocr,
                 )
     return c
 
@@ -362,7 +369,9 @@ def _quoted_letter(quoted: str) -> str:
     lines = []
     for line in quoted.splitlines():
         line = re.sub(r"^\s*(?:>\s?)+", "", line)
-        if _QUOTE_START.match(line) or re.match(r"\s*(?:发件人|收件人|抄送|主题|发送时间|日期|时间|Sent|To|Cc|Subject|Date)\s*[:：]", line, re.I):
+        if _QUOTE_START.match(line) or re.match(
+            r"\s*(?:发件人|收件人|抄送|主题|发送时间|日期|时间|Sent|To|Cc|Subject|Date)\s*[:：]", line, re.I
+        ):
             continue
         lines.append(line)
     return "\n".join(lines).strip()
@@ -620,6 +629,7 @@ def _codes(
     """
     olds = {str(o).replace("-", "") for o in old_values}
     paired = {str(o).replace("-", "") for o in paired_values}
+    invalid_seen: set[str] = set()
     fields: list[Field] = []
     matches: list[tuple[str, CodeMatch]] = []
     seen: set[tuple[str, str]] = set()
@@ -637,14 +647,18 @@ def _codes(
                 if (c.name, c.value) not in seen:
                     seen.add((c.name, c.value))
                     fields.append(_field(c))
-            elif s.role == "letter" or s is body:
+            elif (s.role == "letter" or s is body) and m.value not in olds | paired | invalid_seen:
                 # a code the letter states that fails its check: the agent must see it as a value
-                if m.value not in olds and m.value not in paired and ("invalid_code", m.value) not in seen:
-                    seen.add(("invalid_code", m.value))
-                    value = m.value if m.kind == "uscc" else f"{m.value[:8]}-{m.value[8:]}"
-                    fields.append(
-                        Field("invalid_code", value, Evidence(s.label, m.raw, s.page_of(m.start), m.start, m.end), 0.8)
+                invalid_seen.add(m.value)
+                value = m.value if m.kind == "uscc" else f"{m.value[:8]}-{m.value[8:]}"
+                fields.append(
+                    Field(
+                        "invalid_code",
+                        value,
+                        Evidence(s.label, m.raw, s.page_of(m.start), m.start, m.end),
+                        0.8,
                     )
+                )
     if subject.strip():
         for m in find_codes(subject, repair="alphabet"):
             matches.append(("subject", m))

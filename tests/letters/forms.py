@@ -105,8 +105,16 @@ def office_file(name: str, docx_data: bytes, fmt: str) -> bytes | None:
             f.write(docx_data)
         filt = "doc:MS Word 97" if fmt == "doc" else "pdf:writer_pdf_Export"
         subprocess.run(
-            [exe, "--headless", f"-env:UserInstallation=file://{tmp}/profile", "--convert-to", filt,
-             "--outdir", tmp, src],
+            [
+                exe,
+                "--headless",
+                f"-env:UserInstallation=file://{tmp}/profile",
+                "--convert-to",
+                filt,
+                "--outdir",
+                tmp,
+                src,
+            ],
             capture_output=True,
             timeout=120,
             check=False,

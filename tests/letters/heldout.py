@@ -22,7 +22,6 @@ from tests.letters.make_letters import (
     cn_date,
     fullwidth,
     licence_lines,
-    make_org_code,
     make_uscc,
     nfkc,
     text_pdf,
@@ -41,7 +40,12 @@ REASONS = [
     "申报时提示账号资质异常",
     "重复注册了账号",
 ]
-CHANGE_REASONS = ["工作人员录入失误", "注册时误填了其他企业的代码", "三证合一后代码已更新", "填报时少输了一位"]
+CHANGE_REASONS = [
+    "工作人员录入失误",
+    "注册时误填了其他企业的代码",
+    "三证合一后代码已更新",
+    "填报时少输了一位",
+]
 VERBS = {"unbind": "解绑", "cancel": "注销"}
 TRAD = {"unbind": "解綁", "cancel": "註銷"}
 

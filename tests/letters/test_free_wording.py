@@ -5,14 +5,13 @@ text PDF); scans are in test_ocr.py and the bench."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 
 from helpdesk.letters import Letter, read
 from tests.letters.forms import Written, docx_file
-import random
-
 from tests.letters.make_letters import TODAY, licence_lines, make_mail, text_pdf
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
@@ -189,7 +188,10 @@ def test_letter_with_licence_words_is_still_the_letter() -> None:
 def test_recovery_form_read_without_the_mail_is_recovery() -> None:
     w = Written(
         "账号找回申请表",
-        ["外贸发展专项资金（中小）网络管理应用项目组：", f"我公司深圳华强电子有限公司（统一社会信用代码：{USCC}）忘记了统一平台登录账号，申请找回。"],
+        [
+            "外贸发展专项资金（中小）网络管理应用项目组：",
+            f"我公司深圳华强电子有限公司（统一社会信用代码：{USCC}）忘记了统一平台登录账号，申请找回。",
+        ],
         ["深圳华强电子有限公司", "2026年11月5日"],
     )
     letter = read(make_mail(attachments=[("a.docx", docx_file(w))]), today=TODAY, ocr=False)
@@ -198,7 +200,11 @@ def test_recovery_form_read_without_the_mail_is_recovery() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["你好，请问怎么解绑？我们公司有两个账号。", "请问变更统一社会信用代码需要什么材料？", "注销账号要多久能办好？"],
+    [
+        "你好，请问怎么解绑？我们公司有两个账号。",
+        "请问变更统一社会信用代码需要什么材料？",
+        "注销账号要多久能办好？",
+    ],
 )
 def test_how_to_questions_are_inquiries(text: str) -> None:
     assert read(make_mail(subject="咨询", text=text), today=TODAY, ocr=False).type == "inquiry"
@@ -233,7 +239,9 @@ def test_from_dict_reads_the_shape_stored_before() -> None:
                 "original": None,
             }
         ],
-        "findings": [{"code": "account_exists", "status": "fail", "message": "…", "field": "target_accounts"}],
+        "findings": [
+            {"code": "account_exists", "status": "fail", "message": "…", "field": "target_accounts"}
+        ],
         "sources": [],
         "timings": {},
         "ocr_pending": False,
