@@ -368,7 +368,7 @@ def _is_account(tok: str) -> bool:
         return False
     if not re.search(r"[A-Za-z]", t) and not t.isdigit():
         return False
-    if re.fullmatch(r"[0-9A-Z]{18}", t) and sum(c.isdigit() for c in t) >= 10:
+    if re.fullmatch(r"[0-9A-Z]{18}", t) and sum(c.isdigit() for c in t) >= 4:
         return False  # a code, valid or not
     if re.fullmatch(r"[0-9A-Z]{8}-[0-9A-Z]", t) or re.fullmatch(r"(?=.*[A-Z])[0-9A-Z]{8}[0-9X]", t):
         return False
@@ -499,10 +499,13 @@ def _account_tokens(v: View) -> list[tuple[str, int, int, str]]:
 def extract_accounts(v: View) -> list[Cand]:
     out: list[Cand] = []
     tokens = _account_tokens(v)
-    names = list(dict.fromkeys(t[0] for t in tokens))
+    # the enterprise's accounts: its list when it gives one (a target missing from the list is a
+    # finding, so it is not added), else every account it names (to keep and to remove)
+    named = [t for t in tokens if t[3] != "target"] if any(t[3] == "listed" for t in tokens) else tokens
+    names = list(dict.fromkeys(t[0] for t in named))
     targets = [t for t in tokens if t[3] == "target"]
     if names:
-        out.append(_cand(v, "account_names", names, tokens[0][1], tokens[-1][2], 0.9, lines=True))
+        out.append(_cand(v, "account_names", names, named[0][1], named[-1][2], 0.9, lines=True))
     if targets:
         tnames = list(dict.fromkeys(t[0] for t in targets))
         out.append(_cand(v, "target_accounts", tnames, targets[0][1], targets[-1][2], 0.9, lines=True))

@@ -305,10 +305,15 @@ def _company_from_names(c: Cand, names: list[str], subject: str) -> Cand:
     ocr = str(c.value)
     for k, text in enumerate(names):
         text = normalize(text, flat=True).text
-        for i in range(0, max(0, len(text) - len(ocr)) + 1):
-            typed = text[i : i + len(ocr)]
-            diff = sum(a != b for a, b in zip(typed, ocr, strict=True)) if len(typed) == len(ocr) else 99
-            if 0 < diff <= 2 and typed[-2:] == ocr[-2:] and all(is_cjk(ch) or ch in "()" for ch in typed):
+        # the typed name ends where the OCR'd one does ("…有限公司"); it may be one character longer
+        # or shorter (OCR drops a character it cannot read, or reads one as two)
+        end = text.find(ocr[-2:])
+        spans = [(end + 2 - n, end + 2) for n in (len(ocr) - 1, len(ocr), len(ocr) + 1)] if end >= 0 else []
+        tries = sorted(
+            (_edits(text[max(0, i) : j], ocr), abs(j - i - len(ocr)), text[max(0, i) : j]) for i, j in spans
+        )
+        for diff, _, typed in tries[:1]:
+            if 0 < diff <= 2 and len(typed) >= 4 and all(is_cjk(ch) or ch in "()" for ch in typed):
                 where = "subject" if k == 0 else "filename"
                 return replace(
                     c,
@@ -322,6 +327,16 @@ def _company_from_names(c: Cand, names: list[str], subject: str) -> Cand:
                     original=ocr,
                 )
     return c
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance of two short strings."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
 
 
 def _lap(since: float) -> float:
