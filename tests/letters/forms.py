@@ -92,7 +92,9 @@ def docx_file(w: Written, *, table: bool = False, seal: bool = False) -> bytes:
 
 def office_file(name: str, docx_data: bytes, fmt: str) -> bytes | None:
     """`docx_data` converted by LibreOffice to "doc" or "pdf", cached by case name; None without it."""
-    key = f"{name}-{zlib.crc32(docx_data) & 0xFFFFFFFF:08x}.{fmt}"
+    # keyed by case name only: a .docx is not byte-for-byte reproducible (it records its creation
+    # time), the letter in it is
+    key = f"{name}.{fmt}"
     cached = OFFICE_DIR / key
     if cached.exists():
         return cached.read_bytes()
