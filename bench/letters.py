@@ -1,134 +1,196 @@
-"""Benchmark of letters.read(): accuracy per source and field, and time per letter. Run by hand.
+"""Benchmark of letters.read(): accuracy per field and per delivery form, and time per letter. Run by hand.
 
-    python bench/letters.py                      # 80 letters each as docx, text PDF, mail body; 24 scans
-    python bench/letters.py --per-source 200 --scans 0
-    python bench/letters.py --scans 60 --seed 7
+    python bench/letters.py                    # every set: template 60, free 140, held-out 100 (scans OCR'd)
+    python bench/letters.py --no-scans         # skip the scanned letters (no OCR; quick)
+    python bench/letters.py --set heldout      # one set only
+    python bench/letters.py --show 5           # print more mismatches (never for the held-out set
+                                               # unless --show-heldout: no rule is tuned on it)
 
-Letters come from tests/letters/make_letters.py: every type (change / unbind / cancel), every wording
-(template, other words, labelled lines), full-width characters, spaced codes, Chinese numerals and
-dates, one to four accounts, licences attached as images or text PDFs. The truth of each letter is
-known from its seed. docx, PDF and body letters are read with ocr=False (a licence scan then stays
-unread, as in the intake's fast pass); scans (tests/letters/scanmaker.py: rendered, stamped, rotated,
-JPEG-compressed pages) are read with OCR, their licence as a text PDF.
+Sets: "template" (tests/letters/make_letters.py: the seed's three templates and near wordings),
+"free" (tests/letters/freegen.py: free wording, the tuning set) and "heldout" (tests/letters/
+heldout.py: other phrase banks and names, never tuned on). Forms: docx, docx tables, doc and
+office PDF (LibreOffice output cached in tests/letters/data/office/), text PDF, scans (jpg, png,
+image-only PDF; OCR), mail body, HTML body.
 
-Prints, per source kind, the exact-match accuracy of the type and of each field stated in the
-letters, and the time per letter (median, p95), in total and without seal detection (the seal
-detector is a separate module, timed separately). Aims: docx and text PDF: type 100 %, every field
->= 99 %; docx under 30 ms a letter.
+Scoring, per field stated in a letter: type, company, accounts (the exact set), targets (exact set),
+stated count, USCC and organisation codes (the exact set of valid codes), old/new pairs (the exact
+set), date, reason (equal after NFKC, without punctuation and a trailing "原因"), licence attached
+(true/false), seal hint on colour scans ("seal" / "none"). Crashes (an internal_error finding)
+are counted. Time per letter is given per form (median, p95).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
+import unicodedata
 from collections import Counter, defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from helpdesk.letters import FIELD_NAMES, read  # noqa: E402
+from helpdesk.letters import read  # noqa: E402
+from tests.letters.forms import SCAN_FORMS  # noqa: E402
+from tests.letters.freegen import N_FREE, make_free  # noqa: E402
+from tests.letters.heldout import N_HELDOUT, make_heldout  # noqa: E402
 from tests.letters.make_letters import TODAY, make_case  # noqa: E402
 
-FIELDS = ("type", *(name for name in FIELD_NAMES if name != "seal"))  # the seal is a hint, not scored
+FIELDS = (
+    "type",
+    "company_name",
+    "account_names",
+    "target_accounts",
+    "account_count",
+    "uscc",
+    "org_code",
+    "pairs",
+    "letter_date",
+    "reason",
+    "has_licence",
+    "seal",
+)
+N_TEMPLATE = 60
 
 
-def got_value(letter, name):
+def _reason_key(s: object) -> str:
+    s = unicodedata.normalize("NFKC", str(s or ""))
+    s = re.sub(r"[\s,.;:!?、。，；：！？\"'“”()（）]", "", s)
+    return re.sub(r"(?:的)?原因$", "", s)
+
+
+def got(letter, name: str):
     if name == "type":
         return letter.type
     if name in ("uscc", "org_code"):
-        return sorted(letter.values(name))
+        return sorted(set(letter.values(name)))
+    if name == "pairs":
+        olds = [f.value for f in letter.fields if f.name == "old_value"]
+        news = [f.value for f in letter.fields if f.name == "new_value"]
+        return sorted(zip(olds, news, strict=False))
     f = letter.get(name)
-    return None if f is None else f.value
+    if f is None:
+        return None
+    if name in ("account_names", "target_accounts"):
+        return sorted(f.value)
+    if name == "reason":
+        return _reason_key(f.value)
+    return f.value
+
+
+def want(truth: dict, name: str):
+    v = truth[name]
+    if name in ("uscc", "org_code", "account_names", "target_accounts"):
+        return sorted(set(v))
+    if name == "pairs":
+        return sorted(tuple(p) for p in v)
+    if name == "reason":
+        return _reason_key(v)
+    return v
+
+
+def cases(which: str, scans: bool):
+    if which == "template":
+        for k in range(N_TEMPLATE):
+            kind = ("change", "unbind", "cancel")[k % 3]
+            source = ("docx", "pdf", "body", "scan")[k % 4] if scans else ("docx", "pdf", "body")[k % 3]
+            c = make_case(880_000 + k, kind=kind, source=source, licence="pdf" if source == "scan" else "any")
+            form = {"pdf": "text_pdf", "scan": "scan_jpg"}.get(c.source, c.source)
+            yield form, c
+    if which in ("free", "heldout"):
+        maker, n = (make_free, N_FREE) if which == "free" else (make_heldout, N_HELDOUT)
+        for k in range(n):
+            c = maker(k)
+            if scans or c.source not in SCAN_FORMS:
+                yield c.source, c
 
 
 def pct(q: list[float], p: float) -> float:
     q = sorted(q)
-    return q[min(len(q) - 1, int(round(p * (len(q) - 1))))]
+    return q[min(len(q) - 1, int(round(p * (len(q) - 1))))] if q else 0.0
+
+
+def table(title: str, ok: dict, total: dict, columns: list[str]) -> None:
+    print(title)
+    header = f"{'field':<16}" + "".join(f"{c:>13}" for c in columns)
+    print(header)
+    print("-" * len(header))
+    for name in FIELDS:
+        row = f"{name:<16}"
+        for c in columns:
+            n = total[c][name]
+            row += f"{'' if n == 0 else f'{ok[c][name] / n:.2f} {ok[c][name]}/{n}':>13}"
+        print(row)
+    print()
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--per-source", type=int, default=80, help="letters per source kind (docx, pdf, body)")
-    ap.add_argument("--scans", type=int, default=24, help="scanned letters (OCR; 0 to skip)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--show", type=int, default=3, help="mismatches to print per source and field")
+    ap.add_argument("--set", choices=["all", "template", "free", "heldout"], default="all")
+    ap.add_argument("--no-scans", action="store_true", help="skip scanned letters (no OCR)")
+    ap.add_argument("--show", type=int, default=0, help="mismatches to print per set and field")
+    ap.add_argument("--show-heldout", action="store_true", help="also print held-out mismatches")
     args = ap.parse_args()
+    sets = ["template", "free", "heldout"] if args.set == "all" else [args.set]
 
-    plan: list[tuple[str, int]] = []
-    for source in ("docx", "pdf", "body"):
-        plan += [(source, args.seed * 100_000 + k) for k in range(args.per_source)]
-    scans_note = ""
-    if args.scans:
-        try:
-            from tests.letters import scanmaker  # noqa: F401
-        except ImportError:
-            scans_note = "scans skipped: tests/letters/scanmaker.py is missing"
-        else:
-            try:
-                from helpdesk.letters import ocr
-
-                engine = ocr.engine_name() if ocr.available() else None
-            except Exception:
-                engine = None
-            if engine is None:
-                scans_note = "scans skipped: OCR engine not available"
-            else:
-                scans_note = f"scans read with OCR engine {engine}"
-                plan += [("scan", args.seed * 100_000 + 50_000 + k) for k in range(args.scans)]
-
-    # warm up imports and caches once, outside the measurements
-    read(make_case(1, source="docx").mail, today=TODAY, ocr=False)
-    read(make_case(2, source="pdf").mail, today=TODAY, ocr=False)
-
+    read(make_case(1, source="docx").mail, today=TODAY, ocr=False)  # warm up imports
     ok: dict[str, Counter] = defaultdict(Counter)
     total: dict[str, Counter] = defaultdict(Counter)
     times: dict[str, list[float]] = defaultdict(list)
-    times_noseal: dict[str, list[float]] = defaultdict(list)
     misses: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for source, seed in plan:
-        kind = ("change", "unbind", "cancel")[seed % 3]
-        case = make_case(seed, kind=kind, source=source, licence="pdf" if source == "scan" else "any")
-        started = time.perf_counter()
-        letter = read(case.mail, today=TODAY, ocr=source == "scan", ocr_budget_s=120)
-        seconds = time.perf_counter() - started
-        times[source].append(seconds)
-        times_noseal[source].append(seconds - letter.timings.get("seal", 0.0))
-        for name, want in case.truth.items():
-            want = sorted(want) if name in ("uscc", "org_code") else want
-            got = got_value(letter, name)
-            total[source][name] += 1
-            if got == want:
-                ok[source][name] += 1
-            elif len(misses[(source, name)]) < args.show:
-                misses[(source, name)].append(f"{case.name}: want {want!r} got {got!r}")
-
-    n_all = len(plan)
-    counts = ", ".join(f"{s} {len(times[s])}" for s in times)
-    print(f"letters.read benchmark: {n_all} letters ({counts}); seed {args.seed}. {scans_note}".rstrip())
+    crashes = 0
+    n_letters = Counter()
+    for which in sets:
+        for form, case in cases(which, not args.no_scans):
+            n_letters[which] += 1
+            started = time.perf_counter()
+            letter = read(case.mail, today=TODAY, ocr=form in SCAN_FORMS, ocr_budget_s=120)
+            times[form].append(time.perf_counter() - started)
+            crashes += letter.finding("internal_error") is not None
+            for name in FIELDS:
+                if name not in case.truth:
+                    continue
+                good = got(letter, name) == want(case.truth, name)
+                for col in (which, form, "all" if which != "heldout" else "heldout*"):
+                    total[col][name] += 1
+                    ok[col][name] += good
+                show = args.show if which != "heldout" or args.show_heldout else 0
+                if not good and len(misses[(which, name)]) < show:
+                    misses[(which, name)].append(
+                        f"{case.name}: want {want(case.truth, name)!r} got {got(letter, name)!r}"
+                    )
+    print(f"letters.read benchmark: {dict(n_letters)} letters; crashes: {crashes}")
     print()
-    sources = list(times)
-    header = f"{'field':<18}" + "".join(f"{s:>18}" for s in sources)
-    print(header)
-    print("-" * len(header))
-    for name in FIELDS:
-        row = f"{name:<18}"
-        for s in sources:
-            n = total[s][name]
-            cell = "" if n == 0 else f"{100 * ok[s][name] / n:.1f}% {ok[s][name]}/{n}"
-            row += f"{cell:>18}"
-        print(row)
-    print("-" * len(header))
-    for label, table, q in (
-        ("ms/letter median", times, 0.5),
-        ("ms/letter p95", times, 0.95),
-        ("  without seal med", times_noseal, 0.5),
-        ("  without seal p95", times_noseal, 0.95),
-    ):
-        print(f"{label:<18}" + "".join(f"{1000 * pct(table[s], q):>18.1f}" for s in sources))
-    if any(misses.values()):
+    table(
+        "per set (all = template + free; the held-out set is never tuned on)",
+        ok,
+        total,
+        [s for s in ("all", *sets) if total[s]],
+    )
+    forms = [
+        f
+        for f in (
+            "docx",
+            "docx_table",
+            "doc",
+            "office_pdf",
+            "text_pdf",
+            "scan_jpg",
+            "scan_png",
+            "scan_pdf",
+            "body",
+            "html",
+        )
+        if total[f]
+    ]
+    table("per form (every set)", ok, total, forms)
+    print(f"{'ms/letter':<16}" + "".join(f"{'median':>9}{'p95':>9}{'n':>5}" for _ in [0]))
+    for f in forms:
+        print(f"{f:<16}{1000 * pct(times[f], 0.5):>9.0f}{1000 * pct(times[f], 0.95):>9.0f}{len(times[f]):>5}")
+    if misses:
         print()
-        print("mismatches (first few per source and field):")
+        print("mismatches:")
         for (s, name), lines in sorted(misses.items()):
             for line in lines:
                 print(f"  [{s}/{name}] {line}")

@@ -19,15 +19,31 @@ TYPE_LABELS = {
     "inquiry": "咨询",
 }
 
-_TITLE = re.compile(r"(?P<k>变更|修改|更正|解绑|解除绑定|注销)[^\n]{0,6}?说明")
+_TITLE = re.compile(
+    r"(?P<k>变更|修改|更改|更正|解绑|解除绑定|注销|找回)[^\n]{0,14}?(?:说明|申请|函|情况)"
+    r"|^关于[^\n]{0,12}?(?P<k2>变更|修改|更改|更正|解绑|解除绑定|注销|找回)"
+    r"|^[^\n]{0,10}?(?P<k3>变更|修改|更改|更正|解绑|解除绑定|注销|找回)[^\n]{0,8}$"
+)
 _TITLE_KIND = {
     "变更": "change",
     "修改": "change",
+    "更改": "change",
     "更正": "change",
     "解绑": "unbind",
     "解除绑定": "unbind",
     "注销": "cancel",
+    "找回": "recovery",
 }
+#: a question, not a request: "请问怎么解绑？" is an inquiry whatever it mentions
+_QUESTION = re.compile(r"[?？]|请问|怎么|如何|怎样|哪里|哪个|什么|多久|能否|是否|可以吗|吗$|咨询")
+_SALUTATION = re.compile(r"项目组|^(?:尊敬的|老师|您好|你好|各位)")
+_CLOSING = re.compile(r"特此|此致|敬礼|谢谢|感谢|承诺|特申请|望批准|请予|麻烦")
+_DATE_LINE = re.compile(r"(?:19|20|[〇零○一二])\S{2,3}\s*[年./-]\s*\S{1,3}\s*[月./-]\s*\S{1,3}")
+_ASK = re.compile(
+    r"申请|麻烦|帮忙|帮我们|想把|想要|需要|请.{0,8}?(?:解绑|注销|修改|变更|更正|找回)|(?:解绑|注销)(?:一下|掉)"
+    r"|(?:修改|变更|更正|改)(?:为|成)"
+)
+_PLATFORM = re.compile(r"统一平台|账号|账户|专项资金")
 
 _CODE_WORDS = r"(?:统一社会信用代码|社会信用代码|信用代码|组织机构代码|机构代码|企业名称|公司名称|资质信息|资质|企业代码)"
 _KEYWORDS: list[tuple[str, re.Pattern[str]]] = [
@@ -52,9 +68,12 @@ _KEYWORDS: list[tuple[str, re.Pattern[str]]] = [
     ),
 ]
 _REQUEST = {
-    "change": re.compile(r"申请(?:更改|修改|变更|更正)"),
-    "unbind": re.compile(r"申请解绑|申请解除绑定|申请.{0,6}?解绑"),
-    "cancel": re.compile(r"申请注销|申请.{0,6}?注销"),
+    "change": re.compile(
+        r"(?:申请|想|需要?|要|请|帮忙)\S{0,12}?(?:更改|修改|变更|更正|改)|(?:修改|变更|更正|改)(?:为|成)|正确的?(?:是|为)"
+    ),
+    "unbind": re.compile(r"(?:申请|想|需要?|要|请|帮忙|帮我们|拟)\S{0,16}?(?:解绑|解除绑定)|解绑(?:一下|掉)"),
+    "cancel": re.compile(r"(?:申请|想|需要?|要|请|帮忙|帮我们|拟)\S{0,16}?注销|注销(?:一下|掉)"),
+    "recovery": re.compile(r"申请找回|(?:找回|忘记)\S{0,6}?(?:账号|密码|用户名)"),
 }
 _REPLY_PREFIX = re.compile(
     r"^\s*(?:(?:re|fw|fwd|aw|sv|回复|答复|转发)\s*[:：]\s*|\[[^\]]{0,40}#\s*\d+\s*\]\s*)+", re.I
@@ -73,16 +92,36 @@ def strip_reply_prefix(subject: str) -> str:
 
 
 def title_type(text: str) -> tuple[str, str] | None:
-    """(type, the title line) when one of the first lines of `text` is a letter title."""
+    """(type, the title line) when one of the first lines of `text` is a letter title.
+
+    Titles besides "…说明": "…申请(表/单)", "关于…的申请", "找回账号申请", "账号注销" and the like;
+    a question ("请问怎么解绑？") is never a title.
+    """
     lines = [ln.strip() for ln in normalize(text, flat=False).text.split("\n") if ln.strip()]
-    for line in lines[:6]:
+    for line in lines[:4]:
         bare = re.sub(r"[\s《》<>\"“”【】\[\]]", "", line)
-        if len(bare) > 24:
+        if len(bare) > 30 or _QUESTION.search(bare) or bare.endswith((":", ",")):
             continue
         m = _TITLE.search(bare)
         if m:
-            return _TITLE_KIND[m.group("k")], line
+            return _TITLE_KIND[m.group("k") or m.group("k2") or m.group("k3")], line
     return None
+
+
+def letter_structure(text: str) -> int:
+    """How much `text` is laid out like a letter: title, salutation, request, closing, date (0..6)."""
+    lines = [ln.strip() for ln in normalize(text, flat=False).text.split("\n") if ln.strip()]
+    if not lines:
+        return 0
+    flat = normalize(text, flat=True).text
+    score = 2 if title_type(text) else 0
+    score += any(_SALUTATION.search(ln) for ln in lines[:3])
+    asks = [ln for ln in re.split(r"[。!;\n]", flat) if _ASK.search(ln) and not _QUESTION.search(ln)]
+    score += bool(asks)
+    score += bool(_CLOSING.search(flat))
+    score += any(_DATE_LINE.search(ln) and len(ln) <= 20 for ln in lines[-3:])
+    score += bool(_PLATFORM.search(flat))
+    return score
 
 
 def _keyword_scores(text: str) -> dict[str, int]:
@@ -113,18 +152,22 @@ def classify(
             return kind, (f"{_where(label)}标题为“{line}”",)
     for label, text in letter_texts:
         flat = normalize(text, flat=True).text
-        found = [k for k, rx in _REQUEST.items() if rx.search(flat)]
+        asks = "。".join(c for c in re.split(r"[。!;\n]", flat) if not _QUESTION.search(c))
+        found = [k for k, rx in _REQUEST.items() if rx.search(asks)]
+        if len(found) > 1 and "recovery" in found:
+            found.remove("recovery")  # "忘记密码无法登录，申请注销": the request is the cancel
+        if len(found) > 1 and "change" in found:
+            found.remove("change")  # "修改" also words unbind and cancel requests
         if len(found) == 1:
-            return found[0], (f"{_where(label)}写明“{_REQUEST[found[0]].search(flat).group(0)}”",)
+            return found[0], (f"{_where(label)}写明“{_REQUEST[found[0]].search(asks).group(0)}”",)
     subj = strip_reply_prefix(subject)
-    scores = _keyword_scores(body)
-    for kind, n in _keyword_scores(subj).items():
+    scores = _keyword_scores(_statements(body))
+    subject_scores = {} if _QUESTION.search(subj) else _keyword_scores(subj)
+    for kind, n in subject_scores.items():
         scores[kind] = scores.get(kind, 0) + 2 * n
     kind = _pick(scores)
     if kind is not None:
-        reasons = [
-            f"邮件{'主题' if _keyword_scores(subj).get(kind) else '正文'}含“{TYPE_LABELS[kind]}”相关用语"
-        ]
+        reasons = [f"邮件{'主题' if subject_scores.get(kind) else '正文'}含“{TYPE_LABELS[kind]}”相关用语"]
         others = [TYPE_LABELS[k] for k in scores if k != kind]
         if others:
             reasons.append(f"也提到：{'、'.join(others)}（以出现较多者为准）")
@@ -137,6 +180,12 @@ def classify(
     if kind is not None:
         return kind, ("仅在引用的往来邮件中找到相关用语",)
     return "inquiry", ("未找到说明函标题或申请用语，按咨询处理",)
+
+
+def _statements(text: str) -> str:
+    """`text` without its questions: a how-to question names a letter kind without asking for it."""
+    flat = normalize(text, flat=False).text
+    return "\n".join(c for c in re.split(r"(?<=[。!?？;\n])", flat) if not _QUESTION.search(c))
 
 
 def _where(label: str) -> str:

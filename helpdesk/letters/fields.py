@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
 
-from .codes import check_code, find_codes, is_valid_uscc
+from .codes import CodeMatch, check_code, find_codes, is_valid_uscc
 from .text import NText, normalize
 
 MASK = "\x01"
@@ -173,7 +173,7 @@ _STOP_WORDS = re.compile(
 _C_SLOT = re.compile(
     r"(?:^|[:。!?;]|项目组|您好|你好)\s*(?P<v>[^:;,。!?"
     + MASK
-    + r"]{2,80}?)["
+    + r"]{2,80}?)(?:\([^()]{0,60}\))?["
     + MASK
     + r"\s]*(?:目前)?在\s*(?:商务部)?\s*"
     r"(?:业务系统)?\s*(?:统一)?\s*(?:管理)?平台"
@@ -182,7 +182,7 @@ _C_LABEL = re.compile(
     r"(?:公司|企业|单位|申请单位|申请企业)(?:全称|名称)\s*[:为是]\s*(?P<v>[^:;,。!?\t\n " + MASK + r"]{2,60})"
 )
 _C_WE = re.compile(
-    r"(?:我司|我公司|本公司|我单位|本单位)\s*[(“\"]?\s*(?P<v>[\u4e00-\u9fff][\u4e00-\u9fff()]{1,60})"
+    r"(?:我司|我公司|本公司|我单位|本单位|(?:我们|我方|这边|这里)(?:公司)?\s*(?:是|系|为))\s*[(“\"]?\s*(?P<v>[\u4e00-\u9fff][\u4e00-\u9fff()]{1,60})"
 )
 _C_LICENCE = re.compile(r"(?:名\s*称|企业名称|公司名称)\s*:?\s*(?P<v>[\u4e00-\u9fff][\u4e00-\u9fff()]{1,60})")
 _SIG_LINE = re.compile(
@@ -202,6 +202,12 @@ def _org_name(v: str) -> str | None:
     v = _PRONOUNS.sub("", v)
     v = re.sub(r"^.*项目组:?", "", v)
     v = re.sub(r"\((?:盖章|公章|签章|章)\)$", "", v).strip()
+    # "…有限公司(统一社会信用代码…)": the remark is not part of the name
+    v = re.sub(
+        r"(" + ORG_SUFFIX + r")\((?:[^()]*(?:代码|账号|简称|以下)[^()]*|[^()]*[A-Za-z0-9][^()]*)\)?$",
+        r"\1",
+        v,
+    )
     if len(v) < 4 or not re.search(r"[\u4e00-\u9fff]", v) or _NOT_NAMES.search(v):
         return None
     return v
@@ -214,9 +220,11 @@ def _org_prefix(run: str) -> str | None:
     best = None
     for m in re.finditer(ORG_SUFFIX, head):
         best = head[: m.end()]
-    # keep a bracketed tail such as "有限公司(北京)"
+    # keep a bracketed tail such as "有限公司(北京)", never "(统一社会信用代码…)" or "(账号…)"
     if best is not None:
-        tail = re.match(r"\([^()]{1,12}\)", head[len(best) :])
+        tail = re.match(r"\([\u4e00-\u9fff]{2,6}\)", head[len(best) :])
+        if tail and re.search(r"代码|账号|盖章|公章|签章|以下|简称", tail.group(0)):
+            tail = None
         if tail:
             best += tail.group(0)
     return best
@@ -304,10 +312,12 @@ _TARGET_BEFORE = re.compile(
 _TARGET_AFTER = re.compile(
     r"\s*(?:账号|账户)?\s*(?:的[^,;。]{0,24}?)?\s*(?:进行|予以|做|作)?\s*" + _TARGET_VERB
 )
+_N = r"\d{1,2}|[一二两三四五六七八九十]{1,3}"
 _COUNT = re.compile(
-    r"(?:存在|有|拥有|注册(?:了)?|共有?|开通(?:了)?|申请(?:了)?|持有)\s*(?P<n>\d{1,2}|[一二两三四五六七八九十]{1,3})\s*个?\s*"
-    r"(?:商务部)?(?:业务系统)?(?:统一平台)?\s*(?:的)?\s*(?:账号|账户|用户)"
-    r"|(?:账号|账户)\s*(?:共|共计|总计|一共)\s*(?:有)?\s*(?P<n2>\d{1,2}|[一二两三四五六七八九十]{1,3})\s*个"
+    r"(?:存在|有|拥有|注册(?:了|过)?|共有?|开通(?:了)?|申请(?:了)?|持有)\s*(?P<n>" + _N + r")\s*个\s*"
+    r"(?:商务部)?(?:业务系统)?(?:统一平台)?\s*(?:的)?\s*(?:账号|账户|用户|号)"
+    r"|(?:账号|账户)\s*(?:共|共计|总计|一共)\s*(?:有)?\s*(?P<n2>" + _N + r")\s*个"
+    r"|(?:账号|账户)(?:个数|数量|总数)\s*(?:为|是|:)?\s*(?P<n3>" + _N + r")(?![\d.])"
 )
 _CN_DIGITS = {
     "零": 0,
@@ -358,6 +368,10 @@ def _is_account(tok: str) -> bool:
         return False
     if not re.search(r"[A-Za-z]", t) and not t.isdigit():
         return False
+    if re.fullmatch(r"[0-9A-Z]{18}", t) and sum(c.isdigit() for c in t) >= 4:
+        return False  # a code, valid or not
+    if re.fullmatch(r"[0-9A-Z]{8}-[0-9A-Z]", t) or re.fullmatch(r"(?=.*[A-Z])[0-9A-Z]{8}[0-9X]", t):
+        return False
     return not (len(t) == 18 and is_valid_uscc(t.upper()))
 
 
@@ -387,52 +401,119 @@ def scan_accounts(s: str, pos: int) -> list[tuple[str, int, int]]:
     return items
 
 
+_ACCOUNT_WORD = re.compile(r"账号|账户|用户名|个号|平台号|号码?[:：]|(?i:zxkt)")
+_KEEP_WORD = re.compile(r"保留|继续使用|继续用|留用|仍使用|仍在使用|正常使用")
+_TARGET_WORD = re.compile(_TARGET_VERB + r"(?!后|以后|之后)")
+_ACCT_TOKEN = re.compile(
+    r"(?<![A-Za-z0-9_.@\-])(?:(?i:zxkt)\s?[-_ —]\s?)?[A-Za-z0-9](?:[A-Za-z0-9.@\-]|\s?_\s?)*"
+)
+_NOT_ACCOUNT_BEFORE = re.compile(
+    r"(?:电话|手机|联系方式|座机|传真|Tel|TEL|tel|邮箱|e-?mail|Email|QQ)\s*(?:号码?)?\s*(?:为|是|:)?\s*$"
+)
+_DATE_TOKEN = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}")
+_LABEL = re.compile(
+    r"\s*(?:[(（]?(?:\d{1,2}|[一二三四五六七八九十]{1,2})[)）.、:]\s*)?(?P<label>[^:\n]{1,16}?):"
+)
+
+
+_LIST_MARK = re.compile(r"\s*(?:\d{1,2}[.、)]|[一二三四五六七八九十]{1,2}[、.]|\(\d{1,2}\))(?!\d)")
+
+
+def _segments(ls: str) -> list[tuple[int, int]]:
+    """Sentence-like spans of the line view: ended by 。!? and by line breaks the writer made.
+
+    A line break is the layout's (a wrapped paragraph, a list going on after "、" or "；", a value
+    after "申请注销账号：") unless the line ends a sentence, the next line starts a label ("事由：")
+    or a numbered item, or the line is short (a title, a signature).
+    """
+    out: list[tuple[int, int]] = []
+    start = 0
+    line_start = 0
+    for k, ch in enumerate(ls):
+        if ch == "\n":
+            line = ls[line_start:k]
+            writer = (
+                line[-1:] in "。!?"
+                or _LIST_MARK.match(ls, k + 1) is not None
+                or (_LABEL.match(ls, k + 1) is not None and not _ACCT_TOKEN.match(ls, k + 1))
+                or (len(line) < 12 and line[-1:] not in "、,;:和及")
+            )
+            if writer:
+                out.append((start, k))
+                start = k + 1
+            line_start = k + 1
+        elif ch in "。!?":  # not ";": "a；b" lists accounts
+            out.append((start, k + 1))
+            start = k + 1
+    out.append((start, len(ls)))
+    return [(a, b) for a, b in out if ls[a:b].strip()]
+
+
+_LABEL_SPEAKS = re.compile(r"账号|账户|用户名|号|" + _TARGET_VERB + r"|保留|继续")
+
+
+def _account_tokens(v: View) -> list[tuple[str, int, int, str]]:
+    """(account, start, end, role) in the line view; role "target", "keep" or "listed"."""
+    s = v.ls
+    codes = [(c.start, c.end) for c in find_codes(s, repair="none")]
+    out: list[tuple[str, int, int, str]] = []
+    for a, b in _segments(s):
+        seg = s[a:b]
+        label_m = _LABEL.match(seg)
+        label = label_m.group("label") if label_m else ""
+        seg = seg.replace("\n", " ")
+        tokens = []
+        for m in _ACCT_TOKEN.finditer(seg):
+            tok = m.group().rstrip(" ")
+            i, j = a + m.start(), a + m.start() + len(tok)
+            if not _is_account(tok) or any(i < y and x < j for x, y in codes):
+                continue
+            if _DATE_TOKEN.fullmatch(tok) or _NOT_ACCOUNT_BEFORE.search(s[max(a, i - 12) : i]):
+                continue
+            if "@" in tok and re.search(r"邮箱|邮件|mail|发到|发送", seg, re.I):
+                continue
+            tokens.append((tok, i, j))
+        if not tokens:
+            continue
+        if not (_ACCOUNT_WORD.search(seg) or _TARGET_WORD.search(seg) or _KEEP_WORD.search(seg)):
+            continue
+        for tok, i, j in tokens:
+            if label_m is not None and i >= a + label_m.end() and _LABEL_SPEAKS.search(label):
+                # "需要注销的账号：a、b" / "保留账号：c": the label speaks for the whole line
+                where = label
+            else:
+                # the comma clause around the token
+                ca = seg.rfind(",", 0, i - a) + 1
+                cb = seg.find(",", j - a)
+                where = seg[ca : cb if cb >= 0 else len(seg)]
+                rest = seg[j - a : cb if cb >= 0 else len(seg)]
+                if _KEEP_WORD.search(rest[:8]):
+                    where = "保留"
+            role = (
+                "keep" if _KEEP_WORD.search(where) else "target" if _TARGET_WORD.search(where) else "listed"
+            )
+            out.append((norm_account(tok), i, j, role))
+    return out
+
+
 def extract_accounts(v: View) -> list[Cand]:
-    s = v.s
     out: list[Cand] = []
-    # the accounts the enterprise says it has
-    listed: list[tuple[str, int, int]] = []
-    for m in _LIST_START.finditer(s):
-        if re.search(_TARGET_VERB + r"\s*(?:的)?\s*$", s[max(0, m.start() - 5) : m.start()]):
-            continue  # "申请注销账号：X" names a target, not the list
-        items = scan_accounts(s, m.end())
-        if items:
-            listed = items
-            break
-    # the account(s) to unbind / cancel
-    targets: list[tuple[str, int, int]] = []
-    for m in _TARGET_START.finditer(s):
-        items = scan_accounts(s, m.end())
-        if items:
-            targets = items
-            break
-    if not targets:
-        for m in _TARGET_BEFORE.finditer(s):
-            items = scan_accounts(s, m.end())
-            if items and _TARGET_AFTER.match(s, items[-1][2]):
-                targets = items
-                break
-    if not listed and not targets:
-        # last resort: "zxkt_" names anywhere
-        items = [
-            (norm_account(m.group()), m.start(), m.end())
-            for m in re.finditer(r"(?i)(?<![A-Za-z0-9_])zxkt[_-][A-Za-z0-9_.\-]+", s)
-        ]
-        if items:
-            listed = items
-    if listed:
-        names = list(dict.fromkeys(a for a, _, _ in listed))
-        out.append(_cand(v, "account_names", names, listed[0][1], listed[-1][2], 0.9))
+    tokens = _account_tokens(v)
+    # the enterprise's accounts: its list when it gives one (a target missing from the list is a
+    # finding, so it is not added), else every account it names (to keep and to remove)
+    named = [t for t in tokens if t[3] != "target"] if any(t[3] == "listed" for t in tokens) else tokens
+    names = list(dict.fromkeys(t[0] for t in named))
+    targets = [t for t in tokens if t[3] == "target"]
+    if names:
+        out.append(_cand(v, "account_names", names, named[0][1], named[-1][2], 0.9, lines=True))
     if targets:
-        names = list(dict.fromkeys(a for a, _, _ in targets))
-        out.append(_cand(v, "target_accounts", names, targets[0][1], targets[-1][2], 0.9))
-        if not listed:
-            out.append(_cand(v, "account_names", names, targets[0][1], targets[-1][2], 0.6))
-    for m in _COUNT.finditer(s):
-        raw = m.group("n") or m.group("n2")
+        tnames = list(dict.fromkeys(t[0] for t in targets))
+        out.append(_cand(v, "target_accounts", tnames, targets[0][1], targets[-1][2], 0.9, lines=True))
+    for m in _COUNT.finditer(v.ls):
+        raw = m.group("n") or m.group("n2") or m.group("n3")
         n = cn_number(raw)
         if n is not None and 0 < n < 100:
-            out.append(_cand(v, "account_count", n, m.start(), m.end(), 0.95))
+            out.append(_cand(v, "account_count", n, m.start(), m.end(), 0.95, lines=True))
             break
     return out
 
@@ -441,10 +522,18 @@ def extract_accounts(v: View) -> list[Cand]:
 
 _R_SLOT = re.compile(r"由于\s*(?P<v>[^。]{1,150}?)\s*(?:的)?\s*原因")
 _R_LABEL = re.compile(
-    r"(?:事由|原因)\s*(?:是|为|:)\s*(?P<v>[^;。\n]{2,150}?)\s*(?:[;。\n]|$|,\s*(?:现|特|故|所以|因此|需|我司|本公司|申请))"
+    r"(?:事由|原因|理由)\s*(?:是|为|:)\s*(?P<v>[^;。\n]{2,150}?)\s*(?:[;。\n]|$|,\s*(?:现|特|故|所以|因此|需|我司|本公司|申请))"
 )
-_R_BECAUSE = re.compile(
-    r"(?:由于|因为|(?<![原基])因(?!此|而))\s*(?P<v>[^;。]{2,150}?)\s*[,;]\s*(?:现|特|故|所以|因此|需要?|我司|本公司|申请|特此|请)"
+#: "因X，Y，现申请…": the reason runs up to the request
+_R_BECAUSE_TO_ASK = re.compile(
+    r"(?:由于|因为|(?<![原基])因(?!此|而))\s*(?P<v>(?:(?!,在)[^;。:]){2,150}?)\s*[,;]\s*(?:现|特|故|所以|因此|需要?|我司|本公司|申请|特此|请)"
+)
+#: "因X，…" / "因为X，想…" / "由于X，…": the clause after the marker, whatever comes next
+_R_BECAUSE = re.compile(r"(?:由于|因为|(?<![原基])因(?!此|而|为))\s*(?P<v>[^,;。!?:]{2,80})")
+#: a reason stated plainly: the clause right before the request ("该账号已不再使用，麻烦帮我们注销")
+_R_ASK = re.compile(r"^(?:麻烦|请|烦请|现|特|故|所以|因此|想|需要|申请|希望|特此申请|在此申请|现申请)")
+_R_NOT_REASON = re.compile(
+    r"[A-Za-z0-9]{3}|有限公司|公司$|账号信息|分别|您好|你好|老师|项目组|我们是|我司是|特此|如下|统一平台(?:上)?(?:注册|有|存在)"
 )
 _M_SLOT = re.compile(
     r"(?:申请|请求|要求|需要?)\s*(?:更改|修改|变更|更正|修正)\s*(?:商务部)?\s*(?:业务系统)?\s*(?:统一平台)?\s*"
@@ -502,11 +591,26 @@ def extract_reason(v: View) -> list[Cand]:
         c = _text_value(v, "reason", m, "v", 0.9, lines=True)
         if c is not None:
             return [c]
-    for m in _R_BECAUSE.finditer(v.s):
+    for m in [*_R_BECAUSE_TO_ASK.finditer(v.s), *_R_BECAUSE.finditer(v.s)]:
         c = _text_value(v, "reason", m, "v", 0.75)
         if c is not None:
-            return [c]
+            return [_reason_trimmed(c)]
+    for sentence in re.finditer(r"[^。!?;\n]+", v.s):
+        clauses = list(re.finditer(r"[^,]+", sentence.group()))
+        for k in range(1, len(clauses)):
+            if _R_ASK.match(clauses[k].group()) and not _R_NOT_REASON.search(clauses[k - 1].group()):
+                i = sentence.start() + clauses[k - 1].start()
+                j = sentence.start() + clauses[k - 1].end()
+                value = _clean(v.s[i:j])
+                if 4 <= len(value) <= 40:
+                    return [_cand(v, "reason", value, i, j, 0.6)]
     return out
+
+
+def _reason_trimmed(c: Cand) -> Cand:
+    """ "因X原因" / "因X等原因": the reason without its closing word."""
+    value = re.sub(r"(?:等|的)?原因$", "", str(c.value)).strip()
+    return replace(c, value=value) if len(value) >= 2 else c
 
 
 def extract_change(v: View) -> list[Cand]:
@@ -518,6 +622,10 @@ def extract_change(v: View) -> list[Cand]:
         c = _text_value(v, "modification", m, "v", 0.9) if m else None
     if c is not None:
         out.append(c)
+    pairs = _code_pairs(v)
+    if pairs:
+        out.extend(pairs)
+        return out
     tries = [(rx.search(v.s), False) for rx in _OLDNEW] + [(_OLDNEW_LINES.search(v.ls), True)]
     for m, lines in tries:
         if not m:
@@ -526,6 +634,65 @@ def extract_change(v: View) -> list[Cand]:
         if all(pair):
             out.extend(c for c in pair if c is not None)
             break
+    return out
+
+
+#: between an old and a new code: a change verb, or the new value's label
+_TO_NEW = re.compile(
+    r"(?:变更|更改|修改|更正|修正|改正|改)\s*(?:为|成)|->|→|=>|正确|修改后|变更后|更正后|新的?|现为|应为|应该是|改正后"
+)
+_OLD_LABEL = re.compile(r"原|错误|旧|修改前|变更前|更正前|误填|填错|之前")
+
+
+_CODE_SHAPE = re.compile(
+    r"(?<![0-9A-Za-z])(?:(?=[0-9A-Z]*\d[0-9A-Z]*\d)[0-9A-Z]{18}|[0-9A-Z]{8}-[0-9A-Z])(?![0-9A-Za-z])"
+)
+
+
+def _code_pairs(v: View) -> list[Cand]:
+    """old_value / new_value pairs of codes: "A变更为B", "A修改为B", "原来填的是A，正确的是B",
+    "原代码：A / 正确代码：B", a table's 修改前 / 修改后 rows; one pair per changed code."""
+    codes = find_codes(v.ls, repair="none")
+    # a wrong code may break the code's structure too (a letter where digits belong), which
+    # find_codes does not take for a code: take every code-shaped token
+    for m in _CODE_SHAPE.finditer(v.ls):
+        if not any(m.start() < c.end and c.start < m.end() for c in codes):
+            raw = m.group()
+            kind = "uscc" if len(raw) == 18 else "org_code"
+            codes.append(CodeMatch(kind, raw.replace("-", ""), raw, m.start(), m.end(), False))
+    codes.sort(key=lambda c: c.start)
+    out: list[Cand] = []
+    used: set[int] = set()
+    for k in range(len(codes) - 1):
+        a, b = codes[k], codes[k + 1]
+        if k in used or a.kind != b.kind:
+            continue
+        between = v.ls[a.end : b.start]
+        before = v.ls[max(0, a.start - 16) : a.start]
+        if (
+            len(between) > 40
+            or not _TO_NEW.search(between)
+            or _TO_NEW.search(before[-6:])
+            and not _OLD_LABEL.search(before)
+        ):
+            continue
+        used.update((k, k + 1))
+        for code, name, repair in ((a, "old_value", "none"), (b, "new_value", v.repair)):
+            c = check_code(code.raw, repair=repair) or code
+            value = c.value if c.kind == "uscc" else f"{c.value[:8]}-{c.value[8:]}"
+            out.append(
+                _cand(
+                    v,
+                    name,
+                    value,
+                    code.start,
+                    code.end,
+                    0.9 if c.valid else 0.8,
+                    lines=True,
+                    repaired=c.repaired,
+                    original=c.original,
+                )
+            )
     return out
 
 

@@ -11,9 +11,12 @@ account_count           int         number of accounts the letter says the enter
 target_accounts         list[str]   the account(s) to unbind / cancel
 reason                  str         事由 (the "由于…原因" blank)
 modification            str         具体修改内容 (change letters)
-old_value / new_value   str         "由 X 变更为 Y": X and Y (codes normalised, maybe repaired)
+old_value / new_value   str         "由 X 变更为 Y": X and Y (codes normalised, maybe repaired); one
+                                    pair per changed value, in order (USCC and organisation code)
 uscc                    str         one Field per valid (or repaired) USCC found anywhere
 org_code                str         one Field per valid (or repaired) organisation code, "XXXXXXXX-X"
+invalid_code            str         one Field per code the letter states that fails its check (and is
+                                    not the old value of a change): kept as a value for the agent
 letter_date             str         ISO date of the letter
 contact                 str         "name phone" (either part may be missing)
 has_licence             bool        a business-licence scan is attached
@@ -47,6 +50,7 @@ FIELD_NAMES = (
     "new_value",
     "uscc",
     "org_code",
+    "invalid_code",
     "letter_date",
     "contact",
     "has_licence",
@@ -131,11 +135,21 @@ class Letter:
         return next((f for f in self.findings if f.code == code), None)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable data; `Letter.from_dict` reverses it."""
-        return _plain(asdict(self))
+        """Plain JSON-serialisable data; `Letter.from_dict` reverses it.
+
+        Shape (docs/letters.md): a field is {name, value, evidence, confidence}, plus
+        {repaired: true, original} only when the value was repaired; evidence keys page/start/end
+        only where known. A finding is {code, status, message} plus {about: field name} when it
+        concerns one field: findings never carry a "name" or "value", fields never a "status".
+        """
+        d = _plain(asdict(self))
+        d["fields"] = [_field_dict(f) for f in self.fields]
+        d["findings"] = [_finding_dict(f) for f in self.findings]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Letter:
+        """The Letter of `to_dict()` output, in this shape or the one stored before issue 12."""
         return cls(
             type=d["type"],
             type_reasons=tuple(d.get("type_reasons", ())),
@@ -145,12 +159,15 @@ class Letter:
                     value=f["value"],
                     evidence=Evidence(**f["evidence"]),
                     confidence=f["confidence"],
-                    repaired=f.get("repaired", False),
+                    repaired=bool(f.get("repaired", False)),
                     original=f.get("original"),
                 )
                 for f in d.get("fields", ())
             ),
-            findings=tuple(Finding(**f) for f in d.get("findings", ())),
+            findings=tuple(
+                Finding(f["code"], f["status"], f["message"], f.get("about", f.get("field")))
+                for f in d.get("findings", ())
+            ),
             sources=tuple(SourceInfo(**s) for s in d.get("sources", ())),
             timings=dict(d.get("timings", {})),
             ocr_pending=bool(d.get("ocr_pending", False)),
@@ -163,3 +180,24 @@ def _plain(x: Any) -> Any:
     if isinstance(x, list | tuple):
         return [_plain(v) for v in x]
     return x
+
+
+def _field_dict(f: Field) -> dict[str, Any]:
+    ev = {k: v for k, v in asdict(f.evidence).items() if v is not None}
+    out: dict[str, Any] = {
+        "name": f.name,
+        "value": _plain(f.value),
+        "evidence": ev,
+        "confidence": f.confidence,
+    }
+    if f.repaired:
+        out["repaired"] = True
+        out["original"] = f.original
+    return out
+
+
+def _finding_dict(f: Finding) -> dict[str, Any]:
+    out: dict[str, Any] = {"code": f.code, "status": f.status, "message": f.message}
+    if f.field is not None:
+        out["about"] = f.field
+    return out

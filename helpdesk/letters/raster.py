@@ -124,7 +124,10 @@ def _is_colour(im: Image.Image) -> bool:
     total = sum(hist)
     coloured = sum(hist[24:])  # pixels whose channels differ by 24+ levels
     tinted = sum(hist[6:])
-    return coloured >= max(3, total * 0.0005) or tinted >= total * 0.5
+    # a colour scan of a clean white page still has some chroma (sensor noise at the ink's
+    # edges); a greyscale page stored as RGB has none at all (every pixel R = G = B, +-1 in JPEG)
+    faint = sum(hist[2:])
+    return coloured >= max(3, total * 0.0005) or tinted >= total * 0.5 or faint >= total * 0.0005
 
 
 def prepare(im: Image.Image, *, max_side: int = MAX_SIDE, exif: bool = True) -> Frame:

@@ -19,12 +19,13 @@ from types import ModuleType
 
 from ..mail.parsed import ParsedMail
 from . import findings as checks
-from .classify import classify
+from .classify import classify, letter_structure, title_type
 from .codes import CodeMatch, find_codes
 from .fields import Cand, View, code_cand, extract_all, extract_company, make_view
 from .model import Evidence, Field, Finding, Letter, SourceInfo
 from .sniff import IMAGE_KINDS
 from .sources import Source, from_attachment, html_to_text
+from .text import is_cjk, normalize
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,9 @@ def _read(mail: ParsedMail, today: date, ocr: bool, budget: float, max_age: int,
         if s.inline and s.kind in IMAGE_KINDS and len(s.data) < SMALL_INLINE_IMAGE:
             s.ocr_pages, s.images, s.image_pages = [], [], []
     body_text, quoted = split_quoted(mail.text or html_to_text(mail.html or ""))
+    if not is_letter_text(body_text) and is_letter_text(quoted):
+        # "以下是我们之前发的说明" with the letter quoted below: the quote carries the letter
+        body_text, quoted = _quoted_letter(quoted), ""
     body = Source("body", "", "body", pages=[body_text]) if body_text.strip() else None
     timings["extract"] = _lap(lap)
     lap = time.perf_counter()
@@ -132,7 +136,7 @@ def _read(mail: ParsedMail, today: date, ocr: bool, budget: float, max_age: int,
     for s in sources:
         _assign_role(s)
     if body is not None:
-        body.page_roles = ["letter" if _letter_score(body_text) >= 3 else "other"]
+        body.page_roles = ["letter" if is_letter_text(body_text) else "other"]
         body.role = body.page_roles[0]
     letters = sorted(
         (s for s in sources if s.role == "letter"),
@@ -170,8 +174,12 @@ def _read(mail: ParsedMail, today: date, ocr: bool, budget: float, max_age: int,
     field_sources = [s for s in letters_with_text if s is not body] + ([body] if body is not None else [])
     chosen: dict[str, Cand] = {}
     alts: list[tuple[str, str]] = []
+    pairs: list[Cand] = []  #: old_value / new_value, in pairs, from the first source that has any
     for s in field_sources:
-        for c in extract_all(view(s)):
+        found = extract_all(view(s))
+        if not pairs:
+            pairs = [c for c in found if c.name in ("old_value", "new_value")]
+        for c in found:
             best = chosen.get(c.name)
             if best is None or best.label == c.label and c.confidence > best.confidence:
                 chosen[c.name] = c
@@ -183,7 +191,12 @@ def _read(mail: ParsedMail, today: date, ocr: bool, budget: float, max_age: int,
             alts.append((c.value, f"附件《{s.filename}》营业执照"))
             if "company_name" not in chosen:
                 chosen["company_name"] = c
+    ocr_labels = {s.label for s in sources if s.ocr_used}
+    if "company_name" in chosen and chosen["company_name"].label in ocr_labels:
+        names = [mail.subject or ""] + [re.sub(r"\.[A-Za-z0-9]{2,5}$", "", s.filename) for s in sources]
+        chosen["company_name"] = _company_from_names(chosen["company_name"], names, mail.subject or "")
     fields: list[Field] = [_field(chosen[n]) for n in _SINGLE_FIELDS if n in chosen]
+    fields += [_field(c) for c in pairs]
     main_company = chosen.get("company_name")
     company_alts = [
         (v, w)
@@ -191,8 +204,10 @@ def _read(mail: ParsedMail, today: date, ocr: bool, budget: float, max_age: int,
         if main_company is None or (v, w) != (main_company.value, _company_where(main_company))
     ]
 
-    old = chosen.get("old_value")
-    code_fields, code_matches = _codes(sources, body, mail.subject or "", view, old.value if old else None)
+    olds = [c.value for c in pairs if c.name == "old_value"]
+    code_fields, code_matches = _codes(
+        sources, body, mail.subject or "", view, olds, [c.value for c in pairs]
+    )
     fields += code_fields
 
     has_licence = _has_licence(sources, licences)
@@ -275,11 +290,53 @@ _SINGLE_FIELDS = (
     "target_accounts",
     "reason",
     "modification",
-    "old_value",
-    "new_value",
     "letter_date",
     "contact",
 )
+
+
+def _company_from_names(c: Cand, names: list[str], subject: str) -> Cand:
+    """The OCR'd company name corrected from the subject or a file name that spells it nearly alike.
+
+    OCR damages rare characters of a name (镕, 喆 …); the enterprise typed the same name in the
+    subject or the file name. Same length, same ending, at most two characters apart: take the
+    typed one, keep the OCR reading as `original`, and quote the typed text as the evidence.
+    """
+    ocr = str(c.value)
+    for k, text in enumerate(names):
+        text = normalize(text, flat=True).text
+        # the typed name ends where the OCR'd one does ("…有限公司"); it may be one character longer
+        # or shorter (OCR drops a character it cannot read, or reads one as two)
+        end = text.find(ocr[-2:])
+        spans = [(end + 2 - n, end + 2) for n in (len(ocr) - 1, len(ocr), len(ocr) + 1)] if end >= 0 else []
+        tries = sorted(
+            (_edits(text[max(0, i) : j], ocr), abs(j - i - len(ocr)), text[max(0, i) : j]) for i, j in spans
+        )
+        for diff, _, typed in tries[:1]:
+            if 0 < diff <= 2 and len(typed) >= 4 and all(is_cjk(ch) or ch in "()" for ch in typed):
+                where = "subject" if k == 0 else "filename"
+                return replace(
+                    c,
+                    value=typed,
+                    label=where,
+                    evidence=typed,
+                    page=None,
+                    start=None,
+                    end=None,
+                    repaired=True,
+                    original=ocr,
+                )
+    return c
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance of two short strings."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
 
 
 def _lap(since: float) -> float:
@@ -320,6 +377,19 @@ def split_quoted(text: str) -> tuple[str, str]:
     for line in head.splitlines():
         (quoted if line.lstrip().startswith(">") else kept).append(line)
     return "\n".join(kept).strip(), "\n".join(quoted)
+
+
+def _quoted_letter(quoted: str) -> str:
+    """The quoted part without its "> " marks and reply headers (发件人/主题/From … lines)."""
+    lines = []
+    for line in quoted.splitlines():
+        line = re.sub(r"^\s*(?:>\s?)+", "", line)
+        if _QUOTE_START.match(line) or re.match(
+            r"\s*(?:发件人|收件人|抄送|主题|发送时间|日期|时间|Sent|To|Cc|Subject|Date)\s*[:：]", line, re.I
+        ):
+            continue
+        lines.append(line)
+    return "\n".join(lines).strip()
 
 
 # --- OCR and seal modules (written elsewhere; optional) -------------------------------------------
@@ -402,6 +472,18 @@ def _licence_score(text: str) -> int:
     return sum(w in text for w in _LICENCE_WORDS)
 
 
+def _licence_title(page: str) -> bool:
+    head = [re.sub(r"\s+", "", ln) for ln in page.splitlines() if ln.strip()][:3]
+    return any(ln.startswith("营业执照") and len(ln) <= 12 for ln in head)
+
+
+def is_letter_text(text: str) -> bool:
+    """Text laid out like a letter (a mail body, a quoted part)."""
+    # a short covering note ("老师您好，附件是说明，麻烦处理") has a salutation and a request too;
+    # a letter also has its title, or more of a letter's parts
+    return title_type(text) is not None or letter_structure(text) >= 4 or _letter_score(text) >= 3
+
+
 def _letter_score(text: str) -> int:
     flat = re.sub(r"\s+", "", text)
     return sum(w in flat for w in _LETTER_WORDS)
@@ -412,10 +494,13 @@ def _assign_role(s: Source) -> None:
     for page in s.pages:
         flat = re.sub(r"\s+", "", page)
         lic, let = _licence_score(flat), _letter_score(flat)
-        if lic >= 3 and lic > let:
-            roles.append("licence")
-        elif let >= 2:
+        shape = letter_structure(page)
+        # the role comes from the page's layout (title, salutation, request, closing, date), not from
+        # a count of licence words: a letter may quote the licence's 统一社会信用代码 and 法定代表人
+        if shape >= 3 or (let >= 2 and not _licence_title(page)):
             roles.append("letter")
+        elif lic >= 3:
+            roles.append("licence")
         elif page.strip():
             roles.append("other")
         else:
@@ -477,8 +562,13 @@ def _seal(main: Source | None) -> tuple[tuple[str, str], str]:
     ]
     mod = _optional("seal")
     if main.kind not in IMAGE_KINDS:
-        # pictures inside a document (an e-seal PNG): judge them as placed on a page
-        images = [p for p in (_on_page(img) for img in images[:MAX_SEAL_CHECKS]) if p is not None]
+        # pictures inside a document (an e-seal PNG): judge them as placed on a page; a picture
+        # that is a whole scanned page (an image-only PDF) is judged as it is
+        images = [
+            p
+            for p in (img if _is_page_image(img) else _on_page(img) for img in images[:MAX_SEAL_CHECKS])
+            if p is not None
+        ]
     if not images:
         if main.kind == "docx":
             return ("unknown", "电子版未见公章图片"), label
@@ -500,6 +590,18 @@ def _seal(main: Source | None) -> tuple[tuple[str, str], str]:
         return ("none", f"附件《{main.filename}》：{verdicts[0][1] or '未见公章'}"), label
     why = next((w for v, w in verdicts if w), "无法判断是否盖章")
     return ("unknown", f"附件《{main.filename}》：{why}"), label
+
+
+def _is_page_image(data: bytes) -> bool:
+    """A picture the size and shape of a scanned page (A4 at 100 dpi or more, either way up)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+    except Exception:
+        return False
+    return min(w, h) >= 800 and 1.2 <= max(w, h) / min(w, h) <= 1.6
 
 
 def _on_page(data: bytes) -> bytes | None:
@@ -534,13 +636,15 @@ def _on_page(data: bytes) -> bytes | None:
 
 
 def _codes(
-    sources: list[Source], body: Source | None, subject: str, view, old_value: object
+    sources: list[Source], body: Source | None, subject: str, view, old_values: list, paired_values: list
 ) -> tuple[list[Field], list[tuple[str, CodeMatch]]]:
     """uscc / org_code fields (valid or repaired, first sighting of each) and every candidate.
 
     The old value of a change letter is the wrong code being corrected: it is never repaired.
     """
-    old = str(old_value).replace("-", "") if old_value else None
+    olds = {str(o).replace("-", "") for o in old_values}
+    paired = {str(o).replace("-", "") for o in paired_values}
+    invalid_seen: set[str] = set()
     fields: list[Field] = []
     matches: list[tuple[str, CodeMatch]] = []
     seen: set[tuple[str, str]] = set()
@@ -550,7 +654,7 @@ def _codes(
             continue
         v = view(s)
         for m in find_codes(s.text, repair=v.repair):
-            if old is not None and m.repaired and m.original == old:
+            if m.repaired and m.original in olds:
                 m = replace(m, value=m.original, valid=False, repaired=False, original=None)
             matches.append((s.label, m))
             if m.valid:
@@ -558,6 +662,18 @@ def _codes(
                 if (c.name, c.value) not in seen:
                     seen.add((c.name, c.value))
                     fields.append(_field(c))
+            elif (s.role == "letter" or s is body) and m.value not in olds | paired | invalid_seen:
+                # a code the letter states that fails its check: the agent must see it as a value
+                invalid_seen.add(m.value)
+                value = m.value if m.kind == "uscc" else f"{m.value[:8]}-{m.value[8:]}"
+                fields.append(
+                    Field(
+                        "invalid_code",
+                        value,
+                        Evidence(s.label, m.raw, s.page_of(m.start), m.start, m.end),
+                        0.8,
+                    )
+                )
     if subject.strip():
         for m in find_codes(subject, repair="alphabet"):
             matches.append(("subject", m))

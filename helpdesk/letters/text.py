@@ -8,6 +8,7 @@ can quote the source text exactly.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,6 +26,16 @@ _EXTRA = {
     "\u3007": "〇",  # keep the Chinese zero as it is (NFKC keeps it too; stated for clarity)
     "\u25cb": "〇",  # WHITE CIRCLE, often typed for the Chinese zero in dates
 }
+#: traditional characters of letter vocabulary, folded to simplified: many enterprises (and their
+#: input methods) mix the two, and every rule is written in simplified characters
+_TRAD = str.maketrans(
+    "說帳號綁註銷變後對項統會碼為將現請於無響與個這臺資質務業應組織構認證別產實際處發專網絡經營執稱錯誤"
+    "貿進據報備書寫單機關辦員離職問題麼們還復並從當時該屬條權護設計數據據證碼舊檔聯繫電話銀賬開戶"
+    "體區縣鎮圖廠廣東蘇淺濱灣邊寧漢瀋陽複錄歷紀範簽蓋章",
+    "说帐号绑注销变后对项统会码为将现请于无响与个这台资质务业应组织构认证别产实际处发专网络经营执称错误"
+    "贸进据报备书写单机关办员离职问题么们还复并从当时该属条权护设计数据据证码旧档联系电话银账开户"
+    "体区县镇图厂广东苏浅滨湾边宁汉沈阳复录历纪范签盖章",
+)
 _DROP = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"}
 _NEWLINES = {"\n", "\r", "\f", "\v", "\u2028", "\u2029", "\x85"}
 
@@ -35,7 +46,9 @@ def _fold(ch: str) -> str:
         return _EXTRA[ch]
     if ch in _DROP:
         return ""
-    out = unicodedata.normalize("NFKC", ch)
+    out = unicodedata.normalize("NFKC", ch).translate(_TRAD)
+    if out == "帐":
+        out = "账"  # 帐号 and 账号 are both written; the rules use one
     # NFKC turns some symbols into several characters ("㈱" -> "(株)"); that is harmless here.
     return out
 
@@ -53,6 +66,8 @@ def is_cjk(ch: str) -> bool:
     )
 
 
+_WORD = re.compile(r"[A-Za-z0-9_]")
+WRAP_MIN_LINE = 24  #: a line this long (characters) that ends inside a word was wrapped by the layout
 _GLUE = set(",.:;!?()[]{}<>\"'、。")
 
 
@@ -91,6 +106,17 @@ def normalize(src: str, *, flat: bool) -> NText:
                 k += 1
             prev = chars[-1] if chars else ""
             nxt = _fold(src[k])[:1] if k < n else ""
+            if newline and _WORD.match(prev) and _WORD.match(nxt) and k < n:
+                # a name or code wrapped at the end of a full line (PDF, OCR, hard-wrapped mail):
+                # the line break was the layout's, not the writer's
+                line_start = src.rfind("\n", 0, start) + 1
+                if start - line_start >= WRAP_MIN_LINE and src[start:k].count("\n") == 1:
+                    continue
+            if "\t" in src[start:k] and not newline and prev and prev not in ":\n" and nxt:
+                # a tab separates a label from its value (table cells are joined by tabs)
+                chars.append(":")
+                pos.append(start)
+                continue
             if not flat and newline:
                 if prev and prev != "\n":
                     chars.append("\n")
