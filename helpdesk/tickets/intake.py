@@ -359,7 +359,7 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
     ticket = Ticket(
         type=letter.type,
         status=TicketStatus.NEW.value,
-        subject=(mail.subject or "（无主题）")[:500],
+        subject=mail.subject or "（无主题）",
         requester_email=mail.sender,
         requester_name=mail.sender_name[:200],
         received_at=inbound.internal_date,
@@ -423,7 +423,8 @@ def _note_problems(ticket: Ticket, inbound: InboundMail, prepared: Prepared) -> 
             "这封邮件的附件内容未能在时限内读出（" + prepared.unread + "），说明函字段只取自邮件正文。"
             "附件和原始邮件（original.eml）都已保存，请打开查看。",
         )
-        _attach_original(ticket, note, inbound)
+        if not any(a.filename == "original.eml" for a in prepared.mail.attachments):
+            _attach_original(ticket, note, inbound)
         services._record(ticket, "attachment_problem", detail={"problem": prepared.unread})
     if inbound.message_id:
         earlier = session.execute(
@@ -551,14 +552,14 @@ def _add_inbound_message(ticket: Ticket, mail: ParsedMail, inbound: InboundMail)
         in_reply_to=mail.in_reply_to,
         sender=mail.sender,
         recipients=", ".join(mail.to + mail.cc)[:2000],
-        subject=mail.subject[:500],
+        subject=mail.subject,
         body_text=mail.text,
         body_html=mail.html,
         inbound_mail_id=inbound.id,
         created_at=inbound.internal_date,
     )
-    if mail.defects:
-        message.body_text = mail.text + "\n\n【解析提示】" + "；".join(mail.defects)
+    if mail.defects:  # first, so that a long body's preview still shows them
+        message.body_text = "【解析提示】" + "；".join(mail.defects) + "\n\n" + mail.text
     session.add(message)
     session.flush()
     return message
@@ -698,7 +699,7 @@ def _fallback_ticket(inbound: InboundMail | None, exc: BaseException, token: str
         ticket = Ticket(
             type="inquiry",
             status=TicketStatus.NEW.value,
-            subject=(subject or "（无法解析的邮件）")[:500],
+            subject=subject or "（无法解析的邮件）",
             requester_email=sender,
             received_at=inbound.internal_date,
             letter=None,

@@ -442,7 +442,10 @@ def _describe(event: TicketEvent, users: dict[int, User]) -> str:
         "note": "添加内部备注",
         "mail_in": "收到邮件",
         "ocr_done": "文字识别完成",
-        "auto_reply_suppressed": "未发送自动确认（自动邮件或频率限制）",
+        "auto_reply_suppressed": "未发送自动确认：" + "；".join(map(str, detail.get("reasons", []))),
+        "related": f"关联工单 ZXZJ#{event.new_value}（发件人不属于被引用的工单）",
+        "message_id_reused": f"Message-ID 与另一封邮件相同（{detail.get('message_id', '')}），已作为新邮件处理",
+        "ocr_failed": f"文字识别未完成：{detail.get('error', '')}",
         "sla_paused": f"SLA 计时暂停（剩余 {fmt_minutes(detail.get('remaining_minutes'))}）",
         "sla_resumed": f"SLA 恢复计时（暂停 {fmt_minutes(detail.get('paused_minutes'))}）",
         "sla_restarted": f"重新开始计时（第 {detail.get('clock', '')} 轮）",
@@ -452,7 +455,11 @@ def _describe(event: TicketEvent, users: dict[int, User]) -> str:
         "merged_from": f"ZXZJ#{event.new_value} 合并到本工单",
         "enterprise_linked": f"关联企业 #{event.new_value}",
         "enterprise_candidates": "找到多个可能的企业，待人工确认",
-        "attachment_problem": f"附件未保存：{detail.get('name', '')}",
+        "attachment_problem": (
+            f"附件未保存：{detail.get('name', '')}"
+            if detail.get("name")
+            else f"附件内容未能读出：{detail.get('problem', '')}"
+        ),
     }
     if kind in simple:
         return simple[kind]

@@ -97,7 +97,7 @@ def test_a_path_whose_claim_was_taken_over_rolls_back_its_ticket(app):
     assert done.outcome == "created" and len(tickets()) == 1 and acks() == 1
 
 
-def test_a_strangers_reply_by_headers_becomes_a_new_linked_ticket(app):
+def test_a_strangers_reply_by_headers_becomes_a_new_linked_ticket(app, agent_client):
     original = make_mail(subject="注销说明", sender="owner@corp-f.example.cn", message_id="<letter-f@corp-f>")
     first = intake.import_eml(original)
     own = make_mail(

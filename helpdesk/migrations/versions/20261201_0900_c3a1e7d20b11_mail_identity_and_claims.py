@@ -1,7 +1,7 @@
 """mail identity by content, ingest claims, related tickets
 
 Revision ID: c3a1e7d20b11
-Revises: bfa965dc3f0c
+Revises: c4e1a7d29b53
 Create Date: 2026-12-01 09:00:00+00:00
 
 - inbound_mails.message_key becomes the content key (sha256 without trace headers); the Message-ID
@@ -19,7 +19,7 @@ import helpdesk.db
 from helpdesk.mail.identity import content_key
 
 revision: str = "c3a1e7d20b11"
-down_revision: str | None = "bfa965dc3f0c"
+down_revision: str | None = "c4e1a7d29b53"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
