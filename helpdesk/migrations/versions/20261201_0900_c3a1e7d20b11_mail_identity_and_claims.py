@@ -27,15 +27,22 @@ _BATCH = 200
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("inbound_mails") as batch:
-        batch.add_column(sa.Column("message_id", sa.String(length=500), nullable=True))
-        batch.add_column(sa.Column("claim_token", sa.String(length=64), nullable=True))
-        batch.add_column(sa.Column("claimed_at", helpdesk.db.UTCDateTime(timezone=True), nullable=True))
-        batch.create_index(batch.f("ix_inbound_mails_message_id"), ["message_id"], unique=False)
-    with op.batch_alter_table("tickets") as batch:
-        batch.add_column(sa.Column("related_ticket_id", sa.Integer(), nullable=True))
-        batch.create_foreign_key(
-            batch.f("fk_tickets_related_ticket_id_tickets"), "tickets", ["related_ticket_id"], ["id"]
+    # plain ADD COLUMN on both engines: a batch rebuild on SQLite would drop tables that rows point at
+    op.add_column("inbound_mails", sa.Column("message_id", sa.String(length=500), nullable=True))
+    op.add_column("inbound_mails", sa.Column("claim_token", sa.String(length=64), nullable=True))
+    op.add_column(
+        "inbound_mails", sa.Column("claimed_at", helpdesk.db.UTCDateTime(timezone=True), nullable=True)
+    )
+    op.create_index(op.f("ix_inbound_mails_message_id"), "inbound_mails", ["message_id"], unique=False)
+    if op.get_bind().dialect.name == "sqlite":  # SQLite adds a foreign key only inline with its column
+        op.execute(
+            "ALTER TABLE tickets ADD COLUMN related_ticket_id INTEGER "
+            "CONSTRAINT fk_tickets_related_ticket_id_tickets REFERENCES tickets (id)"
+        )
+    else:
+        op.add_column("tickets", sa.Column("related_ticket_id", sa.Integer(), nullable=True))
+        op.create_foreign_key(
+            op.f("fk_tickets_related_ticket_id_tickets"), "tickets", "tickets", ["related_ticket_id"], ["id"]
         )
     _rekey_inbound_mails()
 
@@ -76,11 +83,10 @@ def _rekey_inbound_mails() -> None:
 
 def downgrade() -> None:
     # the content keys stay: they are unique, and the old code only ever compares keys for equality
-    with op.batch_alter_table("tickets") as batch:
-        batch.drop_constraint(batch.f("fk_tickets_related_ticket_id_tickets"), type_="foreignkey")
-        batch.drop_column("related_ticket_id")
-    with op.batch_alter_table("inbound_mails") as batch:
-        batch.drop_index(batch.f("ix_inbound_mails_message_id"))
-        batch.drop_column("claimed_at")
-        batch.drop_column("claim_token")
-        batch.drop_column("message_id")
+    if op.get_bind().dialect.name != "sqlite":
+        op.drop_constraint(op.f("fk_tickets_related_ticket_id_tickets"), "tickets", type_="foreignkey")
+    op.drop_column("tickets", "related_ticket_id")
+    op.drop_index(op.f("ix_inbound_mails_message_id"), table_name="inbound_mails")
+    op.drop_column("inbound_mails", "claimed_at")
+    op.drop_column("inbound_mails", "claim_token")
+    op.drop_column("inbound_mails", "message_id")
