@@ -116,7 +116,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("HELPDESK_INGEST_RETRY_SECONDS", "600", _positive_int, "重试未入库邮件的间隔（秒）"),
     Variable(
         "HELPDESK_PARSE_SECONDS",
-        "20",
+        "8",
         _positive_int,
         "每封邮件解析和读取说明函的时限（秒）；超时的部分标为无法读取，原始邮件附在工单上",
     ),
