@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from flask.cli import with_appcontext
@@ -15,6 +17,29 @@ from helpdesk.tickets import intake, poll
 from helpdesk.tickets.models import OPEN_STATUSES, Attachment, Ticket
 
 
+class Progress:
+    """A bar on a terminal (stderr), plain lines otherwise, so logs and pipes stay readable."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Any = None
+        self.shown = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if not sys.stderr.isatty():
+            click.echo(f"{self.label}：{done}/{total}", err=True)
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr, show_pos=True)
+            self.bar.__enter__()
+        self.bar.update(done - self.shown)
+        self.shown = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
 @click.command("poll-mail")
 @click.option("--once", is_flag=True, help="Run one pass and exit (the worker polls on an interval).")
 @with_appcontext
@@ -22,7 +47,11 @@ def poll_mail(once: bool) -> None:
     """Fetch new mail from the IMAP folder and turn it into tickets."""
     if not once:
         raise click.UsageError("持续收信请运行 `helpdesk worker`；单次收信请加 --once。")
-    report = poll.poll_once()
+    progress = Progress("收取邮件")
+    try:
+        report = poll.poll_once(progress=progress)
+    finally:
+        progress.close()
     click.echo(report.summary())
     if report.errors:
         raise SystemExit(1)
@@ -54,7 +83,11 @@ def import_eml(files: tuple[Path, ...]) -> None:
 @with_appcontext
 def reprocess_mail() -> None:
     """Retry stored mail whose ingestion failed (and any stored but not yet ingested)."""
-    results = intake.ingest_pending()
+    progress = Progress("重新处理邮件")
+    try:
+        results = intake.ingest_pending(progress=progress)
+    finally:
+        progress.close()
     if not results:
         click.echo("没有待重新处理的邮件。")
     for r in results:

@@ -19,7 +19,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -737,7 +737,12 @@ def _fallback_ticket(inbound: InboundMail | None, exc: BaseException, token: str
 PENDING_CHUNK = 8
 
 
-def ingest_pending(limit: int = 500, *, deadline: float | None = None) -> list[IngestResult]:
+def ingest_pending(
+    limit: int = 500,
+    *,
+    deadline: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[IngestResult]:
     """Ingest stored mail that has no ticket yet (new, or failed earlier), oldest first.
 
     Safe beside the poll and other workers: each chunk is claimed first, and a mail another path
@@ -759,6 +764,8 @@ def ingest_pending(limit: int = 500, *, deadline: float | None = None) -> list[I
         if deadline is not None and time.monotonic() > deadline:
             break
         results.extend(ingest_claimed(ids[start : start + PENDING_CHUNK]))
+        if progress is not None:
+            progress(min(start + PENDING_CHUNK, len(ids)), len(ids))
     return results
 
 

@@ -15,6 +15,7 @@ Guarantees (each proven in tests/intake/test_poll.py and test_overlap.py):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -72,7 +73,13 @@ def _mailbox(settings: ImapSettings) -> Mailbox:
     return row
 
 
-def poll_once(settings: ImapSettings | None = None, *, use_lease: bool = True) -> PollReport:
+#: told (messages handled so far, messages to handle in this pass) after every batch
+Progress = Callable[[int, int], None]
+
+
+def poll_once(
+    settings: ImapSettings | None = None, *, use_lease: bool = True, progress: Progress | None = None
+) -> PollReport:
     """Fetch, store, ingest and mark every new message of the folder; see the module docstring."""
     settings = settings or ImapSettings.from_settings(current_app.config["HELPDESK"])
     report = PollReport(settings.mailbox_name)
@@ -83,15 +90,17 @@ def poll_once(settings: ImapSettings | None = None, *, use_lease: bool = True) -
         if lease is None:
             report.skipped = "另一个进程正在收取这个邮箱"
             return report
-        _poll_held(settings, report, lease if isinstance(lease, leases.Lease) else None)
+        _poll_held(settings, report, lease if isinstance(lease, leases.Lease) else None, progress)
     return report
 
 
-def _poll_held(settings: ImapSettings, report: PollReport, lease: leases.Lease | None) -> None:
+def _poll_held(
+    settings: ImapSettings, report: PollReport, lease: leases.Lease | None, progress: Progress | None
+) -> None:
     mailbox = _mailbox(settings)
     try:
         with ImapSource(settings) as source:
-            _poll(source, mailbox, report, lease)
+            _poll(source, mailbox, report, lease, progress)
         mailbox.last_success_at = utcnow()
         mailbox.last_error = None
     except Exception as exc:  # a dropped connection or a server error: keep what is committed, retry later
@@ -108,7 +117,13 @@ def _poll_held(settings: ImapSettings, report: PollReport, lease: leases.Lease |
         session.commit()
 
 
-def _poll(source: ImapSource, mailbox: Mailbox, report: PollReport, lease: leases.Lease | None) -> None:
+def _poll(
+    source: ImapSource,
+    mailbox: Mailbox,
+    report: PollReport,
+    lease: leases.Lease | None,
+    progress: Progress | None,
+) -> None:
     if mailbox.uidvalidity is not None and mailbox.uidvalidity != source.uidvalidity:
         # the server renumbered the folder: scan it all again; stored keys stop duplicates
         report.uidvalidity_changed = True
@@ -125,10 +140,14 @@ def _poll(source: ImapSource, mailbox: Mailbox, report: PollReport, lease: lease
         if len(batch) == imap.FETCH_BATCH:
             _process_batch(source, mailbox, batch, report)
             batch = []
+            if progress is not None:
+                progress(report.fetched, len(uids))
             if lease is not None and lease.lost.is_set():
                 raise RuntimeError("收取任务的租约已被其他进程接管（本进程停顿过久），本轮停止")
     if batch:
         _process_batch(source, mailbox, batch, report)
+    if progress is not None and uids:
+        progress(report.fetched, len(uids))
 
 
 def _process_batch(
