@@ -148,6 +148,9 @@ def _poll(
         _process_batch(source, mailbox, batch, report)
     if progress is not None and uids:
         progress(report.fetched, len(uids))
+    # mail a killed poller or worker left stored (its claim has expired): no need to wait for the retry job
+    _count(report, intake.ingest_pending(limit=200))
+    _mark_pending(source, mailbox, report)
 
 
 def _process_batch(
@@ -176,6 +179,11 @@ def _process_batch(
     for start in range(0, len(todo), intake.PENDING_CHUNK):
         results.extend(intake.ingest_claimed(todo[start : start + intake.PENDING_CHUNK]))
     report.elsewhere += len(todo) - len(results)
+    _count(report, results)
+    _mark(source, [session.get(InboundMail, inbound.id) for inbound, _ in stored], report)
+
+
+def _count(report: PollReport, results: list[intake.IngestResult]) -> None:
     for result in results:
         if result.outcome == "created":
             report.created += 1
@@ -185,7 +193,6 @@ def _process_batch(
             report.failed += 1
         elif result.outcome in ("elsewhere", "duplicate"):
             report.elsewhere += 1
-    _mark(source, [session.get(InboundMail, inbound.id) for inbound, _ in stored], report)
 
 
 def _mark_pending(source: ImapSource, mailbox: Mailbox, report: PollReport) -> None:
