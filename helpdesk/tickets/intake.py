@@ -74,6 +74,8 @@ SNIFFED_MIME = {
 }
 #: attachments up to this size also live in the database row (so a lost disk keeps small letters)
 INLINE_ATTACHMENT_BYTES = 0
+#: attachments kept per mail; a mail with more keeps the rest inside its original.eml
+MAX_ATTACHMENTS = 100
 
 
 #: a mail whose ingest was started this many times without finishing (each start killed the process)
@@ -235,17 +237,29 @@ def _settle(inbound_id: int, token: str, **values: Any) -> None:
 # ---- reading, in the sandbox --------------------------------------------------------------------
 
 
+#: a letter is a page or two: the reader gets at most this much of a body (the ticket keeps it all)
+LETTER_TEXT_LIMIT = 200_000
+
+
+def _for_letter(mail: ParsedMail, *, attachments: bool = True) -> ParsedMail:
+    return dataclasses.replace(
+        mail,
+        text=mail.text[:LETTER_TEXT_LIMIT],
+        html=mail.html[:LETTER_TEXT_LIMIT],
+        attachments=mail.attachments[:MAX_ATTACHMENTS] if attachments else (),
+    )
+
+
 def prepare(raw: bytes, max_attachment_bytes: int) -> Prepared:
     """The pure, CPU-bound part of intake (parse + read the letter without OCR); runs in the sandbox."""
     mail = parse_mail(raw, max_attachment_bytes=max_attachment_bytes)
-    return Prepared(mail, read_letter(mail, ocr=False))
+    return Prepared(mail, read_letter(_for_letter(mail), ocr=False))
 
 
 def prepare_body_only(raw: bytes, max_attachment_bytes: int, unread: str) -> Prepared:
     """The fallback when reading the attachments overran: the letter from the mail's own text."""
     mail = parse_mail(raw, max_attachment_bytes=max_attachment_bytes)
-    letter = read_letter(dataclasses.replace(mail, attachments=()), ocr=False)
-    return Prepared(mail, letter, unread)
+    return Prepared(mail, read_letter(_for_letter(mail, attachments=False), ocr=False), unread)
 
 
 def max_attachment_bytes() -> int:
@@ -347,7 +361,7 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
             ticket, named = bounced, None
     if ticket is not None:
         message = _add_inbound_message(ticket, mail, inbound)
-        _store_attachments(ticket, message, mail.attachments)
+        _store_attachments(ticket, message, mail.attachments, inbound)
         services._record(ticket, "mail_in", detail={"message_id": mail.message_id, "bounce": mail.is_bounce})
         _note_problems(ticket, inbound, prepared)
         if not mail.is_bounce and not auto_reasons:
@@ -372,7 +386,7 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
     session.flush()
     clock.start(ticket, inbound.internal_date)
     message = _add_inbound_message(ticket, mail, inbound)
-    _store_attachments(ticket, message, mail.attachments)
+    _store_attachments(ticket, message, mail.attachments, inbound)
     services._record(
         ticket,
         "created",
@@ -565,8 +579,23 @@ def _add_inbound_message(ticket: Ticket, mail: ParsedMail, inbound: InboundMail)
     return message
 
 
-def _store_attachments(ticket: Ticket, message: Message, attachments: tuple[MailAttachment, ...]) -> None:
+def _store_attachments(
+    ticket: Ticket, message: Message, attachments: tuple[MailAttachment, ...], inbound: InboundMail
+) -> None:
     directory = Path(_settings().attachments_dir)
+    if len(attachments) > MAX_ATTACHMENTS:
+        note = _system_note(
+            ticket,
+            inbound,
+            f"这封邮件带有 {len(attachments)} 个附件，超过每封 {MAX_ATTACHMENTS} 个的上限：只单独保存了前 "
+            f"{MAX_ATTACHMENTS} 个，其余都在原始邮件 original.eml 中。",
+        )
+        if not any(a.filename == "original.eml" for a in attachments[:MAX_ATTACHMENTS]):
+            _attach_original(ticket, note, inbound)
+        services._record(
+            ticket, "attachment_problem", detail={"problem": f"附件过多（{len(attachments)} 个）"}
+        )
+        attachments = attachments[:MAX_ATTACHMENTS]
     for att in attachments:
         if att.problem:
             session.add(

@@ -181,3 +181,24 @@ def test_every_path_claims_first(app, path):
     else:
         assert intake.import_eml(inbound.raw).outcome == "elsewhere"
     assert tickets() == [] and session.scalar(select(func.count()).select_from(Message)) == 0
+
+
+def test_a_mail_with_too_many_attachments_keeps_the_rest_in_its_original(app):
+    many = [
+        (f"附件{i}.pdf", "application/pdf", b"%%PDF-1.4 %d" % i) for i in range(intake.MAX_ATTACHMENTS + 30)
+    ]
+    result = intake.import_eml(make_mail(subject="很多附件", sender="k@corp-k.example.cn", attachments=many))
+    ticket = session.get(Ticket, result.ticket_id)
+    names = session.scalars(select(Attachment.original_name).where(Attachment.ticket_id == ticket.id)).all()
+    assert len(names) == intake.MAX_ATTACHMENTS + 1 and "original.eml" in names
+    assert f"带有 {intake.MAX_ATTACHMENTS + 30} 个附件" in notes(ticket)
+
+
+def test_a_huge_body_is_stored_whole_and_its_letter_read_from_the_start(app):
+    letter = "解绑说明\n我司在平台有2个账号（corp_l1、corp_l2），申请将专项资金申报与账号corp_l2解绑。\n"
+    body = letter + "附：往来记录。\n" * (intake.LETTER_TEXT_LIMIT // 4)
+    result = intake.import_eml(make_mail(subject="解绑说明", sender="l@corp-l.example.cn", body=body))
+    ticket = session.get(Ticket, result.ticket_id)
+    assert ticket.type == "unbind"
+    inbound = [m for m in ticket.messages if m.kind == "inbound"][0]
+    assert len(inbound.body_text.rstrip()) >= len(body.rstrip())  # nothing cut from what is stored
