@@ -13,6 +13,7 @@ SIGKILLed poller leaves no orphans behind.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -37,6 +38,17 @@ class WorkerDied(Exception):
 
 
 def _die_with_parent(parent: int) -> None:
+    # The forkserver exits when the last holder of its "alive" pipe goes; it hands every child a copy,
+    # so a busy child would keep it (and so itself) alive after our parent died. Drop the copy:
+    # then the parent's death ends the forkserver, and the kernel's death signal below ends us,
+    # even in the middle of C code that holds the GIL.
+    from multiprocessing import forkserver
+
+    alive = getattr(forkserver._forkserver, "_forkserver_alive_fd", None)
+    if alive is not None:
+        with contextlib.suppress(OSError):
+            os.close(alive)
+        forkserver._forkserver._forkserver_alive_fd = None
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -46,7 +58,11 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _worker_main(conn: Connection, memory_bytes: int | None) -> None:
+def _peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports kB
+
+
+def _worker_main(conn: Connection, memory_bytes: int | None, recycle_bytes: int | None) -> None:
     _die_with_parent(os.getppid())
     if memory_bytes:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
@@ -64,12 +80,17 @@ def _worker_main(conn: Connection, memory_bytes: int | None) -> None:
             conn.send(reply)
         except Exception as exc:  # an unpicklable result or exception
             conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+        del reply
+        if recycle_bytes and _peak_rss() > recycle_bytes:
+            return  # the parent starts a fresh worker: one huge mail leaves no bloated process behind
 
 
 class _Worker:
-    def __init__(self, context: Any, memory_bytes: int | None) -> None:
+    def __init__(self, context: Any, memory_bytes: int | None, recycle_bytes: int | None) -> None:
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(child, memory_bytes), daemon=True)
+        self.process = context.Process(
+            target=_worker_main, args=(child, memory_bytes, recycle_bytes), daemon=True
+        )
         self.process.start()
         child.close()
         self.task: int | None = None
@@ -90,10 +111,14 @@ class Sandbox:
         workers: int = 2,
         *,
         memory_mb: int | None = 1024,
+        recycle_mb: int | None = 256,
         preload: Sequence[str] = (),
     ) -> None:
+        """`memory_mb` caps a worker's address space; a worker whose peak resident memory passed
+        `recycle_mb` after a task is replaced by a fresh one (None: keep it, e.g. a loaded OCR engine)."""
         self.size = max(1, workers)
         self.memory_bytes = memory_mb * 1024 * 1024 if memory_mb else None
+        self.recycle_bytes = recycle_mb * 1024 * 1024 if recycle_mb else None
         # forkserver: children never inherit the web server's or scheduler's threads and connections
         self.context = multiprocessing.get_context("forkserver")
         if preload:
@@ -102,7 +127,7 @@ class Sandbox:
         self.lock = threading.Lock()  # one run at a time; the scheduler's jobs share the sandbox
 
     def _spawn(self) -> _Worker:
-        return _Worker(self.context, self.memory_bytes)
+        return _Worker(self.context, self.memory_bytes, self.recycle_bytes)
 
     def run(self, fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]], timeout: float) -> list[Any]:
         """fn(*args) for each args in `calls`, in parallel; each result, or the exception it ended with."""
@@ -116,7 +141,10 @@ class Sandbox:
             self.workers.append(self._spawn())
         busy: dict[Connection, _Worker] = {}
         while todo or busy:
-            for worker in self.workers:
+            for worker in list(self.workers):
+                if worker.task is None and todo and not worker.process.is_alive():
+                    self._replace(worker)  # it retired (memory) or died while idle
+                    continue
                 if worker.task is None and todo:
                     index = todo.popleft()
                     try:
@@ -141,6 +169,7 @@ class Sandbox:
                 except (EOFError, OSError):
                     kind, value = "died", None
                 if kind == "died":
+                    worker.process.join(2)  # the pipe may close a moment before the exit is seen
                     code = worker.process.exitcode
                     results[index] = WorkerDied(f"处理进程意外结束（退出码 {code}），可能超出内存上限")
                     worker.task = None

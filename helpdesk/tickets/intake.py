@@ -237,8 +237,9 @@ def _settle(inbound_id: int, token: str, **values: Any) -> None:
 # ---- reading, in the sandbox --------------------------------------------------------------------
 
 
-#: a letter is a page or two: the reader gets at most this much of a body (the ticket keeps it all)
-LETTER_TEXT_LIMIT = 200_000
+#: a letter is a page or two (a quoted chain a few more): the reader gets at most this much of a
+#: body, since its cost grows with the text (the ticket keeps the whole body)
+LETTER_TEXT_LIMIT = 20_000
 
 
 def _for_letter(mail: ParsedMail, *, attachments: bool = True) -> ParsedMail:
@@ -827,7 +828,10 @@ def read_with_ocr(raw: bytes, max_attachment_bytes: int, budget_s: float) -> Let
 
 def _ocr_sandbox() -> sandbox.Sandbox:
     return sandbox.shared(
-        "ocr", lambda: sandbox.Sandbox(1, memory_mb=None, preload=["helpdesk.tickets.prepare_worker"])
+        "ocr",
+        lambda: sandbox.Sandbox(
+            1, memory_mb=None, recycle_mb=None, preload=["helpdesk.tickets.prepare_worker"]
+        ),
     )
 
 

@@ -196,7 +196,7 @@ def test_a_mail_with_too_many_attachments_keeps_the_rest_in_its_original(app):
 
 def test_a_huge_body_is_stored_whole_and_its_letter_read_from_the_start(app):
     letter = "解绑说明\n我司在平台有2个账号（corp_l1、corp_l2），申请将专项资金申报与账号corp_l2解绑。\n"
-    body = letter + "附：往来记录。\n" * (intake.LETTER_TEXT_LIMIT // 4)
+    body = letter + "附：往来记录。\n" * (intake.LETTER_TEXT_LIMIT)
     result = intake.import_eml(make_mail(subject="解绑说明", sender="l@corp-l.example.cn", body=body))
     ticket = session.get(Ticket, result.ticket_id)
     assert ticket.type == "unbind"
