@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, column, func, or_, select, table, update
+from sqlalchemy import and_, bindparam, column, or_, select, table, update
 
 from helpdesk.db import UTCDateTime, session, unit_of_work
 from helpdesk.sla import clock
@@ -77,7 +77,7 @@ def recompute_open(*, window: tuple[date, date] | None = None, ticket_type: str 
     holiday names in its explanation, up to 31 days before the receipt); paused and resumed clocks are
     always read. `ticket_type`: only that type's policy changed. Without either, every open clock.
 
-    Each rewrite is guarded by the clock's inputs as read (start, pause, resume, not stopped): a clock
+    Each rewrite is guarded by the clock as read (its explanation, not stopped): a clock
     paused or stopped meanwhile was computed by its own transaction and is left alone. A clock whose
     figures stay the same is not written at all, so its calendar_version keeps naming the calendar it
     was last computed with (rewriting 100,000 rows only to stamp a version costs seconds on PostgreSQL).
@@ -125,13 +125,8 @@ def recompute_open(*, window: tuple[date, date] | None = None, ticket_type: str 
         moved += due != row.due_at
         cleared += bool(row.provisional) and values.get("provisional", row.provisional) is False
         clocks.append(
-            {"b_" + k: values.get(k, current[k]) for k in _WRITTEN}
-            | {
-                "b_id": row.id,
-                "b_started_at": row.started_at,
-                "b_paused_key": row.paused_at or row.started_at,
-                "b_resumed_key": row.resumed_at or row.started_at,
-            }
+            {"b_" + k: values[k] if k in values else current[k] for k in _WRITTEN}
+            | {"b_id": row.id, "b_read_explanation": row.explanation}
         )
         if row.paused_at is None:
             copies.append(
@@ -166,9 +161,9 @@ def _write_clocks(params: list[dict[str, Any]]) -> None:
         .where(
             c.id == bindparam("b_id"),
             c.stopped_at.is_(None),
-            c.started_at == bindparam("b_started_at", type_=c.started_at.type),
-            func.coalesce(c.paused_at, c.started_at) == bindparam("b_paused_key", type_=c.started_at.type),
-            func.coalesce(c.resumed_at, c.started_at) == bindparam("b_resumed_key", type_=c.started_at.type),
+            # every start, pause and resume rewrites the explanation (it names their times): a clock
+            # whose explanation is still the one read has not moved meanwhile
+            c.explanation == bindparam("b_read_explanation", type_=c.explanation.type),
         )
         .values({k: bindparam(f"b_{k}", type_=c[k].type) for k in _WRITTEN}),
         params,

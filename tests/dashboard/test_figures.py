@@ -268,7 +268,7 @@ def test_every_clock_stores_its_outcome_counted_by_hand(h):
         ("T1", 1): ("resolved", "met", 900, 0),
         ("T2", 1): ("resolved", "met", 1290, 720),
         ("T3", 1): ("resolved", "breached", 1800, 0),
-        ("T4", 1): ("resolved", "met", 270, 0),  # 09-18 15:00-17:00 (120) + 09-21 09:00-10:00 (60)... see below
+        ("T4", 1): ("resolved", "met", 660, 0),  # Fri 09-18 15-17 (120) + Sun 09-20 workday (480) + 60
         ("T4", 2): ("rejected", "breached", 1440, 0),
         ("T5", 1): ("resolved", "met", 420, 0),
         ("T5", 2): (None, None, None, 0),
