@@ -82,7 +82,7 @@ def upgrade() -> None:
             ["stopped_by_id"], ["users.id"], name=op.f("fk_sla_clocks_stopped_by_id_users")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sla_clocks")),
-        sa.UniqueConstraint("ticket_id", "clock_no", name=op.f("uq_sla_clocks_ticket_id")),
+        sa.UniqueConstraint("ticket_id", "clock_no", name=op.f("uq_sla_clocks_ticket_id_clock_no")),
     )
     op.create_index("ix_sla_clocks_stopped_at", "sla_clocks", ["stopped_at"], unique=False)
     waiting = "warned_at IS NULL AND stopped_at IS NULL"
@@ -157,6 +157,12 @@ _CLOCKS = sa.table(
 )  # fmt: skip
 
 
+class _Day(NamedTuple):
+    day: Any
+    kind: str
+    name: str
+
+
 def stored_calendars(conn: sa.Connection) -> "Calendars":
     """The replay's calendars (per ticket type: the stored calendar with the policy's hours, and the policy)."""
     days = conn.execute(sa.text("SELECT day, kind, name FROM calendar_days")).all()
@@ -167,7 +173,7 @@ def stored_calendars(conn: sa.Connection) -> "Calendars":
             sa.text("SELECT ticket_type, mode, days, business_start, business_end FROM sla_policies")
         )
     }
-    rows = [(d if not isinstance(d, str) else datetime.fromisoformat(d).date(), k, n) for d, k, n in days]
+    rows = [_Day(d if not isinstance(d, str) else datetime.fromisoformat(d).date(), k, n) for d, k, n in days]
     by_hours: dict[tuple[time, time], WorkCalendar] = {}
     cache: dict[str, tuple[WorkCalendar, PolicyFacts]] = {}
 
