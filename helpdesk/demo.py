@@ -387,8 +387,7 @@ def _history(
                 if done < now and day > 2:
                     outcome = TicketStatus.REJECTED if rng.random() < 0.1 else TicketStatus.RESOLVED
                     if ticket.due_at and done > ticket.due_at:
-                        ticket.warned_at = ticket.warn_at
-                        ticket.breached_at = ticket.due_at
+                        clock.mark_notified(ticket, warned_at=ticket.warn_at, breached_at=ticket.due_at)
                     services._record(
                         ticket, "resolution", by=agent, at=done, detail={"summary": "已按来函办理"}
                     )

@@ -60,19 +60,19 @@ def send_mail() -> None:
 def sla_tick() -> None:
     from flask import current_app
 
-    from helpdesk.sla import jobs
+    from helpdesk.tickets import notices
 
     settings = current_app.config["HELPDESK"]
-    jobs.scheduled_tick(str(settings["HELPDESK_SMTP_FROM"]), settings.timezone)
+    notices.scheduled_tick(str(settings["HELPDESK_SMTP_FROM"]), settings.timezone)
 
 
 def sla_calendar() -> None:
     from flask import current_app
 
-    from helpdesk.sla import jobs
+    from helpdesk.tickets import notices
 
     settings = current_app.config["HELPDESK"]
-    jobs.check_calendar_coverage(str(settings["HELPDESK_SMTP_FROM"]), settings.timezone)
+    notices.check_calendar_coverage(str(settings["HELPDESK_SMTP_FROM"]), settings.timezone)
 
 
 def ocr_pending() -> None:

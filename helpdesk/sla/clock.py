@@ -1,14 +1,17 @@
 """The SLA clock of a ticket: start, pause, resume, stop and recompute, on the stored calendar.
 
-Functions here only change the ticket in the caller's transaction (they flush nothing and never
-commit): tickets.services owns the unit of work. The calendar maths is in sla.calendar (pure).
+This is the only code that writes a clock (the `sla_clocks` row and the ticket's due_at / warn_at
+copies) and the only code that says what state a clock is in. Functions here only change rows in the
+caller's transaction (they never commit): tickets.services owns the unit of work. The calendar maths
+is in sla.calendar (pure).
 
-A clock is in one of three states, read from the ticket's columns:
+A clock is in one of four states, read from its row:
 
-- fresh: started, never paused. due_at, warn_at and the budget follow from sla_started_at and the
+- fresh: started, never paused. due_at, warn_at and the budget follow from started_at and the
   policy (`Counter.fresh`, the same code for one ticket and for 100,000 in `recompute_open_tickets`);
-- paused: sla_paused_at set; due_at and warn_at are None, sla_remaining_minutes holds what was left;
-- resumed: sla_resumed_at set; due_at = sla_resumed_at + sla_remaining_minutes of business time.
+- paused: paused_at set; warn_at is None, remaining_minutes holds what was left;
+- resumed: resumed_at set; due_at = resumed_at + remaining_minutes of business time;
+- stopped: stopped_at set, with its outcome (met / breached) and handling minutes, stored at the stop.
 
 The business time already used before a pause is `budget - remaining`: it was counted on the calendar
 in force at the time and a later calendar or policy change does not rewrite it. A recompute gives a
@@ -27,7 +30,7 @@ from sqlalchemy import func, select
 
 from helpdesk.db import session
 from helpdesk.sla.calendar import WorkCalendar
-from helpdesk.sla.models import CalendarDay, CalendarYear, SlaPolicy
+from helpdesk.sla.models import CalendarDay, CalendarYear, SlaClock, SlaPolicy
 
 DEFAULT_TZ = "Asia/Shanghai"
 TZ = ZoneInfo(DEFAULT_TZ)
@@ -131,6 +134,33 @@ def counter_for(policy: Policy, cal: WorkCalendar | None = None) -> Counter:
         with _cache_lock:
             _counters[key] = counter
     return counter
+
+
+class TypeCalendars:
+    """Each ticket type's policy and calendar, looked up once per request (one query for the policies).
+
+    Types whose policies share business hours share one calendar; the calendars themselves come from
+    the module's cache (`calendar`), the only calendar cache of the service.
+    """
+
+    def __init__(self) -> None:
+        self._policies = all_policies()
+        self._calendars: dict[str, WorkCalendar] = {}
+        self._by_hours: dict[tuple[time, time], WorkCalendar] = {}
+
+    def policy(self, ticket_type: str) -> Policy:
+        return self._policies.get(ticket_type) or default_policy(ticket_type)
+
+    def __call__(self, ticket_type: str) -> WorkCalendar:
+        cal = self._calendars.get(ticket_type)
+        if cal is None:
+            policy = self.policy(ticket_type)
+            hours = (policy.start, policy.end)
+            cal = self._by_hours.get(hours)
+            if cal is None:
+                cal = self._by_hours[hours] = calendar_for(policy)
+            self._calendars[ticket_type] = cal
+        return cal
 
 
 class Counter:
@@ -238,119 +268,219 @@ class Counter:
 
 
 # ------------------------------------------------------------------------------------ one ticket
+#
+# `ticket` is any object with id, type, sla_clock_no, due_at and warn_at (the tickets row): sla never
+# imports tickets. These functions change the clock row and the ticket's two deadline copies in the
+# caller's transaction; they never commit.
+
+MET, BREACHED = "met", "breached"
 
 
-def start(ticket: Any, at: datetime) -> None:
-    """Start a new clock at `at` (the IMAP INTERNALDATE of the mail, or the reopen time)."""
-    ticket.sla_started_at = at
-    ticket.sla_paused_at = None
-    ticket.sla_resumed_at = None
-    ticket.sla_remaining_minutes = None
-    ticket.sla_paused_minutes = 0
-    ticket.sla_budget_minutes = None
-    ticket.warned_at = None
-    ticket.breached_at = None
-    _compute(ticket)
+def current(ticket: Any) -> SlaClock | None:
+    """The ticket's current clock row (None before the first start)."""
+    if ticket.id is None:
+        return None
+    return session.scalar(
+        select(SlaClock).where(SlaClock.ticket_id == ticket.id, SlaClock.clock_no == ticket.sla_clock_no)
+    )
+
+
+def paused_since(ticket: Any) -> datetime | None:
+    """When the ticket's running clock was paused (None when it is not paused)."""
+    row = current(ticket)
+    return row.paused_at if row is not None and row.stopped_at is None else None
+
+
+def start(ticket: Any, at: datetime) -> SlaClock:
+    """Start the ticket's clock at `at` (the IMAP INTERNALDATE of the mail); the ticket must have an id."""
+    if not ticket.sla_clock_no:
+        ticket.sla_clock_no = 1
+    row = current(ticket)
+    if row is None:
+        row = SlaClock(ticket_id=ticket.id, clock_no=ticket.sla_clock_no)
+        session.add(row)
+    row.ticket_type = ticket.type
+    row.started_at = at
+    row.paused_at = row.resumed_at = row.remaining_minutes = row.budget_minutes = None
+    row.stopped_at = row.stop_status = row.stopped_by_id = row.outcome = row.handling_minutes = None
+    row.warned_at = row.breached_at = row.shortest_resume_minutes = None
+    row.paused_minutes = 0
+    row.paused_after_due = row.type_changed = False
+    _compute(row)
+    _copy(ticket, row)
+    return row
+
+
+def restart(ticket: Any, at: datetime) -> SlaClock:
+    """A reopen: stop nothing (the old clock stopped at the close), start clock number + 1 at `at`."""
+    ticket.sla_clock_no = (ticket.sla_clock_no or 0) + 1
+    return start(ticket, at)
 
 
 def pause(ticket: Any, at: datetime) -> int:
     """Stop the clock while waiting on the enterprise; returns the business minutes left."""
-    if ticket.sla_paused_at is not None or ticket.due_at is None:
-        return ticket.sla_remaining_minutes or 0
-    cal = calendar_for(policy_for(ticket.type))
-    remaining = max(0, cal.business_minutes_between(at, ticket.due_at))
-    ticket.sla_paused_at = at
-    ticket.sla_remaining_minutes = remaining
-    ticket.due_at = None
-    ticket.warn_at = None
-    ticket.sla_explanation = _paused_text(at, remaining)
+    row = current(ticket)
+    if row is None or row.stopped_at is not None:
+        return 0
+    if row.paused_at is not None or row.due_at is None:
+        return row.remaining_minutes or 0
+    remaining = max(0, _calendar_of(row).business_minutes_between(at, row.due_at))
+    row.paused_at = at
+    row.remaining_minutes = remaining
+    row.paused_after_due = row.paused_after_due or at > row.due_at
+    row.warn_at = (
+        None  # due_at stays: the due in force at the pause, which a close while waiting is judged by
+    )
+    row.explanation = _paused_text(at, remaining)
+    _copy(ticket, row)
     return remaining
 
 
 def resume(ticket: Any, at: datetime) -> int:
     """Restart a paused clock at `at` with the business time that was left; returns minutes paused."""
-    if ticket.sla_paused_at is None:
+    row = current(ticket)
+    if row is None or row.paused_at is None or row.stopped_at is not None:
         return 0
-    cal = calendar_for(policy_for(ticket.type))
-    paused = max(0, cal.business_minutes_between(ticket.sla_paused_at, at))
-    ticket.sla_paused_minutes = (ticket.sla_paused_minutes or 0) + paused
-    ticket.sla_paused_at = None
-    ticket.sla_resumed_at = at
-    _compute(ticket)
+    paused = max(0, _calendar_of(row).business_minutes_between(row.paused_at, at))
+    row.paused_minutes = (row.paused_minutes or 0) + paused
+    row.paused_at = None
+    row.resumed_at = at
+    left = row.remaining_minutes or 0
+    if row.shortest_resume_minutes is None or left < row.shortest_resume_minutes:
+        row.shortest_resume_minutes = left
+    _compute(row)
+    _copy(ticket, row)
     return paused
+
+
+def stop(ticket: Any, at: datetime, status: str, by_id: int | None) -> SlaClock | None:
+    """Stop the clock at a close (resolved / rejected / merged) and store its outcome, once.
+
+    Closed while waiting, the clock counts until the pause began (the final pause is paused time) and
+    is judged against the due that was in force then. Handling = business minutes from the start to
+    that end, minus the minutes paused before it.
+    """
+    row = current(ticket)
+    if row is None or row.stopped_at is not None:
+        return row
+    cal = _calendar_of(row)
+    end = row.paused_at or at
+    handling = max(0, cal.business_minutes_between(row.started_at, end) - (row.paused_minutes or 0))
+    if row.paused_at is not None:
+        row.paused_minutes = (row.paused_minutes or 0) + max(
+            0, cal.business_minutes_between(row.paused_at, at)
+        )
+    row.stopped_at, row.stop_status, row.stopped_by_id = at, status, by_id
+    row.handling_minutes = handling
+    row.outcome = MET if row.due_at is None or end <= row.due_at else BREACHED
+    row.warn_at = None
+    return row
 
 
 def recompute(ticket: Any) -> bool:
     """Recompute a clock after a calendar, policy or type change; True when due_at moved."""
-    if ticket.sla_started_at is None:
+    row = current(ticket)
+    if row is None or row.stopped_at is not None:
         return False
-    before = ticket.due_at
-    _compute(ticket, rebudget=True)
-    return before != ticket.due_at
+    before = row.due_at
+    if row.ticket_type != ticket.type:
+        row.type_changed = True
+        row.ticket_type = ticket.type
+    _compute(row, rebudget=True)
+    _copy(ticket, row)
+    return before != row.due_at
 
 
-def business_minutes_left(ticket: Any, now: datetime) -> int | None:
-    """Business minutes until due (negative when past), the stored remainder while paused, None if no clock."""
-    if ticket.sla_paused_at is not None:
-        return ticket.sla_remaining_minutes
-    if ticket.due_at is None:
+def state(
+    *, stopped: bool, paused: bool, due_at: datetime | None, warn_at: datetime | None, now: datetime
+) -> str:
+    """ok / warn / breached / paused / stopped: the one place a clock's state is named."""
+    if stopped:
+        return "stopped"
+    if paused:
+        return "paused"
+    if due_at is None:
+        return "stopped"
+    if due_at <= now:
+        return "breached"
+    if warn_at is not None and warn_at <= now:
+        return "warn"
+    return "ok"
+
+
+def business_minutes_left(row: SlaClock | None, now: datetime) -> int | None:
+    """Business minutes until due (negative when past), the stored remainder while paused, None if none."""
+    if row is None or row.stopped_at is not None:
         return None
-    return calendar_for(policy_for(ticket.type)).business_minutes_between(now, ticket.due_at)
+    if row.paused_at is not None:
+        return row.remaining_minutes
+    if row.due_at is None:
+        return None
+    return _calendar_of(row).business_minutes_between(now, row.due_at)
 
 
-def _compute(ticket: Any, *, rebudget: bool = False) -> None:
+def _calendar_of(row: SlaClock) -> WorkCalendar:
+    return calendar_for(policy_for(row.ticket_type))
+
+
+def _copy(ticket: Any, row: SlaClock) -> None:
+    """The ticket's copies of the running clock's deadlines (None while paused), for the queue index."""
+    running = row.paused_at is None and row.stopped_at is None
+    ticket.due_at = row.due_at if running else None
+    ticket.warn_at = row.warn_at if running else None
+
+
+def _compute(row: SlaClock, *, rebudget: bool = False) -> None:
     """Set due_at, warn_at, budget, explanation from the clock's stored start / pause / resume state."""
-    policy = policy_for(ticket.type)
-    counter = counter_for(policy)
-    values = clock_values(ticket, policy, counter, rebudget=rebudget)
-    for name, value in values.items():
-        setattr(ticket, name, value)
+    policy = policy_for(row.ticket_type)
+    for name, value in clock_values(row, policy, counter_for(policy), rebudget=rebudget).items():
+        setattr(row, name, value)
 
 
 def clock_values(clock: Any, policy: Policy, counter: Counter, *, rebudget: bool) -> dict[str, Any]:
-    """The clock columns of a ticket (or a row with the same attributes), computed on `counter`'s calendar.
+    """The computed columns of a clock (an SlaClock, or a row with the same attributes) on `counter`'s calendar.
 
     `rebudget`: a paused or resumed clock takes the budget of the current policy and calendar, minus
     the business time it had used (a fresh clock is always computed from scratch).
     """
     cal = counter.cal
-    started = clock.sla_started_at
-    values: dict[str, Any] = {"sla_policy": policy.mode, "sla_calendar_version": cal.version}
-    if clock.sla_paused_at is None and clock.sla_resumed_at is None:
+    started = clock.started_at
+    values: dict[str, Any] = {"policy": policy.mode, "calendar_version": cal.version}
+    if clock.paused_at is None and clock.resumed_at is None:
         fresh = counter.fresh(started)
         values.update(
             due_at=fresh.due_at,
             warn_at=fresh.warn_at,
-            sla_budget_minutes=fresh.budget_minutes,
-            sla_provisional=fresh.provisional,
-            sla_explanation=counter.explanation(fresh),
+            budget_minutes=fresh.budget_minutes,
+            provisional=fresh.provisional,
+            explanation=counter.explanation(fresh),
         )
         return values
-    budget = clock.sla_budget_minutes or 0
-    remaining = clock.sla_remaining_minutes or 0
+    budget = clock.budget_minutes or 0
+    remaining = clock.remaining_minutes or 0
     if rebudget:
         new_budget = counter.fresh(started).budget_minutes
         remaining = max(0, new_budget - (budget - remaining))
         budget = new_budget
-        values.update(sla_budget_minutes=budget, sla_remaining_minutes=remaining)
-    if clock.sla_paused_at is not None:
-        values["sla_explanation"] = _paused_text(clock.sla_paused_at, remaining)
+        values.update(budget_minutes=budget, remaining_minutes=remaining)
+    if clock.paused_at is not None:
+        values["explanation"] = _paused_text(clock.paused_at, remaining)
         return values
-    resumed = clock.sla_resumed_at
+    resumed = clock.resumed_at
     due = cal.add_business_minutes(resumed, remaining)
     used_before = budget - remaining
     warn_left = max(0, int(policy.warn_ratio * budget - used_before))
     values.update(
         due_at=due.astimezone(UTC),
         warn_at=cal.add_business_minutes(resumed, warn_left).astimezone(UTC),
-        sla_provisional=bool(cal.missing_years(_local(started).year, due.year)),
-        sla_explanation=(
-            f"{_local(resumed):%Y-%m-%d %H:%M} 恢复计时，暂停期间（共 {_hours(clock.sla_paused_minutes)}"
+        provisional=bool(cal.missing_years(_local(started).year, due.year)),
+        explanation=(
+            f"{_local(resumed):%Y-%m-%d %H:%M} 恢复计时，暂停期间（共 {_hours(clock.paused_minutes)}"
             f"工作时间）不计；剩余 {_hours(remaining)}；截止 {_local(due):%Y-%m-%d %H:%M}"
         ),
     )
-    if values["sla_provisional"]:
-        values["sla_explanation"] += "（暂定：所涉年份的放假安排尚未录入，按周一至周五推算）"
+    if values["provisional"]:
+        values["explanation"] += "（暂定：所涉年份的放假安排尚未录入，按周一至周五推算）"
     return values
 
 

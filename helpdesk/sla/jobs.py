@@ -1,196 +1,74 @@
-"""SLA warnings and breaches: single idempotent steps, safe with two workers running them at once.
+"""SLA warnings and breaches: what is due, claimed once per clock. The notices are raised by tickets.
 
-The deadlines are stored on the ticket (due_at, warn_at); these steps only compare timestamps, under
-the (status, warn_at) and (status, due_at) indexes. Each notice is claimed with a compare-and-set
-on the ticket (warned_at / breached_at IS NULL) before anything is written, so it goes out once per
-clock: in the app (Notification rows, unique per user/ticket/kind/clock) and by mail (outbox).
-A reopened ticket starts a new clock (sla_clock_no + 1, warned_at and breached_at cleared), so it can
-be warned and breached again.
+The deadlines are stored on the clock rows (warn_at, due_at); these steps only compare timestamps,
+under the partial indexes of running clocks not yet warned / breached. Each claim is a compare-and-set
+on the clock (warned_at / breached_at IS NULL, still running, still past its time): the caller raises
+the notice only when its claim changed the row, so each notice goes out once per clock. A reopened
+ticket starts a new clock row, so it can be warned and breached again.
+
+sla reports and claims; it never writes a notification or a mail (tickets.notices does, in the same
+unit of work as the claim), so sla does not depend on tickets.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import exists, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
 
-from helpdesk.auth.models import Role, User
-from helpdesk.core import leases
-from helpdesk.db import session, utcnow
-from helpdesk.mail import outbox
-from helpdesk.sla import clock, service
-from helpdesk.tickets.models import Notification, Ticket, TicketEvent
+from helpdesk.db import session
+from helpdesk.sla.models import SlaClock
 
-RUNNING = ("new", "open")  #: waiting tickets are paused: no warnings or breaches while paused
-WARNING, BREACH, CALENDAR_MISSING = "sla_warning", "sla_breach", "calendar_missing"
+WARNING, BREACH = "sla_warning", "sla_breach"
 
 
-def _recipients(ticket: Ticket, kind: str) -> list[User]:
-    """Warning: the assignee, or the supervisors when unassigned. Breach: the assignee and the supervisors."""
-    users = session.scalars(select(User).where(User.active.is_(True)).order_by(User.id)).all()
-    supervisors = [u for u in users if u.has_role(Role.SUPERVISOR)]
-    assignee = next((u for u in users if u.id == ticket.assignee_id), None)
-    if kind == WARNING:
-        return [assignee] if assignee else supervisors
-    return ([assignee] if assignee else []) + [
-        s for s in supervisors if assignee is None or s.id != assignee.id
-    ]
+@dataclass(frozen=True)
+class Claim:
+    """A due notice of one clock: won is False when another worker claimed it first."""
+
+    kind: str  #: sla_warning / sla_breach
+    ticket_id: int
+    clock_no: int
+    due_at: datetime | None
+    won: bool
 
 
-def _notify(ticket: Ticket, kind: str, now: datetime, sender: str, tz: Any) -> None:
-    policy = clock.policy_for(ticket.type)
-    due = ticket.due_at.astimezone(tz) if ticket.due_at else None
-    due_text = f"{due:%m-%d %H:%M}" if due else "—"
-    if kind == WARNING:
-        text = f"{ticket.number}（{ticket.type_label}）已用去 {policy.warn_ratio:.0%} 的处理时限，截止 {due_text}。"
-    else:
-        text = f"{ticket.number}（{ticket.type_label}）已超过 {policy.days} 个工作日的处理时限（截止 {due_text}）。"
-    for user in _recipients(ticket, kind):
-        _add_notification(user, ticket.id, kind, ticket.sla_clock_no, text, now)
-        if user.email:
-            outbox.queue(
-                to=user.email,
-                subject=f"[SLA] {text}",
-                sender=sender,
-                ticket_id=ticket.id,
-                kind="sla",
-                body=f"{text}\n\n主题：{ticket.subject}\n发件人：{ticket.requester_email}\n",
-            )
-    session.add(TicketEvent(ticket_id=ticket.id, kind=kind, at=now, detail={"clock": ticket.sla_clock_no}))
-
-
-def _add_notification(
-    user: User, ticket_id: int | None, kind: str, clock_no: int, text: str, now: datetime
-) -> bool:
-    """Add one in-app notice; False when the same (user, ticket, kind, clock) exists already."""
-    try:
-        with session.begin_nested():  # a savepoint: a duplicate must not undo the claim around it
-            session.add(
-                Notification(
-                    user_id=user.id,
-                    ticket_id=ticket_id,
-                    kind=kind,
-                    clock_no=clock_no,
-                    message=text,
-                    created_at=now,
-                )
-            )
-    except IntegrityError:
-        return False
-    return True
-
-
-def _step(kind: str, now: datetime, sender: str, tz: Any) -> bool | None:
-    """Handle the most overdue ticket of this kind: True if this worker sent it, False if another one
-    claimed it first, None when nothing is due."""
-    column, flag = (
-        (Ticket.warn_at, Ticket.warned_at) if kind == WARNING else (Ticket.due_at, Ticket.breached_at)
+def _columns(kind: str) -> tuple[object, object]:
+    return (
+        (SlaClock.warn_at, SlaClock.warned_at) if kind == WARNING else (SlaClock.due_at, SlaClock.breached_at)
     )
-    ticket = session.scalars(
-        select(Ticket)
-        .where(Ticket.status.in_(RUNNING), column <= now, flag.is_(None))
+
+
+def claim_next(kind: str, now: datetime) -> Claim | None:
+    """Claim the most overdue running clock of this kind (flushes; never commits); None when none is due."""
+    column, flag = _columns(kind)
+    running = (SlaClock.stopped_at.is_(None), SlaClock.paused_at.is_(None), flag.is_(None), column <= now)
+    row = session.execute(
+        select(SlaClock.id, SlaClock.ticket_id, SlaClock.clock_no, SlaClock.due_at)
+        .where(*running)
         .order_by(column)
         .limit(1)
     ).first()
-    if ticket is None:
-        session.rollback()
+    if row is None:
         return None
-    # the claim: the row still matches (not claimed, not paused, same clock) in the same statement
-    claim = update(Ticket).where(
-        Ticket.id == ticket.id,
-        flag.is_(None),
-        Ticket.status.in_(RUNNING),
-        column <= now,
-        Ticket.sla_clock_no == ticket.sla_clock_no,
-    )
+    # the claim: the row still matches (not claimed, not paused, not stopped) in the same statement
     won = (
-        session.execute(claim.values({flag.key: now}).execution_options(synchronize_session=False)).rowcount
+        session.execute(
+            update(SlaClock)
+            .where(SlaClock.id == row.id, *running)
+            .values({flag.key: now})
+            .execution_options(synchronize_session=False)
+        ).rowcount
         == 1
     )
-    if won:
-        if kind == BREACH:
-            # a breach implies the warning: never send a late warning after the breach
-            session.execute(
-                update(Ticket)
-                .where(Ticket.id == ticket.id, Ticket.warned_at.is_(None))
-                .values(warned_at=now)
-                .execution_options(synchronize_session=False)
-            )
-        _notify(ticket, kind, now, sender, tz)
-    # rowcount != 1: another worker claimed it first (or the ticket was paused or restarted meanwhile)
-    session.commit()
-    return won
-
-
-def tick(sender: str, tz: Any, now: datetime | None = None, limit: int = 1000) -> tuple[int, int]:
-    """Run breaches, then warnings, until none is due; returns (warnings, breaches) this worker sent."""
-    now = now or utcnow()
-    counts = {BREACH: 0, WARNING: 0}
-    for kind in (BREACH, WARNING):
-        for _ in range(limit):
-            won = _step(kind, now, sender, tz)
-            if won is None:
-                break
-            counts[kind] += bool(won)
-    return counts[WARNING], counts[BREACH]
-
-
-def scheduled_tick(sender: str, tz: Any, now: datetime | None = None) -> tuple[int, int] | None:
-    """The scheduler's every-minute step: `tick` under the "sla-tick" lease, so one worker acts at a time
-    (a second one skips; a worker that dies frees it at once on PostgreSQL, within the lease TTL on
-    SQLite; if the lease expires mid-run, the claims still send each notice once).
-    Returns (warnings, breaches), or None when another worker holds the lease."""
-    with leases.held("sla-tick") as lease:
-        if lease is None:
-            return None
-        try:
-            return tick(sender, tz, now=now)
-        except Exception:
-            session.rollback()
-            raise
-
-
-def check_calendar_coverage(sender: str, tz: Any, now: datetime | None = None) -> list[int]:
-    """Daily: tell the admins (once per year, in the app and by mail) that a year that matters has no
-    official schedule (this year, or next year from 1 November); returns the missing years."""
-    now = now or utcnow()
-    today = now.astimezone(tz).date()
-    missing = service.missing_years(today)
-    for year in missing:
-        _tell_admins_once(year, today, now, sender)
-    session.commit()
-    return missing
-
-
-def _tell_admins_once(year: int, today: date, now: datetime, sender: str) -> None:
-    text = (
-        f"{year} 年放假安排尚未录入：涉及 {year} 年的工单截止时间暂按周一至周五计算。"
-        f"请在国务院办公厅发布通知后，到“工作日历”页面录入 {year} 年的放假和调休安排。"
-    )
-    admins = session.scalars(select(User).where(User.active.is_(True), User.role == Role.ADMIN.value)).all()
-    for admin in admins:
-        # the notice is claimed by its row: unique (user, ticket, kind, clock) does not hold with ticket NULL,
-        # so the check and the insert run under the admin's row lock (PostgreSQL) / the write lock (SQLite)
-        session.execute(select(User.id).where(User.id == admin.id).with_for_update())
-        sent = session.scalar(
-            select(
-                exists().where(
-                    Notification.user_id == admin.id,
-                    Notification.kind == CALENDAR_MISSING,
-                    Notification.clock_no == year,
-                )
-            )
+    if won and kind == BREACH:
+        # a breach implies the warning: never send a late warning after the breach
+        session.execute(
+            update(SlaClock)
+            .where(SlaClock.id == row.id, SlaClock.warned_at.is_(None))
+            .values(warned_at=now)
+            .execution_options(synchronize_session=False)
         )
-        if sent:
-            continue
-        _add_notification(admin, None, CALENDAR_MISSING, year, text, now)
-        if admin.email:
-            outbox.queue(
-                to=admin.email,
-                subject=f"[工作日历] {year} 年放假安排尚未录入",
-                body=text + "\n",
-                sender=sender,
-                kind="sla",
-            )
+    # won is False: another worker claimed it first (or the clock was paused or stopped meanwhile)
+    return Claim(kind, row.ticket_id, row.clock_no, row.due_at, won)

@@ -62,10 +62,10 @@ def _sla(ticket: Ticket, ck: queries.Clock) -> dict[str, Any]:
     return {
         "state": ck.state(ticket),
         "business_minutes_left": ck.minutes_left(ticket),
-        "paused": ticket.sla_paused_at is not None,
+        "paused": ck.state(ticket) == "paused",
         "due_at": _iso(ticket.due_at),
         "warn_at": _iso(ticket.warn_at),
-        "breached_at": _iso(ticket.breached_at),
+        "breached_at": _iso(ticket.clock.breached_at if ticket.clock else None),
         "clock_no": ticket.sla_clock_no,
     }
 
@@ -98,7 +98,7 @@ def detail(ticket: Ticket, ck: queries.Clock) -> dict[str, Any]:
     users = queries.users_by_id({ticket.assignee_id} | {m.author_id for m in ticket.messages})
     letter = ticket.letter or {}
     out = summary(ticket, ck, users)
-    out["sla"]["explanation"] = ticket.sla_explanation
+    out["sla"]["explanation"] = ticket.clock.explanation if ticket.clock else ""
     out.update(
         {
             "fields": ticket.fields or {},

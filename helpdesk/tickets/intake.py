@@ -551,7 +551,7 @@ def _wake(ticket: Ticket, received: datetime, now: datetime) -> None:
             ticket,
             TicketStatus.OPEN,
             by=None,
-            at=max(received, ticket.sla_paused_at or received),
+            at=max(received, clock.paused_since(ticket) or received),
             reason="企业回复",
         )
     elif ticket.status in (TicketStatus.RESOLVED.value, TicketStatus.REJECTED.value):

@@ -307,7 +307,7 @@ def placeholder_values(ticket: Any, *, tz: ZoneInfo, enterprise_name: str | None
     account = _first(fields.get("target_accounts")) or _first(fields.get("account_names")) or "【请填写账号】"
     if ticket.due_at is not None:
         due = f"{ticket.due_at.astimezone(tz):%Y年%m月%d日 %H:%M}"
-    elif ticket.sla_paused_at is not None:
+    elif ticket.status == "waiting":  # the clock is paused
         due = "收到补充材料后 2 个工作日内"
     else:
         due = "2 个工作日内"

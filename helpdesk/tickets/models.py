@@ -10,6 +10,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, S
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpdesk.db import Base, UTCDateTime, utcnow
+from helpdesk.sla.models import SlaClock
 
 
 class TicketType(StrEnum):
@@ -81,24 +82,11 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    # SLA clock (see helpdesk/sla): due_at is stored and recomputed on pause/resume/calendar change
-    sla_policy: Mapped[str] = mapped_column(String(30), default="working_days")
-    sla_clock_no: Mapped[int] = mapped_column(Integer, default=1)  #: bumped when a reopen starts a new clock
-    sla_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    sla_budget_minutes: Mapped[int | None] = mapped_column(Integer)  #: business minutes of the whole clock
-    #: when 75 % (the policy's warn ratio) of the budget is used; None while paused or stopped
-    warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    sla_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    sla_resumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  #: last resume after a pause
-    #: business minutes left at the last pause (kept after the resume: due = resumed_at + this)
-    sla_remaining_minutes: Mapped[int | None] = mapped_column(Integer)
-    sla_paused_minutes: Mapped[int] = mapped_column(Integer, default=0)  #: business minutes spent paused
-    sla_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
-    sla_calendar_version: Mapped[str] = mapped_column(String(64), default="")
-    sla_explanation: Mapped[str] = mapped_column(Text, default="")
-    warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The SLA clock is a record of helpdesk/sla (sla_clocks, one row per clock). These copies of the
+    # current clock's deadlines serve the queue index; only helpdesk.sla.clock writes them.
+    sla_clock_no: Mapped[int] = mapped_column(Integer, default=1)  #: the current clock (a reopen adds one)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  #: None while paused
+    warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  #: None while paused
 
     #: the Letter read from the mail (helpdesk.letters.Letter.to_dict()), as first extracted
     letter: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -128,6 +116,13 @@ class Ticket(Base):
         Index("ix_tickets_search_text", "search_text"),
     )
 
+    #: the current SLA clock (read-only here: helpdesk.sla.clock writes it)
+    clock: Mapped[SlaClock | None] = relationship(
+        primaryjoin="and_(SlaClock.ticket_id == Ticket.id, SlaClock.clock_no == Ticket.sla_clock_no)",
+        foreign_keys="SlaClock.ticket_id",
+        viewonly=True,
+        uselist=False,
+    )
     messages: Mapped[list[Message]] = relationship(
         back_populates="ticket", order_by="Message.created_at, Message.id", foreign_keys="Message.ticket_id"
     )

@@ -23,12 +23,13 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, tuple_
-from sqlalchemy.orm import load_only
+from sqlalchemy.orm import load_only, selectinload
 
 from helpdesk.auth.models import User
 from helpdesk.core.models import Setting
 from helpdesk.db import session, utcnow
 from helpdesk.sla import clock
+from helpdesk.sla.models import SlaClock
 from helpdesk.tickets.models import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
@@ -201,28 +202,16 @@ def normalise_saved_query(raw: str) -> str:
 
 @dataclass
 class Clock:
-    """Per-request SLA helper: one calendar per ticket type, computed once."""
+    """Per-request SLA helper: the types' calendars (sla.clock.TypeCalendars), computed once."""
 
     now: datetime
     tz: ZoneInfo
-    _calendars: dict[str, Any] = field(default_factory=dict)
-    _by_hours: dict[tuple[time, time], Any] = field(default_factory=dict)
-    _policies: dict[str, Any] | None = None
+    calendars: clock.TypeCalendars = field(default_factory=clock.TypeCalendars)
     _text: dict[str, list[int] | None] = field(default_factory=dict)
     _due_soon: dict[str, datetime] | None = None
 
     def calendar(self, ticket_type: str) -> Any:
-        cal = self._calendars.get(ticket_type)
-        if cal is None:
-            if self._policies is None:
-                self._policies = clock.all_policies()  # one query for every type
-            policy = self._policies.get(ticket_type) or clock.default_policy(ticket_type)
-            hours = (policy.start, policy.end)
-            cal = self._by_hours.get(hours)
-            if cal is None:  # types with the same business hours share one calendar
-                cal = self._by_hours[hours] = clock.calendar_for(policy)
-            self._calendars[ticket_type] = cal
-        return cal
+        return self.calendars(ticket_type)
 
     def text_matches(self, q: str) -> list[int] | None:
         """Ids of the tickets whose search text has every word of `q`; None when more than SEARCH_CAP match.
@@ -250,25 +239,21 @@ class Clock:
         """Business minutes left (negative when breached), the stored remainder while paused, None if stopped."""
         if ticket.status in CLOSED_STATUSES:
             return None
-        if ticket.sla_paused_at is not None:
-            return ticket.sla_remaining_minutes
+        if ticket.status == TicketStatus.WAITING.value:
+            return ticket.clock.remaining_minutes if ticket.clock is not None else None
         if ticket.due_at is None:
             return None
         return self.calendar(ticket.type).business_minutes_between(self.now, ticket.due_at)
 
     def state(self, ticket: Ticket) -> str:
-        """ok / warn / breached / paused / stopped."""
-        if ticket.status in CLOSED_STATUSES:
-            return "stopped"
-        if ticket.sla_paused_at is not None or ticket.status == TicketStatus.WAITING.value:
-            return "paused"
-        if ticket.due_at is None:
-            return "stopped"
-        if ticket.due_at <= self.now:
-            return "breached"
-        if ticket.warn_at is not None and ticket.warn_at <= self.now:
-            return "warn"
-        return "ok"
+        """ok / warn / breached / paused / stopped, as sla.clock names them."""
+        return clock.state(
+            stopped=ticket.status in CLOSED_STATUSES,
+            paused=ticket.status == TicketStatus.WAITING.value,
+            due_at=ticket.due_at,
+            warn_at=ticket.warn_at,
+            now=self.now,
+        )
 
 
 def new_clock(tz: ZoneInfo, now: datetime | None = None) -> Clock:
@@ -421,7 +406,13 @@ def filter_conditions(query: QueueQuery, user: User | None, ck: Clock) -> list[C
 
 
 def _remaining_key() -> Any:
-    return func.coalesce(Ticket.sla_remaining_minutes, 0)
+    """The current clock's business minutes left at its pause (0 without one), for the waiting bucket."""
+    remaining = (
+        select(SlaClock.remaining_minutes)
+        .where(SlaClock.ticket_id == Ticket.id, SlaClock.clock_no == Ticket.sla_clock_no)
+        .scalar_subquery()
+    )
+    return func.coalesce(remaining, 0)
 
 
 def _bucket_condition(bucket: int, st: Any = Ticket.status) -> ColumnElement[bool]:
@@ -470,7 +461,7 @@ def cursor_for(ticket: Ticket) -> str:
     if bucket == 0:
         key = _micros(ticket.due_at)  # type: ignore[arg-type]
     elif bucket == 1:
-        key = ticket.sla_remaining_minutes or 0
+        key = (ticket.clock.remaining_minutes if ticket.clock is not None else None) or 0
     else:
         key = _micros(ticket.received_at)
     return f"{bucket}~{key}~{ticket.id}"
@@ -489,13 +480,14 @@ def parse_cursor(cursor: str) -> tuple[int, Any, int] | None:
 LIST_COLUMNS = (
     Ticket.id, Ticket.type, Ticket.status, Ticket.subject, Ticket.requester_email, Ticket.requester_name,
     Ticket.enterprise_id, Ticket.assignee_id, Ticket.received_at, Ticket.updated_at, Ticket.due_at,
-    Ticket.warn_at, Ticket.sla_paused_at, Ticket.sla_remaining_minutes, Ticket.breached_at, Ticket.sla_clock_no,
+    Ticket.warn_at, Ticket.sla_clock_no,
     Ticket.fields, Ticket.version,
 )  # fmt: skip
 
 
 def _light(stmt: Select[Any]) -> Select[Any]:
-    return stmt.options(load_only(*LIST_COLUMNS))
+    # the current clock of each row in one more query (the waiting rows show its remainder)
+    return stmt.options(load_only(*LIST_COLUMNS), selectinload(Ticket.clock))
 
 
 @dataclass

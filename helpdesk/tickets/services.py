@@ -120,9 +120,8 @@ def _set_status(
             detail={"paused_minutes": paused, "due_at": _iso(ticket.due_at)},
         )
     elif old in ("resolved", "rejected") and status.value in OPEN_STATUSES:
-        ticket.sla_clock_no += 1
         ticket.resolved_at = None
-        clock.start(ticket, at)
+        clock.restart(ticket, at)
         _record(
             ticket,
             "sla_restarted",
@@ -132,9 +131,8 @@ def _set_status(
         )
     if status.value in ("resolved", "rejected", "merged"):
         ticket.resolved_at = at
-        if ticket.sla_paused_at is not None:
-            # closed while waiting: the clock stays stopped; keep the remainder for the report
-            ticket.sla_paused_at = None
+        if old in OPEN_STATUSES:
+            clock.stop(ticket, at, status.value, by.id if by is not None else None)  # stores the outcome
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, date, datetime, time
 
 import pytest
 from sqlalchemy import select
 
-from helpdesk.dashboard import clocks, queries
+from helpdesk.dashboard import periods, queries
 from helpdesk.dashboard.queries import Period, now_panel, period_report
 from helpdesk.db import session
 from helpdesk.mail.models import Mailbox, OutboundMail
 from helpdesk.sla import clock as sla_clock
+from helpdesk.sla.models import SlaClock
 from helpdesk.tickets import queries as queue
 from helpdesk.tickets.models import Ticket
 from tests.dashboard.history import NOW, SH, at, build
@@ -33,10 +33,10 @@ def test_engine_wrote_the_deadlines_counted_by_hand(h):
     t = h.t
     assert t["T1"].due_at == at("09-30 18:42").replace(day=9, month=10, hour=17, minute=0)
     assert t["T2"].due_at == at("10-10 13:00")  # resumed with 660 minutes left, Sat 10-10 is a workday
-    assert t["T2"].sla_paused_minutes == 720
+    assert t["T2"].clock.paused_minutes == 720
     assert t["T4"].sla_clock_no == 2 and t["T4"].due_at == at("10-08 17:00")
     assert t["T5"].sla_clock_no == 2 and t["T5"].due_at == at("10-12 17:00")
-    assert t["T8"].sla_remaining_minutes == 0 and t["T8"].due_at is None
+    assert t["T8"].clock.remaining_minutes == 0 and t["T8"].due_at is None
     assert t["T10"].due_at == at("10-13 09:30")
 
 
@@ -250,25 +250,40 @@ def test_period_links_select_exactly_the_tickets(h):
     assert f.get(f"people.{h.a.id}.resolved").ids == ids(h, "T1", "T3", "T4", "T6")
 
 
-def test_stored_columns_agree_with_the_event_replay(h):
-    now = NOW.astimezone(UTC)
-    fast = period_report(PERIOD, now)
-    full = period_report(PERIOD, now, tier_one=False)
-
-    def key(r):
-        return sorted(
-            (dataclasses.asdict(x) for x in r.resolutions), key=lambda d: (d["stop"], d["ticket_id"])
+def test_every_clock_stores_its_outcome_counted_by_hand(h):
+    """The clocks as stored when their events happened: outcome, handling and paused minutes, per clock."""
+    rows = session.execute(
+        select(
+            SlaClock.ticket_id,
+            SlaClock.clock_no,
+            SlaClock.stop_status,
+            SlaClock.outcome,
+            SlaClock.handling_minutes,
+            SlaClock.paused_minutes,
         )
-
-    assert key(fast) == key(full)
-    # and every ticket's clocks replay to the engine's stored state
-    for tid, (_facts, trace) in queries.replay_tickets(
-        [t.id for t in h.t.values()], queries.Calendars(), now
-    ).items():
-        ticket = next(t for t in h.t.values() if t.id == tid)
-        assert len(trace) == ticket.sla_clock_no
-        if ticket.due_at is not None:
-            assert trace[-1].due == ticket.due_at
+    ).all()
+    names = {t.id: n for n, t in h.t.items()}
+    got = {(names[r[0]], r[1]): tuple(r[2:]) for r in rows}
+    assert got == {
+        ("T1", 1): ("resolved", "met", 900, 0),
+        ("T2", 1): ("resolved", "met", 1290, 720),
+        ("T3", 1): ("resolved", "breached", 1800, 0),
+        ("T4", 1): ("resolved", "met", 660, 0),  # Fri 09-18 15-17 (120) + Sun 09-20 workday (480) + 60
+        ("T4", 2): ("rejected", "breached", 1440, 0),
+        ("T5", 1): ("resolved", "met", 420, 0),
+        ("T5", 2): (None, None, None, 0),
+        ("T6", 1): ("resolved", "met", 240, 1380),
+        ("T7", 1): (None, None, None, 0),
+        ("T8", 1): (None, None, None, 0),
+        ("T9", 1): (None, None, None, 0),
+        ("T10", 1): (None, None, None, 0),
+        ("T11", 1): (None, None, None, 0),
+        ("T13", 1): ("merged", "met", 60, 0),
+    }
+    # the running clocks' deadlines are the tickets' queue copies; a paused one keeps the due it paused under
+    for name in ("T5", "T7", "T9", "T10", "T11"):
+        assert h.t[name].clock.due_at == h.t[name].due_at, name
+    assert h.t["T8"].clock.due_at == at("09-30 17:00") and h.t["T8"].clock.paused_after_due
 
 
 def test_filters_by_type_and_agent(h):
@@ -297,28 +312,19 @@ def test_periods_in_local_time():
 
 
 def test_quantiles_by_nearest_rank():
-    assert clocks.quantile([5, 1, 3, 2, 4, 6, 7, 8, 9, 10], 0.9) == 9
-    assert clocks.quantile([7], 0.9) == 7
-    assert clocks.quantile([], 0.9) is None
-    assert clocks.median([4, 1, 3]) == 3 and clocks.median([4, 1, 3, 2]) == 2.5
+    assert periods.quantile([5, 1, 3, 2, 4, 6, 7, 8, 9, 10], 0.9) == 9
+    assert periods.quantile([7], 0.9) == 7
+    assert periods.quantile([], 0.9) is None
+    assert periods.median([4, 1, 3]) == 3 and periods.median([4, 1, 3, 2]) == 2.5
 
 
-def test_replay_without_assignment_events_keeps_the_current_assignee():
-    from helpdesk.dashboard.clocks import EventFacts, PolicyFacts, TicketFacts, breach_reasons, replay
-    from helpdesk.sla.seed import official_calendar
+def test_breach_without_assignment_events_keeps_the_current_assignee(app):
+    from helpdesk.dashboard.report import StoppedClock, _Timeline, breach_reasons
+    from tests.dashboard.history import seed_calendar
 
-    cal = official_calendar(2026, 2026)
-
-    def cals(_type):
-        return cal, PolicyFacts("working_days", 2)
-
+    seed_calendar()
     received, due = at("09-28 09:00"), at("09-30 17:00")
-    ticket = TicketFacts(1, "change", "resolved", received, 1, due, 7)
-    events = [
-        EventFacts(1, "created", None, "change", None, received, None, None),
-        EventFacts(1, "status", "new", "open", 7, at("09-28 10:00"), None, None),
-        EventFacts(1, "status", "open", "resolved", 7, at("10-08 10:00"), None, None),
-    ]
-    (c,) = replay(ticket, events, cals, NOW)
-    assert (c.due, c.met, c.handling_minutes) == (due, False, 480 * 3 + 60)
-    assert breach_reasons(c, cals) == ["办理超时"]
+    c = StoppedClock(1, 1, "change", received, due, at("10-08 10:00"), None, 1440, False, None, False)
+    cals = sla_clock.TypeCalendars()
+    assert breach_reasons(c, _Timeline(), 7, cals) == ["办理超时"]  # assigned (7) by what the ticket says
+    assert breach_reasons(c, _Timeline(), None, cals) == ["到期时仍未分配客服"]

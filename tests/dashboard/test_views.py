@@ -85,9 +85,9 @@ def test_now_fragment_is_polled(h, supervisor_client):
 def test_big_figures_go_through_the_drill_page(h, supervisor_client, monkeypatch):
     monkeypatch.setattr(figures, "ID_LINK_LIMIT", 1)
     monkeypatch.setattr(views, "ID_LINK_LIMIT", 1)
-    from helpdesk.dashboard import queries
+    from helpdesk.dashboard import now
 
-    monkeypatch.setattr(queries, "ID_LINK_LIMIT", 1)
+    monkeypatch.setattr(now, "ID_LINK_LIMIT", 1)
     html = supervisor_client.get(f"/dashboard/?{PERIOD_ARGS}").get_data(as_text=True)
     href = figure_href(html, "report.breaches")
     assert (

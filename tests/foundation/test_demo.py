@@ -24,7 +24,7 @@ def test_demo_populates_users_records_letters_and_history(app):
     assert len(ingested) == 5 and all(m.status == "ingested" for m in ingested)
     sample = session.scalars(select(Ticket).where(Ticket.id.in_([m.ticket_id for m in ingested]))).all()
     assert sorted(t.type for t in sample) == ["cancel", "change", "inquiry", "recovery", "unbind"]
-    assert all(t.due_at is not None and t.sla_explanation for t in sample)
+    assert all(t.due_at is not None and t.clock.explanation for t in sample)
     linked = {t.type: t.enterprise_id for t in sample}
     assert linked["change"] and linked["unbind"] and linked["cancel"]
     acks = session.scalar(select(func.count()).select_from(OutboundMail).where(OutboundMail.kind == "ack"))

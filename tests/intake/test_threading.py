@@ -55,7 +55,7 @@ def test_enterprise_reply_resumes_a_waiting_ticket(app, users):
     intake.import_eml(make_mail(subject="变更说明", sender="c@corp.cn"))
     ticket = first_ticket()
     services.reply(ticket, "请补充盖章的变更说明。", by=users["agent"], request_material=True)
-    assert ticket.status == "waiting" and ticket.due_at is None and ticket.sla_remaining_minutes is not None
+    assert ticket.status == "waiting" and ticket.due_at is None and ticket.clock.remaining_minutes is not None
     intake.import_eml(make_mail(subject=f"Re: [ZXZJ#{ticket.id}] 变更说明", sender="c@corp.cn"))
     session.refresh(ticket)
     assert ticket.status == "open" and ticket.due_at is not None

@@ -13,11 +13,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from helpdesk.db import session
 from helpdesk.records.models import AuditEntry
 from helpdesk.sla import clock, service
+from helpdesk.sla.models import SlaClock
 from helpdesk.sla.seed import official_calendar
 from helpdesk.tickets import services
 from helpdesk.tickets.models import Ticket, TicketEvent, TicketStatus
@@ -84,11 +85,11 @@ def test_ticket_stores_its_deadline_and_the_explanation(app):
     ticket = reload(ticket)
     assert ticket.due_at == at("2026-10-09 17:00")
     assert ticket.warn_at == at("2026-10-09 13:00")  # 75 % of 16 business hours: 10-08 all day + 4 h
-    assert ticket.sla_budget_minutes == 16 * 60
-    assert ticket.sla_provisional is False
-    assert ticket.sla_policy == "working_days"
-    assert ticket.sla_calendar_version == clock.calendar().version
-    assert ticket.sla_explanation == (
+    assert ticket.clock.budget_minutes == 16 * 60
+    assert ticket.clock.provisional is False
+    assert ticket.clock.policy == "working_days"
+    assert ticket.clock.calendar_version == clock.calendar().version
+    assert ticket.clock.explanation == (
         "收到 2026-09-30 18:42（周三，下班后）；不计当日；"
         "第1个工作日 2026-10-08（国庆节后首个工作日），第2个工作日 2026-10-09；截止 2026-10-09 17:00"
     )
@@ -97,7 +98,7 @@ def test_ticket_stores_its_deadline_and_the_explanation(app):
 def test_make_up_sunday_counts_as_the_first_working_day(app):
     ticket = reload(make_ticket(received_at=at("2026-09-18 11:00")))
     assert ticket.due_at == at("2026-09-21 17:00")
-    assert "第1个工作日 2026-09-20（周日，调休上班）" in ticket.sla_explanation
+    assert "第1个工作日 2026-09-20（周日，调休上班）" in ticket.clock.explanation
 
 
 def test_pause_spanning_the_holiday_carries_the_remaining_business_time(app):
@@ -108,21 +109,21 @@ def test_pause_spanning_the_holiday_carries_the_remaining_business_time(app):
     set_status(ticket, "waiting", at("2026-09-30 12:00"))  # 10 h used, 13 h left
     ticket = reload(ticket)
     assert ticket.due_at is None and ticket.warn_at is None
-    assert ticket.sla_remaining_minutes == 13 * 60
-    assert "剩余 13 小时" in ticket.sla_explanation
+    assert ticket.clock.remaining_minutes == 13 * 60
+    assert "剩余 13 小时" in ticket.clock.explanation
     set_status(ticket, "open", at("2026-10-09 10:00"))  # after the holiday
     ticket = reload(ticket)
     # 10-09 10:00 + 13 h: 7 h on Fri 10-09, then 6 h on Sat 10-10, a make-up working day
     assert ticket.due_at == at("2026-10-10 15:00")
     # paused 09-30 12:00 .. 10-09 10:00: 5 h + 8 h (10-08) + 1 h; the holiday costs nothing
-    assert ticket.sla_paused_minutes == 14 * 60
+    assert ticket.clock.paused_minutes == 14 * 60
     # 75 % of 23 h = 17 h 15 min; 10 h were used before the pause: 7 h 15 min after the resume
     assert ticket.warn_at == at("2026-10-10 09:15")
     resumed = session.scalars(
         select(TicketEvent).where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "sla_resumed")
     ).one()
     assert resumed.detail["paused_minutes"] == 14 * 60
-    assert "恢复计时" in ticket.sla_explanation and "截止 2026-10-10 15:00" in ticket.sla_explanation
+    assert "恢复计时" in ticket.clock.explanation and "截止 2026-10-10 15:00" in ticket.clock.explanation
 
 
 def test_resume_after_hours_starts_counting_at_the_next_opening(app):
@@ -132,23 +133,23 @@ def test_resume_after_hours_starts_counting_at_the_next_opening(app):
     ticket = reload(ticket)
     # from Tue 03-17 09:00: 8 h Tue + 8 h Wed + 6 h Thu
     assert ticket.due_at == at("2026-03-19 15:00")
-    assert ticket.sla_paused_minutes == (6 + 4 * 8 + 8) * 60
+    assert ticket.clock.paused_minutes == (6 + 4 * 8 + 8) * 60
 
 
 def test_reopen_starts_a_new_clock(app):
     ticket = make_ticket(received_at=at("2026-03-02 10:00"))
     set_status(reload(ticket), "resolved", at("2026-03-03 10:00"))
     session.execute(
-        Ticket.__table__.update().where(Ticket.id == ticket.id).values(warned_at=at("2026-03-03 09:00"))
+        update(SlaClock).where(SlaClock.ticket_id == ticket.id).values(warned_at=at("2026-03-03 09:00"))
     )
     session.commit()
     set_status(reload(ticket), "open", at("2026-03-10 16:30"))
     ticket = reload(ticket)
     assert ticket.sla_clock_no == 2
-    assert ticket.sla_started_at == at("2026-03-10 16:30")
+    assert ticket.clock.started_at == at("2026-03-10 16:30")
     assert ticket.due_at == at("2026-03-12 17:00")
-    assert ticket.warned_at is None and ticket.breached_at is None
-    assert ticket.sla_paused_minutes == 0 and ticket.sla_remaining_minutes is None
+    assert ticket.clock.warned_at is None and ticket.clock.breached_at is None
+    assert ticket.clock.paused_minutes == 0 and ticket.clock.remaining_minutes is None
 
 
 def test_type_change_recomputes_with_the_new_types_policy(app, users):
@@ -166,7 +167,7 @@ def test_type_change_recomputes_with_the_new_types_policy(app, users):
     services.change_type(reload(ticket), "inquiry", by=users["supervisor"])
     ticket = reload(ticket)
     assert ticket.due_at == at("2026-03-10 17:00")
-    assert ticket.sla_budget_minutes == 15 * 60
+    assert ticket.clock.budget_minutes == 15 * 60
 
 
 def test_policy_change_recomputes_open_tickets_and_reports_how_many_moved(app, users):
@@ -187,10 +188,10 @@ def test_policy_change_recomputes_open_tickets_and_reports_how_many_moved(app, u
     assert result.moved == 1  # the running change ticket; the paused one has no due time to move
     assert result.checked == 2  # the open change tickets: a policy moves only its own type
     assert reload(running).due_at == at("2026-03-12 10:00")  # 24 business hours from Mon 10:00
-    assert reload(running).sla_policy == "business_hours"
+    assert reload(running).clock.policy == "business_hours"
     assert reload(running).warn_at == at("2026-03-11 13:12")  # 80 % of 24 h = 19 h 12 min
     assert reload(other_type).due_at == at("2026-03-11 17:00")
-    assert reload(paused).sla_remaining_minutes == 24 * 60 - 1  # the minute used before the pause
+    assert reload(paused).clock.remaining_minutes == 24 * 60 - 1  # the minute used before the pause
     assert reload(closed).due_at == closed_due
     audit = session.scalars(select(AuditEntry).where(AuditEntry.entity == "sla_policy")).all()
     assert {(a.entity_id, a.field, a.before, a.after) for a in audit} >= {
@@ -216,8 +217,8 @@ def test_policy_change_gives_a_resumed_clock_the_new_budget_minus_the_time_used(
         by=users["supervisor"],
     )
     ticket = reload(ticket)
-    assert ticket.sla_budget_minutes == 31 * 60
-    assert ticket.sla_remaining_minutes == 29 * 60
+    assert ticket.clock.budget_minutes == 31 * 60
+    assert ticket.clock.remaining_minutes == 29 * 60
     assert ticket.due_at == at("2026-03-13 14:00")
 
 
@@ -236,12 +237,12 @@ def test_calendar_edit_recomputes_open_deadlines_and_counts_the_moved_ones(app, 
     assert reload(crossing).due_at == at("2026-03-12 17:00")
     assert reload(after_day).due_at == at("2026-03-13 17:00")
     assert reload(waiting).due_at is None
-    assert "第1个工作日 2026-03-11（台风停工后首个工作日）" in reload(crossing).sla_explanation
-    old_version = reload(after_day).sla_calendar_version
+    assert "第1个工作日 2026-03-11（台风停工后首个工作日）" in reload(crossing).clock.explanation
+    old_version = reload(after_day).clock.calendar_version
     for t in (before_day, crossing, after_day):  # a recompute is not an edit
         assert reload(t).updated_at == updated[t.id]
     # rewritten rows name the new calendar; an untouched one the calendar its figures came from
-    assert reload(crossing).sla_calendar_version == clock.calendar().version != old_version
+    assert reload(crossing).clock.calendar_version == clock.calendar().version != old_version
     entry = session.scalars(select(AuditEntry).where(AuditEntry.entity == "calendar_day")).one()
     assert entry.entity_id == "2026-03-10" and entry.before is None and '"off"' in entry.after
     assert entry.detail["moved"] == 2 and entry.detail["reason"] == "市政府通知"
@@ -258,16 +259,16 @@ def test_received_on_new_years_eve_is_provisional_until_2027_is_entered(app, use
     ticket = reload(ticket)
     # 2027 has no schedule: Fri 01-01 counts as a working day for now
     assert ticket.due_at == at("2027-01-04 17:00")
-    assert ticket.sla_provisional is True
-    assert "2027年尚无官方节假日安排" in ticket.sla_explanation
+    assert ticket.clock.provisional is True
+    assert "2027年尚无官方节假日安排" in ticket.clock.explanation
     notice = service.parse_notice(2027, ["2027-01-01=元旦", "2027-02-05:2027-02-11=春节"], ["2027-02-14"])
     result = service.import_year(notice, source=NOTICE_2027, by=users["admin"])
     assert result.moved == 1 and result.provisional_cleared == 1
     ticket = reload(ticket)
     assert ticket.due_at == at("2027-01-05 17:00")
-    assert ticket.sla_provisional is False
-    assert "暂定" not in ticket.sla_explanation
-    assert "第1个工作日 2027-01-04（元旦后首个工作日）" in ticket.sla_explanation
+    assert ticket.clock.provisional is False
+    assert "暂定" not in ticket.clock.explanation
+    assert "第1个工作日 2027-01-04（元旦后首个工作日）" in ticket.clock.explanation
 
 
 def test_the_batch_recompute_equals_the_clock_of_each_ticket(app, users):
@@ -285,11 +286,11 @@ def test_the_batch_recompute_equals_the_clock_of_each_ticket(app, users):
         by=users["admin"],
     )
     service.set_day(date(2026, 9, 29), "off", by=users["admin"])
-    stored = {t.id: (reload(t).due_at, reload(t).warn_at, reload(t).sla_explanation) for t in tickets}
+    stored = {t.id: (reload(t).due_at, reload(t).warn_at, reload(t).clock.explanation) for t in tickets}
     for t in tickets:  # what each ticket's own clock says now
         fresh = reload(t)
-        clock.start(fresh, fresh.sla_started_at)
-        assert (fresh.due_at, fresh.warn_at, fresh.sla_explanation) == stored[t.id]
+        clock.start(fresh, fresh.clock.started_at)
+        assert (fresh.due_at, fresh.warn_at, fresh.clock.explanation) == stored[t.id]
         session.rollback()
 
 

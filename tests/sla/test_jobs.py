@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from helpdesk.auth.models import User
 from helpdesk.db import session
 from helpdesk.mail.models import OutboundMail
-from helpdesk.sla import jobs, service
+from helpdesk.sla import service
+from helpdesk.tickets import notices as jobs
 from helpdesk.tickets import services
 from helpdesk.tickets.models import Notification, Ticket, TicketEvent, TicketStatus
 from tests.tickets.factories import make_ticket
@@ -68,7 +69,7 @@ def test_one_warning_at_75_percent_and_one_breach_at_100_percent(app, users):
     assert "已超过 2 个工作日的处理时限" in mails[-1].subject
     row = session.get(Ticket, ticket.id)
     session.refresh(row)
-    assert row.warned_at == at("2026-03-11 11:15") and row.breached_at == at("2026-03-11 17:00")
+    assert row.clock.warned_at == at("2026-03-11 11:15") and row.clock.breached_at == at("2026-03-11 17:00")
     kinds = session.scalars(
         select(TicketEvent.kind).where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind.like("sla_%"))
     ).all()
@@ -109,7 +110,7 @@ def test_a_reopened_ticket_has_a_new_clock_and_is_warned_again(app, users):
     session.commit()
     services._set_status(row, TicketStatus.OPEN, by=None, at=at("2026-03-16 10:00"))  # Mon: due Wed 03-18
     session.commit()
-    assert row.sla_clock_no == 2 and row.warned_at is None
+    assert row.sla_clock_no == 2 and row.clock.warned_at is None
     assert tick("2026-03-18 12:00") == (1, 0)
     assert tick("2026-03-18 17:00") == (0, 1)
     assert notices("sla_warning") == [("agent1", ticket.id, "sla_warning", 2)]

@@ -136,7 +136,7 @@ def test_weekday_made_a_working_day_again_needs_no_row(supervisor_client):
 
 def test_import_year_is_checked_first_then_confirmed(supervisor_client, users):
     ticket = make_ticket(received_at=datetime(2026, 12, 31, 10, tzinfo=SH))
-    assert session.get(Ticket, ticket.id).sla_provisional is True
+    assert session.get(Ticket, ticket.id).clock.provisional is True
     token = page_csrf(supervisor_client, "/sla/calendar/import")
     form = {
         "csrf_token": token,
@@ -162,7 +162,7 @@ def test_import_year_is_checked_first_then_confirmed(supervisor_client, users):
     assert (work.kind, work.name, work.source) == ("work", "春节", NOTICE)  # named after the nearest holiday
     session.expire_all()
     row = session.get(Ticket, ticket.id)
-    assert row.sla_provisional is False and row.due_at == datetime(2027, 1, 5, 17, tzinfo=SH)
+    assert row.clock.provisional is False and row.due_at == datetime(2027, 1, 5, 17, tzinfo=SH)
     entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "import_year")).all()
     assert len([e for e in entries if e.entity == "calendar_day"]) == 7
     (year_entry,) = [e for e in entries if e.entity == "calendar_year"]

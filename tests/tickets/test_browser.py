@@ -47,7 +47,7 @@ def snapshot(ticket_id: int) -> dict[str, Any]:
             "status": t.status,
             "type": t.type,
             "assignee_id": t.assignee_id,
-            "paused": t.sla_paused_at is not None,
+            "paused": t.clock.paused_at is not None,
             "version": t.version,
         }
 

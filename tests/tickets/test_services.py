@@ -108,7 +108,7 @@ def test_request_material_replies_and_pauses_the_clock_in_one_step(app, users):
         expected_version=ticket.version,
     )
     row = fresh(ticket.id)
-    assert row.status == "waiting" and row.sla_paused_at is not None and row.due_at is None
+    assert row.status == "waiting" and row.clock.paused_at is not None and row.due_at is None
     assert row.assignee_id == users["agent"].id
     mail = session.scalar(select(OutboundMail).where(OutboundMail.ticket_id == ticket.id))
     assert (

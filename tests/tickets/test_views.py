@@ -250,7 +250,7 @@ def test_request_material_with_a_macro_pauses_the_clock(agent_client, users):
     )
     assert response.status_code == 302
     row = fresh(ticket.id)
-    assert row.status == "waiting" and row.sla_paused_at is not None
+    assert row.status == "waiting" and row.clock.paused_at is not None
     assert session.scalar(select(OutboundMail).where(OutboundMail.ticket_id == ticket.id)).kind == "request"
     page = text(agent_client.get(f"/tickets/{ticket.id}"))
     assert 'data-sla="paused"' in page and "计时暂停" in page
