@@ -22,12 +22,12 @@ from helpdesk.db import Conflict, Refused, session, utcnow
 from helpdesk.mail import addresses, outbox
 from helpdesk.mail.filters import add_subject_tag
 from helpdesk.sla import clock
-from helpdesk.tickets.models import (
+from helpdesk.tickets.models import Message, MessageKind, Ticket, TicketEvent
+from helpdesk.vocabulary import (
+    ANSWERED_STATUSES,
+    CLOSED_STATUSES,
     OPEN_STATUSES,
-    Message,
-    MessageKind,
-    Ticket,
-    TicketEvent,
+    RUNNING_STATUSES,
     TicketStatus,
 )
 
@@ -91,7 +91,7 @@ def change_status(
     if status == TicketStatus.WAITING:
         remaining = clock.pause(ticket, at)
         record(ticket, "sla_paused", by=by, at=at, detail={"remaining_minutes": remaining})
-    elif old == TicketStatus.WAITING.value and status.value in ("new", "open"):
+    elif old == TicketStatus.WAITING.value and status.value in RUNNING_STATUSES:
         paused = clock.resume(ticket, at)
         record(
             ticket,
@@ -100,7 +100,7 @@ def change_status(
             at=at,
             detail={"paused_minutes": paused, "due_at": _iso(ticket.due_at)},
         )
-    elif old in ("resolved", "rejected") and status.value in OPEN_STATUSES:
+    elif old in ANSWERED_STATUSES and status.value in OPEN_STATUSES:
         ticket.sla_clock_no += 1
         ticket.resolved_at = None
         clock.start(ticket, at)
@@ -111,7 +111,7 @@ def change_status(
             at=at,
             detail={"clock": ticket.sla_clock_no, "due_at": _iso(ticket.due_at)},
         )
-    if status.value in ("resolved", "rejected", "merged"):
+    if status.value in CLOSED_STATUSES:
         ticket.resolved_at = at
         if ticket.sla_paused_at is not None:
             # closed while waiting: the clock stays stopped; keep the remainder for the report

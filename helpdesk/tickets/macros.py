@@ -16,6 +16,8 @@ from sqlalchemy import select
 from helpdesk.db import session, unit_of_work
 
 SIGNATURE = "外贸发展专项资金（中小）网络管理应用项目组"
+#: what sending a macro does besides the reply (the key is Macro.action)
+MACRO_ACTIONS = {"": "仅回复", "request_material": "回复并等待企业补充（暂停计时）"}
 MAILBOX = "zxzj@ec.com.cn"
 CONTACTS = (
     "统一平台用户注册/登录客服电话：\n"

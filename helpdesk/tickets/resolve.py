@@ -29,6 +29,7 @@ from helpdesk.records.resolutions import APP, Applied, PreconditionFailed
 from helpdesk.records.settings import second_approval_required
 from helpdesk.tickets import lifecycle
 from helpdesk.tickets.lifecycle import TicketError
+from helpdesk.tickets.macros import SIGNATURE
 from helpdesk.tickets.models import STATUS_LABELS, Ticket, TicketEvent, TicketStatus
 
 __all__ = [
@@ -47,7 +48,6 @@ CHANGE_PARAMS = (
     "new_uscc", "new_org_code", "new_name", "new_division_code", "new_division_name", "industry",
     "main_business", "headcount", "old_uscc", "old_org_code", "company_name",
 )  # fmt: skip
-SIGNATURE = "外贸发展专项资金（中小）网络管理应用项目组"
 
 
 @dataclass(frozen=True, slots=True)

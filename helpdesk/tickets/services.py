@@ -18,7 +18,7 @@ from helpdesk.auth.models import Role, User
 from helpdesk.core.models import Setting
 from helpdesk.db import session, unit_of_work, utcnow
 from helpdesk.sla import clock
-from helpdesk.tickets import lifecycle
+from helpdesk.tickets import lifecycle, macros
 from helpdesk.tickets.lifecycle import Conflict as Conflict  # re-exported: callers catch services.Conflict
 from helpdesk.tickets.lifecycle import TicketError, check_version
 from helpdesk.tickets.models import (
@@ -33,6 +33,7 @@ from helpdesk.tickets.models import (
     TicketStatus,
 )
 from helpdesk.tickets.queries import normalise_saved_query, presence_range
+from helpdesk.vocabulary import RUNNING_STATUSES
 
 # ----------------------------------------------------------------------------------------- actions
 
@@ -182,7 +183,7 @@ def reject(ticket: Ticket, reason: str, *, by: User, expected_version: int | Non
         body = (
             f"您好：\n\n您提交的申请（工单 {ticket.number}）未能办理，原因如下：\n{reason}\n\n"
             "请按要求补正后回复本邮件（保留邮件标题中的工单号），我们会在收到后 2 个工作日内处理。\n\n"
-            "外贸发展专项资金（中小）网络管理应用项目组"
+            + macros.SIGNATURE
         )
         lifecycle.queue_reply(ticket, body, by=by, kind="reply", subject=f"驳回：{ticket.subject}")
         lifecycle.change_status(ticket, TicketStatus.REJECTED, by=by, at=utcnow(), reason=reason)
@@ -269,7 +270,7 @@ def next_ticket(*, by: User) -> Ticket | None:
             candidate = session.scalar(
                 select(Ticket.id)
                 .where(
-                    Ticket.assignee_id.is_(None), Ticket.status.in_(("new", "open")), Ticket.type.in_(types)
+                    Ticket.assignee_id.is_(None), Ticket.status.in_(RUNNING_STATUSES), Ticket.type.in_(types)
                 )
                 .order_by(Ticket.due_at.is_(None), Ticket.due_at, Ticket.id)
                 .limit(1)
@@ -431,9 +432,6 @@ def delete_filter(user: User, filter_id: int) -> None:
 # ----------------------------------------------------------------------------------- macros
 
 
-MACRO_ACTIONS = {"": "仅回复", "request_material": "回复并等待企业补充（暂停计时）"}
-
-
 def save_macro(
     macro: Macro | None, *, key: str, title: str, body: str, category: str, action: str, by: User
 ) -> Macro:
@@ -444,7 +442,7 @@ def save_macro(
         key, title, body = key.strip()[:80], title.strip()[:200], body.strip()
         if not key or not title or not body:
             raise TicketError("标识、标题和正文都不能为空。")
-        if action not in MACRO_ACTIONS:
+        if action not in macros.MACRO_ACTIONS:
             raise TicketError("未知的模板动作。")
         clash = session.scalar(select(Macro).where(Macro.key == key))
         if clash is not None and (macro is None or clash.id != macro.id):

@@ -49,6 +49,7 @@ from helpdesk.tickets.models import (
     TicketEvent,
     TicketStatus,
 )
+from helpdesk.vocabulary import FIELD_LABELS
 from helpdesk.web import requires
 
 bp = Blueprint("tickets", __name__)
@@ -349,7 +350,7 @@ def _field_rows(ticket: Ticket) -> list[dict[str, Any]]:
         extracted.setdefault(f["name"], []).append(f)
     current = ticket.fields or {}
     names = list(forms.FIELDS_BY_TYPE.get(ticket.type, ()))
-    names += [n for n in forms.FIELD_LABELS if n not in names and (n in current or n in extracted)]
+    names += [n for n in FIELD_LABELS if n not in names and (n in current or n in extracted)]
     rows = []
     for name in names:
         found = extracted.get(name, [])
@@ -358,7 +359,7 @@ def _field_rows(ticket: Ticket) -> list[dict[str, Any]]:
         rows.append(
             {
                 "name": name,
-                "label": forms.FIELD_LABELS.get(name, name),
+                "label": FIELD_LABELS.get(name, name),
                 "value": value,
                 "text": forms.format_field(value),
                 "evidence": [_evidence(f) for f in found],
@@ -430,7 +431,7 @@ def _describe(event: TicketEvent, users: dict[int, User]) -> str:
         )
         return f"处理人：{who(event.old_value)} → {who(event.new_value)}" + (f"（{how}）" if how else "")
     if kind == "field":
-        label = forms.FIELD_LABELS.get(event.field or "", event.field)
+        label = FIELD_LABELS.get(event.field or "", event.field)
         return f"修改字段“{label}”：{event.old_value or '（空）'} → {event.new_value or '（空）'}"
     if kind == "type":
         return (
@@ -695,7 +696,7 @@ def update_fields(ticket_id: int) -> Any:
         _form_errors(form)
         return _back(ticket, "fields")
     changes = {}
-    for name in forms.FIELD_LABELS:
+    for name in FIELD_LABELS:
         key = f"field_{name}"
         if key in request.form or (name == "has_licence" and "field_has_licence_present" in request.form):
             changes[name] = forms.parse_field(name, request.form.get(key, ""))
@@ -707,7 +708,7 @@ def update_fields(ticket_id: int) -> Any:
         for k, v in changes.items()
         if k in current or k in letter_found or v not in ("", [], None, False, "unknown")
     }
-    typed = "\n".join(f"{forms.FIELD_LABELS[k]}：{forms.format_field(v)}" for k, v in changes.items())
+    typed = "\n".join(f"{FIELD_LABELS[k]}：{forms.format_field(v)}" for k, v in changes.items())
     result: dict[str, int] = {}
 
     def save() -> None:
@@ -1047,7 +1048,7 @@ def macros_index() -> Any:
     return render_template(
         "tickets/macros.html",
         macros=queries.macros(),
-        actions=services.MACRO_ACTIONS,
+        actions=macros.MACRO_ACTIONS,
         placeholders=macros.PLACEHOLDERS,
     )
 
