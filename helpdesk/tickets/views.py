@@ -100,12 +100,12 @@ BODY_PREVIEW_CHARS = 200_000
 # ------------------------------------------------------------------------------------ helpers
 
 
-def _tz() -> Any:
+def local_tz() -> Any:
     return current_app.config["HELPDESK"].timezone
 
 
-def _clock() -> queries.Clock:
-    return queries.new_clock(_tz())
+def page_clock() -> queries.Clock:
+    return queries.new_clock(local_tz())
 
 
 def mail_document(html: str) -> str:
@@ -118,20 +118,20 @@ def mail_document(html: str) -> str:
     return MAIL_DOC_HEAD + html + "</body></html>"
 
 
-def _local_path(target: str) -> bool:
+def is_local_path(target: str) -> bool:
     """A path on this site (no scheme, no host, no "//" or backslash tricks): safe to redirect to."""
     return target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target
 
 
-def _ticket(ticket_id: int) -> Ticket:
+def ticket_or_404(ticket_id: int) -> Ticket:
     return session.get(Ticket, ticket_id) or abort(404)
 
 
-def _back(ticket: Ticket, anchor: str = "") -> Any:
+def back_to_ticket(ticket: Ticket, anchor: str = "") -> Any:
     return redirect(url_for("tickets.detail", ticket_id=ticket.id) + (f"#{anchor}" if anchor else ""))
 
 
-def _form_errors(form: Any) -> None:
+def flash_form_errors(form: Any) -> None:
     for errors in form.errors.values():
         for error in errors:
             flash(str(error), "error")
@@ -158,10 +158,10 @@ def _run(ticket: Ticket, action: Any, *, typed: str = "", success: str = "", anc
         return _conflict(ticket, typed)
     except services.TicketError as exc:
         flash(str(exc), "error")
-        return _back(ticket, anchor)
+        return back_to_ticket(ticket, anchor)
     if success:
         flash(success, "success")
-    return _back(ticket, anchor)
+    return back_to_ticket(ticket, anchor)
 
 
 @bp.app_template_filter("minutes")
@@ -188,18 +188,18 @@ def fmt_time_left(minutes: int | None, state: str) -> str:
     return f"剩 {fmt_minutes(minutes)}"
 
 
-def _company(ticket: Ticket, enterprise_names: dict[int, str]) -> str:
+def _company(ticket: Ticket, names: dict[int, str]) -> str:
     name = (ticket.fields or {}).get("company_name")
     if isinstance(name, list):
         name = name[0] if name else ""
     if name:
         return str(name)
-    if ticket.enterprise_id and ticket.enterprise_id in enterprise_names:
-        return enterprise_names[ticket.enterprise_id]
+    if ticket.enterprise_id and ticket.enterprise_id in names:
+        return names[ticket.enterprise_id]
     return ticket.requester_name or ""
 
 
-def _enterprise_names(ids: set[int]) -> dict[int, str]:
+def enterprise_names(ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
     from helpdesk.records.models import Enterprise
@@ -215,10 +215,10 @@ def queue() -> Any:
     query = queries.QueueQuery.from_args(request.args)
     for problem in query.problems:
         flash(problem, "warning")
-    ck = _clock()
+    ck = page_clock()
     page = queries.queue_page(query, current_user, ck)
     users = queries.users_by_id()
-    names = _enterprise_names({t.enterprise_id for t in page.tickets if t.enterprise_id})
+    names = enterprise_names({t.enterprise_id for t in page.tickets if t.enterprise_id})
     rows = []
     for t in page.tickets:
         state = ck.state(t)
@@ -267,10 +267,10 @@ def queue() -> Any:
 @requires(Role.SUPERVISOR)
 def bulk() -> Any:
     form = forms.BulkForm()
-    back = form.back.data if _local_path(form.back.data or "") else url_for("tickets.queue")
+    back = form.back.data if is_local_path(form.back.data or "") else url_for("tickets.queue")
     form.assignee.choices = [("none", "")] + [(str(u.id), u.name) for u in queries.active_users()]
     if not form.validate_on_submit():
-        _form_errors(form)
+        flash_form_errors(form)
         return redirect(back)
     ids = [int(v) for v in request.form.getlist("ids") if v.isdigit()]
     try:
@@ -299,26 +299,26 @@ def next_ticket() -> Any:
         flash(f"暂无可领取的工单（您负责的类型：{types}）。", "info")
         return redirect(url_for("tickets.queue"))
     flash(f"已为您分配 {ticket.number}。", "success")
-    return _back(ticket)
+    return back_to_ticket(ticket)
 
 
 @bp.post("/tickets/<int:ticket_id>/claim")
 def claim(ticket_id: int) -> Any:
-    ticket = _ticket(ticket_id)
+    ticket = ticket_or_404(ticket_id)
     if ticket.assignee_id == current_user.id:
-        return _back(ticket)
+        return back_to_ticket(ticket)
     if services.claim(ticket, by=current_user):
         flash(f"已领取 {ticket.number}。", "success")
     else:
         flash("这张工单刚被别人领取了。", "warning")
-    return _back(ticket)
+    return back_to_ticket(ticket)
 
 
 @bp.post("/filters")
 def save_filter() -> Any:
     form = forms.SavedFilterForm()
     if not form.validate_on_submit():
-        _form_errors(form)
+        flash_form_errors(form)
         return redirect(url_for("tickets.queue"))
     try:
         row = services.save_filter(current_user, form.name.data or "", form.query.data or "")
@@ -495,8 +495,8 @@ def _sla(ticket: Ticket, ck: queries.Clock) -> dict[str, Any]:
 
 @bp.get("/tickets/<int:ticket_id>")
 def detail(ticket_id: int) -> Any:
-    ticket = _ticket(ticket_id)
-    ck = _clock()
+    ticket = ticket_or_404(ticket_id)
+    ck = page_clock()
     services.heartbeat(ticket.id, current_user, ck.now)
     events = list(ticket.events)
     user_ids: set[int | None] = {ticket.assignee_id}
@@ -518,8 +518,8 @@ def detail(ticket_id: int) -> Any:
     # shown when the records panel (which shows the enterprise itself) is not there
     enterprise_name = None
     if ticket.enterprise_id and (not has_panel or not (ticket.fields or {}).get("company_name")):
-        enterprise_name = _enterprise_names({ticket.enterprise_id}).get(ticket.enterprise_id)
-    values = macros.placeholder_values(ticket, tz=_tz(), enterprise_name=enterprise_name)
+        enterprise_name = enterprise_names({ticket.enterprise_id}).get(ticket.enterprise_id)
+    values = macros.placeholder_values(ticket, tz=local_tz(), enterprise_name=enterprise_name)
     macro_rows = [{"m": m, "body": macros.render(m.body, values)} for m in queries.macros()]
     attachments, by_message = _attachment_rows(ticket)
     letter = ticket.letter or {}
@@ -576,7 +576,7 @@ def _enterprise_url(ticket: Ticket) -> str | None:
 @bp.get("/tickets/<int:ticket_id>/presence")
 def presence(ticket_id: int) -> Any:
     """Heartbeat + the "who else is here / changed since you opened it" fragment (polled by app.js)."""
-    ticket = _ticket(ticket_id)
+    ticket = ticket_or_404(ticket_id)
     now = utcnow()
     services.heartbeat(ticket.id, current_user, now)
     seen = request.args.get("v", type=int)
@@ -602,11 +602,11 @@ def presence(ticket_id: int) -> Any:
 
 @bp.post("/tickets/<int:ticket_id>/reply")
 def reply(ticket_id: int) -> Any:
-    ticket = _ticket(ticket_id)
+    ticket = ticket_or_404(ticket_id)
     form = forms.ReplyForm()
     if not form.validate_on_submit():
-        _form_errors(form)
-        return _back(ticket, "reply")
+        flash_form_errors(form)
+        return back_to_ticket(ticket, "reply")
     request_material = "request_material" in request.form
     close = "resolve" in request.form
     body = form.body.data or ""
@@ -634,11 +634,11 @@ def reply(ticket_id: int) -> Any:
 
 @bp.post("/tickets/<int:ticket_id>/note")
 def note(ticket_id: int) -> Any:
-    ticket = _ticket(ticket_id)
+    ticket = ticket_or_404(ticket_id)
     form = forms.NoteForm()
     if not form.validate_on_submit():
-        _form_errors(form)
-        return _back(ticket, "note")
+        flash_form_errors(form)
+        return back_to_ticket(ticket, "note")
     # notes only add to the conversation and never overwrite anything: no version check
     return _run(
         ticket,
@@ -650,11 +650,11 @@ def note(ticket_id: int) -> Any:
 
 @bp.post("/tickets/<int:ticket_id>/status")
 def set_status(ticket_id: int) -> Any:
-    ticket = _ticket(ticket_id)
+    ticket = ticket_or_404(ticket_id)
     form = forms.StatusForm()
     if not form.validate_on_submit():
-        _form_errors(form)
-        return _back(ticket)
+        flash_form_errors(form)
+        return back_to_ticket(ticket)
     status = TicketStatus(form.status.data)
     return _run(
         ticket,
@@ -671,16 +671,16 @@ def set_status(ticket_id: int) -> Any:
 
 @bp.post("/tickets/<int:ticket_id>/assign")
 def assign(ticket_id: int) -> Any:
-    ticket = _ticket(ticket_id)
+    ticket = ticket_or_404(ticket_id)
     form = forms.AssignForm()
     if not form.validate_on_submit():
-        _form_errors(form)
-        return _back(ticket)
+        flash_form_errors(form)
+        return back_to_ticket(ticket)
     raw = form.assignee.data or "none"
     assignee = None if raw == "none" else session.get(User, int(raw)) if raw.isdigit() else None
     if raw != "none" and assignee is None:
         flash("找不到这个处理人。", "error")
-        return _back(ticket)
+        return back_to_ticket(ticket)
     return _run(
         ticket,
         lambda: services.assign(ticket, assignee, by=current_user, expected_version=form.expected_version()),
@@ -690,11 +690,11 @@ def assign(ticket_id: int) -> Any:
 
 @bp.post("/tickets/<int:ticket_id>/fields")
 def update_fields(ticket_id: int) -> Any:
-    ticket = _ticket(ticket_id)
+    ticket = ticket_or_404(ticket_id)
     form = forms.VersionedForm()
     if not form.validate_on_submit():
-        _form_errors(form)
-        return _back(ticket, "fields")
+        flash_form_errors(form)
+        return back_to_ticket(ticket, "fields")
     changes = {}
     for name in FIELD_LABELS:
         key = f"field_{name}"
@@ -727,11 +727,11 @@ def update_fields(ticket_id: int) -> Any:
 
 @bp.post("/tickets/<int:ticket_id>/type")
 def change_type(ticket_id: int) -> Any:
-    ticket = _ticket(ticket_id)
+    ticket = ticket_or_404(ticket_id)
     form = forms.TypeForm()
     if not form.validate_on_submit():
-        _form_errors(form)
-        return _back(ticket)
+        flash_form_errors(form)
+        return back_to_ticket(ticket)
     new_type = form.type.data or ""
     return _run(
         ticket,
@@ -744,11 +744,11 @@ def change_type(ticket_id: int) -> Any:
 
 @bp.post("/tickets/<int:ticket_id>/reject")
 def reject(ticket_id: int) -> Any:
-    ticket = _ticket(ticket_id)
+    ticket = ticket_or_404(ticket_id)
     form = forms.RejectForm()
     if not form.validate_on_submit():
-        _form_errors(form)
-        return _back(ticket)
+        flash_form_errors(form)
+        return back_to_ticket(ticket)
     reason = form.reason.data or ""
     return _run(
         ticket,
@@ -760,22 +760,22 @@ def reject(ticket_id: int) -> Any:
 
 @bp.post("/tickets/<int:ticket_id>/merge")
 def merge(ticket_id: int) -> Any:
-    ticket = _ticket(ticket_id)
+    ticket = ticket_or_404(ticket_id)
     form = forms.MergeForm()
     if not form.validate_on_submit():
-        _form_errors(form)
-        return _back(ticket)
+        flash_form_errors(form)
+        return back_to_ticket(ticket)
     target = queries.ticket_by_number(form.target.data or "")
     if target is None:
         flash(f"找不到工单 {form.target.data}。", "error")
-        return _back(ticket)
+        return back_to_ticket(ticket)
     response = _run(
         ticket,
         lambda: services.merge(ticket, target, by=current_user, expected_version=form.expected_version()),
         success=f"已把 {ticket.number} 合并到 {target.number}。",
     )
     if ticket.status == TicketStatus.MERGED.value and not isinstance(response, tuple):
-        return _back(target)
+        return back_to_ticket(target)
     return response
 
 
@@ -790,7 +790,7 @@ def _version() -> int | None:
 def _back_to(default: str) -> Any:
     """Redirect to the form's `next` (a path on this site) or to `default`."""
     target = request.form.get("next", "")
-    return redirect(target if _local_path(target) else default)
+    return redirect(target if is_local_path(target) else default)
 
 
 # URLs under /records/ (where these forms have always posted); the work is tickets.resolve's
@@ -799,7 +799,7 @@ def _back_to(default: str) -> Any:
 @bp.post("/records/tickets/<int:ticket_id>/link", endpoint="link")
 @requires(Role.AGENT)
 def link_enterprise(ticket_id: int) -> Any:
-    ticket = _ticket(ticket_id)
+    ticket = ticket_or_404(ticket_id)
     raw = request.form.get("enterprise_id", "")
     ent = None
     if raw:
@@ -819,7 +819,7 @@ def link_enterprise(ticket_id: int) -> Any:
 @bp.post("/records/tickets/<int:ticket_id>/resolve", endpoint="resolve")
 @requires(Role.AGENT)
 def resolve_ticket(ticket_id: int) -> Any:
-    ticket = _ticket(ticket_id)
+    ticket = ticket_or_404(ticket_id)
     action = request.form.get("action", "")
     back = url_for("tickets.detail", ticket_id=ticket_id)
     try:
@@ -943,7 +943,7 @@ def _content_disposition(kind: str, name: str) -> str:
 
 
 def _attachment(ticket_id: int, attachment_id: int) -> tuple[Ticket, Attachment, int, bytes]:
-    ticket = _ticket(ticket_id)
+    ticket = ticket_or_404(ticket_id)
     att = session.get(Attachment, attachment_id)
     if att is None or att.ticket_id != ticket.id or att.problem or not (att.stored_name or att.data):
         abort(404)
@@ -986,7 +986,7 @@ def attachment_download(ticket_id: int, attachment_id: int) -> Any:
 @bp.get("/tickets/<int:ticket_id>/messages/<int:message_id>/body.txt")
 def message_body(ticket_id: int, message_id: int) -> Any:
     """The whole text of one message, as a plain-text download (the page shows its first part)."""
-    ticket = _ticket(ticket_id)
+    ticket = ticket_or_404(ticket_id)
     message = session.get(Message, message_id)
     if message is None or message.ticket_id != ticket.id:
         abort(404)
@@ -1033,7 +1033,7 @@ def notifications_read() -> Any:
     ids = [int(v) for v in request.form.getlist("ids") if v.isdigit()]
     count = services.mark_notifications_read(current_user, ids or None)
     target = request.form.get("next", "")
-    if target.startswith("/tickets/") and _local_path(target):
+    if target.startswith("/tickets/") and is_local_path(target):
         return redirect(target)
     flash(f"已将 {count} 条通知标为已读。", "success")
     return redirect(url_for("tickets.notifications"))
@@ -1076,7 +1076,7 @@ def macro_edit(macro_id: int | None = None) -> Any:
             flash(f"已保存回复模板“{saved.title}”。", "success")
             return redirect(url_for("tickets.macros"))
     elif request.method == "POST":
-        _form_errors(form)
+        flash_form_errors(form)
     return render_template(
         "tickets/macro_edit.html", form=form, macro=macro, placeholders=macros.PLACEHOLDERS
     )
