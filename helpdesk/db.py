@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, select
 from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
@@ -125,3 +125,17 @@ def unit_of_work() -> Iterator[Any]:
     except BaseException:
         s.rollback()
         raise
+
+
+M = TypeVar("M", bound=Base)
+
+
+def lock_row(model: type[M], ident: int) -> M:
+    """Re-read one row under a row lock, replacing what the session held (SELECT ... FOR UPDATE on
+    PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers). For use inside a unit of work."""
+    return session.execute(
+        select(model)
+        .where(model.id == ident)  # type: ignore[attr-defined]
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
-from helpdesk.db import session, utcnow
+from helpdesk.db import lock_row, session, utcnow
 from helpdesk.records import checks
 from helpdesk.records.keys import account_key, account_variants, name_key
 from helpdesk.records.lookup import normalize_org_code, normalize_uscc
@@ -118,12 +118,7 @@ class Applied:
 
 def _lock(enterprise: Enterprise) -> Enterprise:
     """Re-read the enterprise and its accounts under a row lock (PostgreSQL; SQLite serialises writers)."""
-    fresh = session.execute(
-        select(Enterprise)
-        .where(Enterprise.id == enterprise.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    fresh = lock_row(Enterprise, enterprise.id)
     session.execute(
         select(PlatformAccount)
         .where(PlatformAccount.enterprise_id == fresh.id)

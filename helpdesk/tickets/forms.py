@@ -17,6 +17,20 @@ BULK_STATUSES = ("open", "waiting", "resolved", "rejected")
 
 LIST_FIELDS = {"account_names", "target_accounts", "uscc", "org_code"}
 SEAL_CHOICES = {"unknown": "无法判断", "seal": "有公章", "none": "未见公章"}
+#: an unbind and a cancel letter name the same things: the accounts, the one to act on, the licence
+ACCOUNT_LETTER_FIELDS = (
+    "company_name",
+    "account_count",
+    "account_names",
+    "target_accounts",
+    "reason",
+    "uscc",
+    "org_code",
+    "letter_date",
+    "seal",
+    "has_licence",
+    "contact",
+)
 #: the fields shown for each ticket type (others appear when the letter or the agent filled them)
 FIELDS_BY_TYPE = {
     "change": (
@@ -32,32 +46,8 @@ FIELDS_BY_TYPE = {
         "seal",
         "contact",
     ),
-    "unbind": (
-        "company_name",
-        "account_count",
-        "account_names",
-        "target_accounts",
-        "reason",
-        "uscc",
-        "org_code",
-        "letter_date",
-        "seal",
-        "has_licence",
-        "contact",
-    ),
-    "cancel": (
-        "company_name",
-        "account_count",
-        "account_names",
-        "target_accounts",
-        "reason",
-        "uscc",
-        "org_code",
-        "letter_date",
-        "seal",
-        "has_licence",
-        "contact",
-    ),
+    "unbind": ACCOUNT_LETTER_FIELDS,
+    "cancel": ACCOUNT_LETTER_FIELDS,
     "recovery": ("company_name", "uscc", "org_code", "account_names", "contact"),
     "inquiry": ("company_name", "uscc", "org_code", "account_names", "contact"),
 }

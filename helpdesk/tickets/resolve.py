@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from helpdesk.auth.models import Role, User
-from helpdesk.db import session, unit_of_work, utcnow
+from helpdesk.db import lock_row, session, unit_of_work, utcnow
 from helpdesk.records import resolutions
 from helpdesk.records.findings import ticket_values
 from helpdesk.records.models import Enterprise, PendingApproval
@@ -74,12 +74,7 @@ def pending_for(ticket: Ticket) -> PendingApproval | None:
 
 def _lock_ticket(ticket_id: int) -> Ticket:
     # FOR UPDATE: a second click, agent or retried request waits here, then sees the first one's result
-    return session.execute(
-        select(Ticket)
-        .where(Ticket.id == ticket_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    return lock_row(Ticket, ticket_id)
 
 
 def _closed_message(ticket: Ticket) -> str:
@@ -268,12 +263,7 @@ def apply_resolution(
 
 def _lock_undecided(pending: PendingApproval) -> PendingApproval:
     """The approval row, locked and re-read; refused when someone decided it in the meantime."""
-    p = session.execute(
-        select(PendingApproval)
-        .where(PendingApproval.id == pending.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    p = lock_row(PendingApproval, pending.id)
     if p.decision is not None:
         raise TicketError(f"这项申请已经{'批准' if p.decision == 'approved' else '驳回'}，不能重复审批。")
     return p

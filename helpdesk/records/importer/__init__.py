@@ -63,7 +63,7 @@ def import_tables(
         run.check_projects()
         report.errors.sort(key=lambda e: (e.source, e.row))
         if report.errors and not skip_invalid:
-            session.rollback()
+            session.rollback()  # nothing was written: end the checks' read transaction
             return report
         with unit_of_work(), _big_cache():
             writer = _Writer(run, actor_id)
