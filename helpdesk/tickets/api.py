@@ -192,7 +192,6 @@ def add_note(ticket_id: int) -> Any:
     try:
         note = services.add_note(ticket, body, by=_user())
     except services.TicketError as exc:
-        session.rollback()
         return _error(400, "invalid", str(exc))
     response = jsonify(id=note.id, kind=note.kind, body_text=note.body_text, created_at=_iso(note.created_at))
     response.status_code = 201
@@ -218,13 +217,11 @@ def set_status(ticket_id: int) -> Any:
             reason=str(data.get("reason") or ""),
             expected_version=int(version) if version is not None else None,
         )
-    except services.Conflict as exc:
-        session.rollback()
+    except services.Conflict as exc:  # the service rolled back: report the version now saved
         fresh = session.get(Ticket, ticket_id)
         if fresh is not None:
             session.refresh(fresh)
         return _error(409, "conflict", str(exc), version=fresh.version if fresh else None)
     except services.TicketError as exc:
-        session.rollback()
         return _error(400, "invalid", str(exc))
     return jsonify(detail(ticket, _clock()))

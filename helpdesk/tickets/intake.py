@@ -41,7 +41,7 @@ from helpdesk.mail.parse import parse_mail
 from helpdesk.mail.parsed import MailAttachment, ParsedMail
 from helpdesk.records import lookup
 from helpdesk.sla import clock
-from helpdesk.tickets import services
+from helpdesk.tickets import lifecycle, services
 from helpdesk.tickets.models import Attachment, Message, MessageKind, Ticket, TicketStatus
 
 log = logging.getLogger(__name__)
@@ -363,7 +363,7 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
     if ticket is not None:
         message = _add_inbound_message(ticket, mail, inbound)
         _store_attachments(ticket, message, mail.attachments, inbound)
-        services._record(ticket, "mail_in", detail={"message_id": mail.message_id, "bounce": mail.is_bounce})
+        lifecycle.record(ticket, "mail_in", detail={"message_id": mail.message_id, "bounce": mail.is_bounce})
         _note_problems(ticket, inbound, prepared)
         if not mail.is_bounce and not auto_reasons:
             _wake(ticket, inbound.internal_date, now)
@@ -388,7 +388,7 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
     clock.start(ticket, inbound.internal_date)
     message = _add_inbound_message(ticket, mail, inbound)
     _store_attachments(ticket, message, mail.attachments, inbound)
-    services._record(
+    lifecycle.record(
         ticket,
         "created",
         new=ticket.type,
@@ -402,13 +402,13 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
     ticket.search_text = services.search_text_for(ticket)
     requester = addresses.single_mailbox(mail.sender)
     if auto_reasons:
-        services._record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": auto_reasons})
+        lifecycle.record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": auto_reasons})
     elif requester.address is None:
         # not exactly one valid mailbox (a crafted From could fan the reply out to others)
         reason = f"发件人地址无效：{requester.problem}"
-        services._record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": [reason]})
+        lifecycle.record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": [reason]})
     elif _auto_replies_today(requester.address, now) >= AUTO_REPLIES_PER_SENDER_PER_DAY:
-        services._record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": ["rate limit"]})
+        lifecycle.record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": ["rate limit"]})
     else:
         _acknowledge(ticket, requester.address)
     _settle(inbound.id, token, status="ingested", ticket_id=ticket.id, processed_at=now, error=None)
@@ -440,7 +440,7 @@ def _note_problems(ticket: Ticket, inbound: InboundMail, prepared: Prepared) -> 
         )
         if not any(a.filename == "original.eml" for a in prepared.mail.attachments):
             _attach_original(ticket, note, inbound)
-        services._record(ticket, "attachment_problem", detail={"problem": prepared.unread})
+        lifecycle.record(ticket, "attachment_problem", detail={"problem": prepared.unread})
     if inbound.message_id:
         earlier = session.execute(
             select(InboundMail.id, InboundMail.ticket_id)
@@ -456,7 +456,7 @@ def _note_problems(ticket: Ticket, inbound: InboundMail, prepared: Prepared) -> 
                 f"这封邮件的 Message-ID <{inbound.message_id}> 与之前收到的另一封内容不同的邮件{where}相同，"
                 "已作为一封新邮件处理。",
             )
-            services._record(
+            lifecycle.record(
                 ticket,
                 "message_id_reused",
                 detail={"message_id": inbound.message_id, "ticket": earlier.ticket_id},
@@ -465,8 +465,8 @@ def _note_problems(ticket: Ticket, inbound: InboundMail, prepared: Prepared) -> 
 
 def _note_stranger(ticket: Ticket, named: Ticket, sender: str) -> None:
     """A reply by headers from someone who does not belong to the ticket it names: linked, not joined."""
-    services._record(ticket, "related", field="related_ticket", new=named.id, detail={"sender": sender})
-    services._record(named, "related", field="related_ticket", new=ticket.id, detail={"sender": sender})
+    lifecycle.record(ticket, "related", field="related_ticket", new=named.id, detail={"sender": sender})
+    lifecycle.record(named, "related", field="related_ticket", new=ticket.id, detail={"sender": sender})
     session.add(
         Message(
             ticket=ticket,
@@ -547,7 +547,7 @@ def _ticket_for_our_message(message_id: str) -> Ticket | None:
 def _wake(ticket: Ticket, received: datetime, now: datetime) -> None:
     """An enterprise's reply: resume a waiting ticket's clock, reopen a closed one with a new clock."""
     if ticket.status == TicketStatus.WAITING.value:
-        services._set_status(
+        lifecycle.change_status(
             ticket,
             TicketStatus.OPEN,
             by=None,
@@ -555,7 +555,9 @@ def _wake(ticket: Ticket, received: datetime, now: datetime) -> None:
             reason="企业回复",
         )
     elif ticket.status in (TicketStatus.RESOLVED.value, TicketStatus.REJECTED.value):
-        services._set_status(ticket, TicketStatus.OPEN, by=None, at=received, reason="企业回复，工单重新打开")
+        lifecycle.change_status(
+            ticket, TicketStatus.OPEN, by=None, at=received, reason="企业回复，工单重新打开"
+        )
 
 
 def _add_inbound_message(ticket: Ticket, mail: ParsedMail, inbound: InboundMail) -> Message:
@@ -593,7 +595,7 @@ def _store_attachments(
         )
         if not any(a.filename == "original.eml" for a in attachments[:MAX_ATTACHMENTS]):
             _attach_original(ticket, note, inbound)
-        services._record(
+        lifecycle.record(
             ticket, "attachment_problem", detail={"problem": f"附件过多（{len(attachments)} 个）"}
         )
         attachments = attachments[:MAX_ATTACHMENTS]
@@ -611,7 +613,7 @@ def _store_attachments(
                     problem=_problem_text(att),
                 )
             )
-            services._record(
+            lifecycle.record(
                 ticket, "attachment_problem", detail={"name": att.filename, "problem": att.problem}
             )
             continue
@@ -647,11 +649,11 @@ def _link_enterprise(ticket: Ticket, letter: Letter, sender: str) -> None:
     )
     if len(found) == 1:
         ticket.enterprise_id = found[0].id
-        services._record(
+        lifecycle.record(
             ticket, "enterprise_linked", field="enterprise", new=found[0].id, detail={"auto": True}
         )
     elif found:
-        services._record(ticket, "enterprise_candidates", detail={"ids": [e.id for e in found][:10]})
+        lifecycle.record(ticket, "enterprise_candidates", detail={"ids": [e.id for e in found][:10]})
 
 
 def _auto_replies_today(sender: str, now: datetime) -> int:
@@ -678,7 +680,7 @@ def _acknowledge(ticket: Ticket, address: str) -> None:
         "咨询电话：010-67800213、010-67801941（变更说明处理）；400 886 3200（技术咨询）。\n\n"
         "本邮件为系统自动回复。\n外贸发展专项资金（中小）网络管理应用项目组"
     )
-    services._reply(ticket, body, by=None, kind="ack", to=address, subject=f"已收到：{ticket.subject}")
+    lifecycle.queue_reply(ticket, body, by=None, kind="ack", to=address, subject=f"已收到：{ticket.subject}")
 
 
 def _attach_original(ticket: Ticket, message: Message, inbound: InboundMail) -> None:
@@ -744,7 +746,7 @@ def _fallback_ticket(inbound: InboundMail | None, exc: BaseException, token: str
             f"这封邮件无法自动解析，原始邮件已作为附件 original.eml 保存。\n原因：{reason}",
         )
         _attach_original(ticket, note, inbound)
-        services._record(ticket, "created", new="inquiry", detail={"fallback": True, "error": reason})
+        lifecycle.record(ticket, "created", new="inquiry", detail={"fallback": True, "error": reason})
         ticket.search_text = services.search_text_for(ticket)
         _settle(inbound_id, token, status="ingested", ticket_id=ticket.id, processed_at=now, error=reason)
         session.commit()
@@ -865,7 +867,7 @@ def run_ocr_pending(limit: int = 5, budget_s: float = 60.0) -> int:
             continue
         ticket.ocr_pending = False
         if isinstance(letter, BaseException):
-            services._record(
+            lifecycle.record(
                 ticket, "ocr_failed", detail={"error": f"{type(letter).__name__}: {letter}"[:500]}
             )
             session.commit()
@@ -875,7 +877,7 @@ def run_ocr_pending(limit: int = 5, budget_s: float = 60.0) -> int:
         merged.update({k: v for k, v in (ticket.fields or {}).items() if v not in (None, "", [])})
         ticket.fields = merged
         if ticket.type == "inquiry" and letter.type != "inquiry":
-            services._record(
+            lifecycle.record(
                 ticket, "type", field="type", old=ticket.type, new=letter.type, detail={"ocr": True}
             )
             ticket.type = letter.type
@@ -883,7 +885,7 @@ def run_ocr_pending(limit: int = 5, budget_s: float = 60.0) -> int:
         if ticket.enterprise_id is None:
             _link_enterprise(ticket, letter, ticket.requester_email)
         ticket.search_text = services.search_text_for(ticket)
-        services._record(ticket, "ocr_done", detail={"seconds": letter.timings.get("total")})
+        lifecycle.record(ticket, "ocr_done", detail={"seconds": letter.timings.get("total")})
         session.commit()
         done += 1
     return done

@@ -12,55 +12,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from helpdesk.db import Base, UTCDateTime, utcnow
 from helpdesk.sla.models import SlaClock
 
-
-class TicketType(StrEnum):
-    CHANGE = "change"
-    UNBIND = "unbind"
-    CANCEL = "cancel"
-    RECOVERY = "recovery"
-    INQUIRY = "inquiry"
-
-    @property
-    def label(self) -> str:
-        return TYPE_LABELS[self.value]
-
-
-TYPE_LABELS = {
-    "change": "变更",
-    "unbind": "解绑",
-    "cancel": "注销",
-    "recovery": "找回账号",
-    "inquiry": "咨询",
-}
-
-
-class TicketStatus(StrEnum):
-    NEW = "new"
-    OPEN = "open"
-    WAITING = "waiting"
-    RESOLVED = "resolved"
-    REJECTED = "rejected"
-    MERGED = "merged"
-
-    @property
-    def label(self) -> str:
-        return STATUS_LABELS[self.value]
-
-    @property
-    def is_closed(self) -> bool:
-        return self.value in CLOSED_STATUSES
-
-
-STATUS_LABELS = {
-    "new": "待处理",
-    "open": "处理中",
-    "waiting": "待企业补充",
-    "resolved": "已办结",
-    "rejected": "已驳回",
-    "merged": "已合并",
-}
-OPEN_STATUSES = ("new", "open", "waiting")
-CLOSED_STATUSES = ("resolved", "rejected", "merged")
+# the ticket's words live in helpdesk.vocabulary; imported here too, where models' users look for them
+from helpdesk.vocabulary import CLOSED_STATUSES as CLOSED_STATUSES
+from helpdesk.vocabulary import OPEN_STATUSES, STATUS_LABELS, TYPE_LABELS, TicketStatus, TicketType
 
 
 class Ticket(Base):

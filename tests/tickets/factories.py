@@ -8,7 +8,7 @@ from typing import Any
 from helpdesk.db import session, utcnow
 from helpdesk.letters import Evidence, Field, Finding, Letter
 from helpdesk.sla import clock
-from helpdesk.tickets import services
+from helpdesk.tickets import lifecycle, services
 from helpdesk.tickets.models import Message, MessageKind, Ticket
 
 CHANGE_LETTER = Letter(
@@ -96,7 +96,7 @@ def make_ticket(
     )
     ticket.search_text = services.search_text_for(ticket)
     if status != "new":
-        services._set_status(
+        lifecycle.change_status(
             ticket, services.TicketStatus(status), by=None, at=received_at + timedelta(minutes=1)
         )
     session.commit()
