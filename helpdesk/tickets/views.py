@@ -30,6 +30,8 @@ from sqlalchemy import select
 from helpdesk.auth import services as auth_services
 from helpdesk.auth.models import Role, User
 from helpdesk.db import session, utcnow
+from helpdesk.letters import Field
+from helpdesk.letters.current import current_letter
 from helpdesk.mail import store
 from helpdesk.mail.html import MAIL_DOC_HEAD
 from helpdesk.tickets import forms, macros, queries, services
@@ -342,18 +344,17 @@ def delete_filter(filter_id: int) -> Any:
 
 
 def _field_rows(ticket: Ticket) -> list[dict[str, Any]]:
-    letter = ticket.letter or {}
-    extracted: dict[str, list[dict[str, Any]]] = {}
-    for f in letter.get("fields", []):
-        extracted.setdefault(f["name"], []).append(f)
-    current = ticket.fields or {}
+    letter = current_letter(ticket)
+    extracted: dict[str, list[Field]] = {}
+    for f in letter.read.fields if letter.read else ():
+        extracted.setdefault(f.name, []).append(f)
+    current = letter.values
     names = list(forms.FIELDS_BY_TYPE.get(ticket.type, ()))
     names += [n for n in forms.FIELD_LABELS if n not in names and (n in current or n in extracted)]
     rows = []
     for name in names:
         found = extracted.get(name, [])
-        value = current.get(name, found[0]["value"] if found else None)
-        letter_value = letter_value_of(name, found)
+        value = current.get(name)
         rows.append(
             {
                 "name": name,
@@ -361,42 +362,28 @@ def _field_rows(ticket: Ticket) -> list[dict[str, Any]]:
                 "value": value,
                 "text": forms.format_field(value),
                 "evidence": [_evidence(f) for f in found],
-                "edited": name in current and bool(found) and _norm(current[name]) != _norm(letter_value),
+                "edited": letter.is_corrected(name),
                 "kind": "list" if name in forms.LIST_FIELDS else name,
             }
         )
     return rows
 
 
-def letter_value_of(name: str, found: list[dict[str, Any]]) -> Any:
-    if not found:
-        return None
-    if name in ("uscc", "org_code"):
-        return [f["value"] for f in found]
-    return found[0]["value"]
-
-
-def _norm(value: Any) -> list[str]:
-    values = value if isinstance(value, list) else [value]
-    return [str(v) for v in values if v not in (None, "")]
-
-
-def _evidence(f: dict[str, Any]) -> dict[str, Any]:
-    ev = f.get("evidence") or {}
-    source = ev.get("source") or ""
+def _evidence(f: Field) -> dict[str, Any]:
+    source = f.evidence.source
     if source.startswith("attachment:"):
         where = "附件 " + source.split(":", 1)[1]
     else:
         where = EVIDENCE_SOURCES.get(source, source)
-    if ev.get("page"):
-        where += f" 第 {ev['page']} 页"
+    if f.evidence.page:
+        where += f" 第 {f.evidence.page} 页"
     return {
         "where": where,
-        "text": ev.get("text") or "",
-        "confidence": round(100 * float(f.get("confidence") or 0)),
-        "repaired": f.get("repaired"),
-        "original": f.get("original"),
-        "value": forms.format_field(f.get("value")),
+        "text": f.evidence.text or "",
+        "confidence": round(100 * float(f.confidence or 0)),
+        "repaired": f.repaired,
+        "original": f.original,
+        "value": forms.format_field(f.value),
     }
 
 
@@ -520,7 +507,7 @@ def detail(ticket_id: int) -> Any:
     values = macros.placeholder_values(ticket, tz=_tz(), enterprise_name=enterprise_name)
     macro_rows = [{"m": m, "body": macros.render(m.body, values)} for m in queries.macros()]
     attachments, by_message = _attachment_rows(ticket)
-    letter = ticket.letter or {}
+    read = current_letter(ticket).read
     return render_template(
         "tickets/detail.html",
         ticket=ticket,
@@ -534,9 +521,9 @@ def detail(ticket_id: int) -> Any:
         mail_document=mail_document,
         preview_chars=BODY_PREVIEW_CHARS,
         fields=_field_rows(ticket),
-        findings=letter.get("findings", []),
-        sources=letter.get("sources", []),
-        type_reasons=letter.get("type_reasons", []),
+        findings=list(read.findings) if read else [],
+        sources=list(read.sources) if read else [],
+        type_reasons=list(read.type_reasons) if read else [],
         finding_labels=FINDING_LABELS,
         macros=macro_rows,
         placeholder_values=values,
@@ -698,14 +685,9 @@ def update_fields(ticket_id: int) -> Any:
         key = f"field_{name}"
         if key in request.form or (name == "has_licence" and "field_has_licence_present" in request.form):
             changes[name] = forms.parse_field(name, request.form.get(key, ""))
-    current = ticket.fields or {}
-    letter_found = {f["name"] for f in (ticket.letter or {}).get("fields", [])}
+    known = current_letter(ticket).values
     # an empty input for a field that was never filled is not a change
-    changes = {
-        k: v
-        for k, v in changes.items()
-        if k in current or k in letter_found or v not in ("", [], None, False, "unknown")
-    }
+    changes = {k: v for k, v in changes.items() if k in known or v not in ("", [], None, False, "unknown")}
     typed = "\n".join(f"{forms.FIELD_LABELS[k]}：{forms.format_field(v)}" for k, v in changes.items())
     result: dict[str, int] = {}
 
