@@ -7,7 +7,6 @@ detection are not run here; `reader.py` does that, on the sources that need it.
 
 from __future__ import annotations
 
-import html
 import io
 import os
 import posixpath
@@ -20,6 +19,8 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 
+from ..mail.charsets import decode_text
+from ..mail.html import html_to_text
 from .sniff import IMAGE_KINDS, KIND_LABELS, sniff
 
 MAX_ZIP_TOTAL = 50 * 1024 * 1024  #: sum of uncompressed sizes in a docx/OFD/zip central directory
@@ -128,9 +129,9 @@ def _read(src: Source) -> None:
     elif kind in IMAGE_KINDS:
         _read_image(src)
     elif kind == "text":
-        src.pages = [decode_text(src.data)]
+        src.pages = [decode_text(src.data, errors="replace")[0]]
     elif kind == "html":
-        src.pages = [html_to_text(decode_text(src.data))]
+        src.pages = [html_to_text(decode_text(src.data, errors="replace")[0])]
     elif kind == "rtf":
         _read_rtf(src)
     elif kind == "empty":
@@ -754,28 +755,3 @@ def _ofd_page_text(root) -> str:
     if cur:
         lines.append("".join(cur))
     return "\n".join(lines)
-
-
-# --- text -----------------------------------------------------------------------------------------
-
-
-def decode_text(data: bytes) -> str:
-    """Bytes of a text file in UTF-8 (with or without BOM), UTF-16 with BOM, or GB18030."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16", "replace")
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("utf-8", "replace")
-
-
-_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.S | re.I)
-_BLOCK = re.compile(r"<\s*(br|/p|/div|/tr|/li|/h\d|p|div|tr|li)\b[^>]*>", re.I)
-
-
-def html_to_text(markup: str) -> str:
-    """Visible text of an HTML body, block elements on their own lines."""
-    markup = _BLOCK.sub("\n", markup)
-    return html.unescape(_TAG.sub("", markup))
