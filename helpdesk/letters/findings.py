@@ -20,9 +20,9 @@ from .codes import (
     uscc_check_char,
     uscc_checksum_ok,
 )
-from .fields import Placeholder
 from .model import Field, Finding
 from .sources import Source
+from .view import Placeholder
 
 LETTER_KINDS = ("change", "unbind", "cancel")
 KIND_NAMES = {"change": "变更说明", "unbind": "解绑说明", "cancel": "注销说明"}

@@ -32,7 +32,7 @@ from sqlalchemy.orm.util import identity_key
 
 from helpdesk.core import sandbox
 from helpdesk.db import session, utcnow
-from helpdesk.letters import Letter
+from helpdesk.letters import Letter, current
 from helpdesk.letters import read as read_letter
 from helpdesk.letters.sniff import sniff
 from helpdesk.mail import addresses, filters, identity, store
@@ -361,7 +361,10 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
         if bounced is not None:
             ticket, named = bounced, None
     if ticket is not None:
-        message = _add_inbound_message(ticket, mail, inbound)
+        message = _add_inbound_message(ticket, mail, inbound, letter)
+        # the follow-up's own reading joins the ticket's letter; what an agent set stays
+        ticket.fields = current.refreshed_fields(ticket)
+        ticket.ocr_pending = ticket.ocr_pending or letter.ocr_pending
         _store_attachments(ticket, message, mail.attachments, inbound)
         lifecycle.record(ticket, "mail_in", detail={"message_id": mail.message_id, "bounce": mail.is_bounce})
         _note_problems(ticket, inbound, prepared)
@@ -378,15 +381,14 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
         requester_email=mail.sender,
         requester_name=mail.sender_name[:200],
         received_at=inbound.internal_date,
-        letter=letter.to_dict(),
-        fields=_initial_fields(letter),
+        fields=current.field_values(letter),
         ocr_pending=letter.ocr_pending,
         related_ticket_id=named.id if named is not None else None,
     )
     session.add(ticket)
     session.flush()
     clock.start(ticket, inbound.internal_date)
-    message = _add_inbound_message(ticket, mail, inbound)
+    message = _add_inbound_message(ticket, mail, inbound, letter)
     _store_attachments(ticket, message, mail.attachments, inbound)
     lifecycle.record(
         ticket,
@@ -481,18 +483,6 @@ def _note_stranger(ticket: Ticket, named: Ticket, sender: str) -> None:
     )
 
 
-def _initial_fields(letter: Letter) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    for field in letter.fields:
-        if field.name in fields:
-            continue
-        if field.name in ("uscc", "org_code"):
-            fields[field.name] = letter.values(field.name)
-        else:
-            fields[field.name] = field.value
-    return fields
-
-
 def _find_thread(mail: ParsedMail) -> tuple[Ticket | None, Ticket | None]:
     """(the ticket this mail joins, the ticket it names but may not join).
 
@@ -560,7 +550,7 @@ def _wake(ticket: Ticket, received: datetime, now: datetime) -> None:
         )
 
 
-def _add_inbound_message(ticket: Ticket, mail: ParsedMail, inbound: InboundMail) -> Message:
+def _add_inbound_message(ticket: Ticket, mail: ParsedMail, inbound: InboundMail, letter: Letter) -> Message:
     exists = session.scalar(select(Message).where(Message.message_id == mail.message_id))
     message = Message(
         ticket=ticket,
@@ -574,6 +564,7 @@ def _add_inbound_message(ticket: Ticket, mail: ParsedMail, inbound: InboundMail)
         body_html=mail.html,
         inbound_mail_id=inbound.id,
         created_at=inbound.internal_date,
+        letter=letter.to_dict(),  #: this mail's own reading (letters.current merges a ticket's readings)
     )
     if mail.defects:  # first, so that a long body's preview still shows them
         message.body_text = "【解析提示】" + "；".join(mail.defects) + "\n\n" + mail.text
@@ -734,7 +725,6 @@ def _fallback_ticket(inbound: InboundMail | None, exc: BaseException, token: str
             subject=subject or "（无法解析的邮件）",
             requester_email=sender,
             received_at=inbound.internal_date,
-            letter=None,
             fields={},
         )
         session.add(ticket)
@@ -828,6 +818,19 @@ def read_with_ocr(raw: bytes, max_attachment_bytes: int, budget_s: float) -> Let
     return read_letter(mail, ocr=True, ocr_budget_s=budget_s)
 
 
+def _waiting_for_ocr(ticket: Ticket) -> list[Message]:
+    """The ticket's inbound messages whose reading still waits for OCR, oldest first.
+
+    A reading stored before readings lived on messages (or without the flag) falls back to the first
+    inbound message: the ticket says OCR is pending, so that is the mail to read again.
+    """
+    inbound = [
+        m for m in ticket.messages if m.inbound_mail_id is not None and m.kind == MessageKind.INBOUND.value
+    ]
+    waiting = [m for m in inbound if current.waits_for_ocr(m)]
+    return waiting or inbound[:1]
+
+
 def _ocr_sandbox() -> sandbox.Sandbox:
     return sandbox.shared(
         "ocr",
@@ -838,44 +841,40 @@ def _ocr_sandbox() -> sandbox.Sandbox:
 
 
 def run_ocr_pending(limit: int = 5, budget_s: float = 60.0) -> int:
-    """Re-read letters that need OCR (off the request path) and fill their fields. Commits per ticket.
+    """Re-read letters that need OCR (off the request path) and update that message's reading. Commits per ticket.
 
-    The reading runs in a sandbox process: a scan that keeps the engine busy past the budget (and a
-    grace for the engine to load) is given up with a note, so it cannot hold the OCR job.
+    One message per ticket and pass (the oldest whose reading waits for OCR); the ticket stays pending
+    while another of its messages waits. The reading runs in a sandbox process: a scan that keeps
+    the engine busy past the budget (and a grace for the engine to load) is given up with a note, so
+    it cannot hold the OCR job.
     """
     done = 0
     for ticket in session.scalars(
         select(Ticket).where(Ticket.ocr_pending.is_(True)).order_by(Ticket.id).limit(limit)
     ).all():
-        first = session.scalar(
-            select(InboundMail)
-            .join(Message, Message.inbound_mail_id == InboundMail.id)
-            .where(Message.ticket_id == ticket.id)
-            .order_by(Message.id)
-            .limit(1)
-        )
+        waiting = _waiting_for_ocr(ticket)
+        first = session.get(InboundMail, waiting[0].inbound_mail_id) if waiting else None
         if first is None:
             ticket.ocr_pending = False
             session.commit()
             continue
-        raw = first.raw
+        message_id, raw = waiting[0].id, first.raw
         session.commit()  # no transaction stays open while the engine works
         [letter] = _ocr_sandbox().run(read_with_ocr, [(raw, max_attachment_bytes(), budget_s)], budget_s + 60)
         ticket = session.get(Ticket, ticket.id)
-        if ticket is None or not ticket.ocr_pending:
+        message = session.get(Message, message_id)
+        if ticket is None or not ticket.ocr_pending or message is None or message.ticket_id != ticket.id:
             session.rollback()
             continue
-        ticket.ocr_pending = False
+        ticket.ocr_pending = len(waiting) > 1
         if isinstance(letter, BaseException):
             lifecycle.record(
                 ticket, "ocr_failed", detail={"error": f"{type(letter).__name__}: {letter}"[:500]}
             )
             session.commit()
             continue
-        ticket.letter = letter.to_dict()
-        merged = _initial_fields(letter)
-        merged.update({k: v for k, v in (ticket.fields or {}).items() if v not in (None, "", [])})
-        ticket.fields = merged
+        message.letter = letter.to_dict()
+        ticket.fields = current.refreshed_fields(ticket)
         if ticket.type == "inquiry" and letter.type != "inquiry":
             lifecycle.record(
                 ticket, "type", field="type", old=ticket.type, new=letter.type, detail={"ocr": True}

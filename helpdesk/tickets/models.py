@@ -42,9 +42,8 @@ class Ticket(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  #: None while paused
     warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  #: None while paused
 
-    #: the Letter read from the mail (helpdesk.letters.Letter.to_dict()), as first extracted
-    letter: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    #: field values as the agent confirmed or corrected them (name -> value)
+    #: field values shown for the letter (name -> value): the readings' values (helpdesk.letters.current),
+    #: with the agent's corrections, which a later reading never overwrites
     fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ocr_pending: Mapped[bool] = mapped_column(Boolean, default=False)
     #: lower-cased subject, sender, company, codes and accounts, for the queue's free-text search
@@ -127,6 +126,9 @@ class Message(Base):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     inbound_mail_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_mails.id"))
     outbound_mail_id: Mapped[int | None] = mapped_column(ForeignKey("outbound_mails.id"))
+    #: the Letter read from this inbound mail (helpdesk.letters.Letter.to_dict()); read it back only
+    #: through helpdesk.letters.current (the ticket's letter merges every message's reading)
+    letter: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages", foreign_keys=[ticket_id])

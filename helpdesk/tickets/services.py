@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from helpdesk.auth.models import Role, User
 from helpdesk.core.models import Setting
 from helpdesk.db import session, unit_of_work, utcnow
+from helpdesk.letters.current import current_letter
 from helpdesk.sla import clock
 from helpdesk.tickets import lifecycle, macros
 from helpdesk.tickets.lifecycle import Conflict as Conflict  # re-exported: callers catch services.Conflict
@@ -216,10 +217,9 @@ SEARCH_TEXT_BYTES = 2000
 def search_text_for(ticket: Ticket) -> str:
     """Lower-cased haystack for the queue's free-text search."""
     parts = [ticket.subject, ticket.requester_email, ticket.requester_name]
-    letter = ticket.letter or {}
-    for field in letter.get("fields", []):
-        value = field.get("value")
-        parts.extend(value if isinstance(value, list) else [value])
+    read = current_letter(ticket).read
+    for field in read.fields if read else ():
+        parts.extend(field.value if isinstance(field.value, list) else [field.value])
     for value in (ticket.fields or {}).values():
         parts.extend(value if isinstance(value, list) else [value])
     text = " ".join(str(p) for p in parts if p).lower()

@@ -74,7 +74,6 @@ def make_ticket(
         requester_email=sender,
         requester_name="张三",
         received_at=received_at,
-        letter=letter.to_dict() if letter else None,
         assignee_id=assignee_id,
         enterprise_id=enterprise_id,
         fields=fields if fields is not None else (initial_fields(letter) if letter else {}),
@@ -92,6 +91,7 @@ def make_ticket(
             body_text=body,
             body_html=body_html,
             created_at=received_at,
+            letter=letter.to_dict() if letter else None,
         )
     )
     ticket.search_text = services.search_text_for(ticket)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import re
@@ -14,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from helpdesk.letters.sources import zip_guard
+from helpdesk.mail import charsets
 from helpdesk.records.importer.columns import COLUMNS
 from helpdesk.records.importer.report import ImportFileError
 
@@ -122,16 +122,8 @@ def _cell(value: Any) -> str:
 
 def decode_text(data: bytes) -> tuple[str, str]:
     """CSV bytes to text: UTF-8 with or without BOM, UTF-16 with BOM, otherwise GB18030."""
-    if data.startswith(codecs.BOM_UTF8):
-        return data[3:].decode("utf-8"), "UTF-8（带 BOM）"
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16"), "UTF-16"
     try:
-        return data.decode("utf-8"), "UTF-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030"), "GB18030"
+        return charsets.decode_text(data)
     except UnicodeDecodeError:
         raise ImportFileError("文件编码无法识别：既不是 UTF-8，也不是 GB18030（GBK）。") from None
 

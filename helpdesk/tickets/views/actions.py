@@ -13,6 +13,7 @@ from flask_login import current_user
 
 from helpdesk.auth.models import User
 from helpdesk.db import session
+from helpdesk.letters.current import current_letter
 from helpdesk.tickets import forms, queries, services
 from helpdesk.tickets.models import TYPE_LABELS, Ticket, TicketStatus
 from helpdesk.tickets.views.common import back_to_ticket, bp, flash_form_errors, ticket_or_404
@@ -149,14 +150,9 @@ def update_fields(ticket_id: int) -> Any:
         key = f"field_{name}"
         if key in request.form or (name == "has_licence" and "field_has_licence_present" in request.form):
             changes[name] = forms.parse_field(name, request.form.get(key, ""))
-    current = ticket.fields or {}
-    letter_found = {f["name"] for f in (ticket.letter or {}).get("fields", [])}
+    known = current_letter(ticket).values
     # an empty input for a field that was never filled is not a change
-    changes = {
-        k: v
-        for k, v in changes.items()
-        if k in current or k in letter_found or v not in ("", [], None, False, "unknown")
-    }
+    changes = {k: v for k, v in changes.items() if k in known or v not in ("", [], None, False, "unknown")}
     typed = "\n".join(f"{FIELD_LABELS[k]}：{forms.format_field(v)}" for k, v in changes.items())
     result: dict[str, int] = {}
 

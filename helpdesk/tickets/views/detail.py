@@ -11,6 +11,8 @@ from sqlalchemy import select
 
 from helpdesk.auth.models import Role, User
 from helpdesk.db import session, utcnow
+from helpdesk.letters import Field
+from helpdesk.letters.current import current_letter
 from helpdesk.mail.html import MAIL_DOC_HEAD
 from helpdesk.tickets import forms, macros, queries, services
 from helpdesk.tickets.models import (
@@ -55,18 +57,17 @@ def mail_document(html: str) -> str:
 
 
 def _field_rows(ticket: Ticket) -> list[dict[str, Any]]:
-    letter = ticket.letter or {}
-    extracted: dict[str, list[dict[str, Any]]] = {}
-    for f in letter.get("fields", []):
-        extracted.setdefault(f["name"], []).append(f)
-    current = ticket.fields or {}
+    letter = current_letter(ticket)
+    extracted: dict[str, list[Field]] = {}
+    for f in letter.read.fields if letter.read else ():
+        extracted.setdefault(f.name, []).append(f)
+    current = letter.values
     names = list(forms.FIELDS_BY_TYPE.get(ticket.type, ()))
     names += [n for n in FIELD_LABELS if n not in names and (n in current or n in extracted)]
     rows = []
     for name in names:
         found = extracted.get(name, [])
-        value = current.get(name, found[0]["value"] if found else None)
-        letter_value = letter_value_of(name, found)
+        value = current.get(name)
         rows.append(
             {
                 "name": name,
@@ -74,42 +75,28 @@ def _field_rows(ticket: Ticket) -> list[dict[str, Any]]:
                 "value": value,
                 "text": forms.format_field(value),
                 "evidence": [_evidence(f) for f in found],
-                "edited": name in current and bool(found) and _norm(current[name]) != _norm(letter_value),
+                "edited": letter.is_corrected(name),
                 "kind": "list" if name in forms.LIST_FIELDS else name,
             }
         )
     return rows
 
 
-def letter_value_of(name: str, found: list[dict[str, Any]]) -> Any:
-    if not found:
-        return None
-    if name in ("uscc", "org_code"):
-        return [f["value"] for f in found]
-    return found[0]["value"]
-
-
-def _norm(value: Any) -> list[str]:
-    values = value if isinstance(value, list) else [value]
-    return [str(v) for v in values if v not in (None, "")]
-
-
-def _evidence(f: dict[str, Any]) -> dict[str, Any]:
-    ev = f.get("evidence") or {}
-    source = ev.get("source") or ""
+def _evidence(f: Field) -> dict[str, Any]:
+    source = f.evidence.source
     if source.startswith("attachment:"):
         where = "附件 " + source.split(":", 1)[1]
     else:
         where = EVIDENCE_SOURCES.get(source, source)
-    if ev.get("page"):
-        where += f" 第 {ev['page']} 页"
+    if f.evidence.page:
+        where += f" 第 {f.evidence.page} 页"
     return {
         "where": where,
-        "text": ev.get("text") or "",
-        "confidence": round(100 * float(f.get("confidence") or 0)),
-        "repaired": f.get("repaired"),
-        "original": f.get("original"),
-        "value": forms.format_field(f.get("value")),
+        "text": f.evidence.text or "",
+        "confidence": round(100 * float(f.confidence or 0)),
+        "repaired": f.repaired,
+        "original": f.original,
+        "value": forms.format_field(f.value),
     }
 
 
@@ -233,7 +220,7 @@ def detail(ticket_id: int) -> Any:
     values = macros.placeholder_values(ticket, tz=local_tz(), enterprise_name=enterprise_name)
     macro_rows = [{"m": m, "body": macros.render(m.body, values)} for m in queries.macros()]
     attachments, by_message = _attachment_rows(ticket)
-    letter = ticket.letter or {}
+    read = current_letter(ticket).read
     return render_template(
         "tickets/detail.html",
         ticket=ticket,
@@ -247,9 +234,9 @@ def detail(ticket_id: int) -> Any:
         mail_document=mail_document,
         preview_chars=BODY_PREVIEW_CHARS,
         fields=_field_rows(ticket),
-        findings=letter.get("findings", []),
-        sources=letter.get("sources", []),
-        type_reasons=letter.get("type_reasons", []),
+        findings=list(read.findings) if read else [],
+        sources=list(read.sources) if read else [],
+        type_reasons=list(read.type_reasons) if read else [],
         finding_labels=FINDING_LABELS,
         macros=macro_rows,
         placeholder_values=values,
