@@ -20,6 +20,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -205,14 +206,14 @@ def claim(inbound_ids: Sequence[int], *, now: datetime | None = None) -> tuple[s
         .execution_options(synchronize_session=False)
     )
     session.commit()
+    # populate_existing: the identity map may hold these rows as they were before the update
     won = session.scalars(
-        select(InboundMail.id).where(InboundMail.claim_token == token).order_by(InboundMail.id)
+        select(InboundMail)
+        .where(InboundMail.claim_token == token)
+        .order_by(InboundMail.id)
+        .execution_options(populate_existing=True)
     ).all()
-    for inbound_id in won:  # the identity map holds the rows as they were before the update
-        row = session.get(InboundMail, inbound_id)
-        if row is not None:
-            session.refresh(row)
-    return token, list(won)
+    return token, [row.id for row in won]
 
 
 def _settle(inbound_id: int, token: str, **values: Any) -> None:
@@ -289,9 +290,11 @@ def prepare_all(raws: Sequence[bytes]) -> list[Prepared | BaseException]:
     A mail that overruns or kills its worker is read again without its attachments' content (half
     the budget); what fails that too comes back as the exception, and `ingest` makes the fallback.
     """
-    box = _sandbox()
-    budget = float(_settings()["HELPDESK_PARSE_SECONDS"])
-    limit = max_attachment_bytes()
+    return _read_all(_sandbox(), raws, float(_settings()["HELPDESK_PARSE_SECONDS"]), max_attachment_bytes())
+
+
+def _read_all(box: sandbox.Sandbox, raws: Sequence[bytes], budget: float, limit: int) -> list[Any]:
+    """prepare_all without the app's settings: it also runs on the read-ahead thread."""
     results: list[Any] = box.run(prepare, [(raw, limit) for raw in raws], budget)
     again = [i for i, r in enumerate(results) if isinstance(r, _OVERRUN)]
     if again:
@@ -781,27 +784,48 @@ def ingest_pending(
         .limit(limit)
     ).all()
     session.commit()
+    return ingest_many(ids, deadline=deadline, progress=progress)
+
+
+def ingest_many(
+    candidates: Sequence[int],
+    *,
+    deadline: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[IngestResult]:
+    """Claim and ingest the stored mails chunk by chunk, reading the next chunk in the sandbox while
+    this one is written to the database, so that the workers and the database both stay busy.
+
+    Each chunk is claimed just before it is read: another path (the retry job, a second worker) can
+    still take the chunks after it. A claimed chunk is always ingested, even past the deadline.
+    """
+    box = _sandbox()
+    budget = float(_settings()["HELPDESK_PARSE_SECONDS"])
+    limit = max_attachment_bytes()
+    chunks = [candidates[i : i + PENDING_CHUNK] for i in range(0, len(candidates), PENDING_CHUNK)]
     results: list[IngestResult] = []
-    for start in range(0, len(ids), PENDING_CHUNK):
-        if deadline is not None and time.monotonic() > deadline:
-            break
-        results.extend(ingest_claimed(ids[start : start + PENDING_CHUNK]))
-        if progress is not None:
-            progress(min(start + PENDING_CHUNK, len(ids)), len(ids))
+    done = 0
+    with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as reader:
+        ahead: tuple[int, str, list[InboundMail], Future[list[Any]]] | None = None
+        for chunk in [*chunks, None]:
+            claimed = None
+            if chunk is not None and not (deadline is not None and time.monotonic() > deadline):
+                token, won = claim(chunk)
+                rows = [row for row in (session.get(InboundMail, i) for i in won) if row is not None]
+                readable = [row.raw for row in rows if row.attempts <= MAX_ATTEMPTS]
+                session.commit()  # hold no transaction (on SQLite: no write lock) while the sandbox reads
+                claimed = (len(chunk), token, rows, reader.submit(_read_all, box, readable, budget, limit))
+            if ahead is not None:
+                size, token, rows, reading = ahead
+                ready = iter(reading.result())
+                for row in rows:
+                    fit = row.attempts <= MAX_ATTEMPTS
+                    results.append(ingest(row, token=token, prepared=next(ready) if fit else None))
+                done += size
+                if progress is not None:
+                    progress(done, len(candidates))
+            ahead = claimed
     return results
-
-
-def ingest_claimed(candidates: Sequence[int]) -> list[IngestResult]:
-    """Claim the given stored mails, read the ones won in the sandbox together, ingest each."""
-    token, won = claim(candidates)
-    rows = [row for row in (session.get(InboundMail, i) for i in won) if row is not None]
-    session.commit()  # hold no transaction (on SQLite: no write lock) while the sandbox reads
-    prepared = prepare_all([row.raw for row in rows if row.attempts <= MAX_ATTEMPTS]) if rows else []
-    ready = iter(prepared)
-    return [
-        ingest(row, token=token, prepared=next(ready) if row.attempts <= MAX_ATTEMPTS else None)
-        for row in rows
-    ]
 
 
 def import_eml(raw: bytes, *, received_at: datetime | None = None) -> IngestResult:
