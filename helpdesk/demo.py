@@ -362,7 +362,6 @@ def _history(
                     enterprise_id=ent.id,
                     received_at=received,
                     created_at=received,
-                    letter=None,
                     fields={"company_name": ent.name},
                 )
                 s.add(ticket)
