@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select
 
 from helpdesk.auth.models import LoginAttempt, Role, User
 from helpdesk.db import session, unit_of_work, utcnow
+from helpdesk.params import parse_id
 
 THROTTLE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_USER = 5
@@ -44,9 +45,10 @@ def _check_password_strength(password: str) -> None:
 def load_user(cookie_id: str) -> User | None:
     """Resolve a Flask-Login id "<user id>:<session token>"; an old token or inactive user gives None."""
     user_id, _, token = cookie_id.partition(":")
-    if not user_id.isdigit() or not token:
+    uid = parse_id(user_id)
+    if uid is None or not token:
         return None
-    user = session.get(User, int(user_id))
+    user = session.get(User, uid)
     if user is None or not user.active or not secrets.compare_digest(user.session_token, token):
         return None
     return user

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
@@ -11,6 +10,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from helpdesk.auth import services
 from helpdesk.auth.forms import LoginForm, PasswordForm
 from helpdesk.extensions import login_manager
+from helpdesk.params import local_path
 
 bp = Blueprint("auth", __name__)
 
@@ -40,18 +40,8 @@ def login() -> Any:
             flash("用户名或密码不正确（已停用的账号也无法登录）。", "error")
             return render_template("auth/login.html", form=form), 401
         login_user(user, remember=bool(form.remember.data))
-        return redirect(_safe_next(request.args.get("next")) or url_for("tickets.queue"))
+        return redirect(local_path(request.args.get("next")) or url_for("tickets.queue"))
     return render_template("auth/login.html", form=form)
-
-
-def _safe_next(target: str | None) -> str | None:
-    if not target:
-        return None
-    parts = urlsplit(target)
-    # only same-site paths: no scheme, no host, no protocol-relative //evil
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    return target
 
 
 @bp.post("/logout")
