@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort
+from flask import Request, abort
 from werkzeug.routing import IntegerConverter, ValidationError
 
 #: the largest value an INTEGER column holds on PostgreSQL (SQLite's hold 64 bits); ids and counts
@@ -48,6 +48,14 @@ def optional_int(raw: Any, what: str, *, low: int = 0, high: int = MAX_INT) -> i
     if value is None:
         abort(400, f"{what}无效：应为 {low} 到 {high} 之间的整数。请返回上一页重新填写。")
     return value
+
+
+def has_nul(request: Request) -> bool:
+    """True when a query, form or JSON value holds a NUL character (PostgreSQL text cannot store it)."""
+    if any("\x00" in v for v in (request.path, *request.args.values(), *request.form.values())):
+        return True
+    # in JSON a NUL is written "\u0000"; drop escaped backslashes first so "\\u0000" (text) still passes
+    return request.is_json and "\\u0000" in request.get_data(as_text=True).replace("\\\\", "")
 
 
 def local_path(target: str | None) -> str | None:

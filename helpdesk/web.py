@@ -11,6 +11,7 @@ from flask import Flask, abort, current_app, g, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
+from helpdesk import params
 from helpdesk.auth.models import Role
 from helpdesk.params import IdConverter
 
@@ -65,6 +66,8 @@ def _require_login() -> Any:
     # start every request with an empty `g` so no user or CSRF token leaks from the previous one.
     for key in list(vars(g)):
         delattr(g, key)
+    if params.has_nul(request):
+        abort(400, "提交的内容含有空字符（\\0），无法保存。请删除这些字符后重新提交。")
     if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
         return None
     if request.blueprint == "api":  # the JSON API authenticates by token, not by cookie
