@@ -254,7 +254,7 @@ def export(what: str, fmt: str) -> Any:
     if fmt == "xlsx":
         body, mime = exports.to_xlsx(tables), exports.XLSX_MIME
     else:
-        body, mime = exports.to_csv(tables[0]), exports.CSV_MIME
+        body, mime = exports.iter_csv(tables[0]), exports.CSV_MIME
     stem = "sla-report" if what == "report" else "sla-breaches"
     name = f"{stem}-{report.period.first:%Y%m%d}-{report.period.last:%Y%m%d}.{fmt}"
     return Response(body, mimetype=mime, headers={"Content-Disposition": f'attachment; filename="{name}"'})
