@@ -11,7 +11,9 @@ from flask import Flask, abort, current_app, g, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
+from helpdesk import params
 from helpdesk.auth.models import Role
+from helpdesk.params import IdConverter
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -19,6 +21,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 PUBLIC_ENDPOINTS = {"auth.login", "static"}
 
 WEEKDAYS = "一二三四五六日"
+
+#: previews of attachments are same-origin frames, so the pages may be framed by this site only
+FRAME_ANCESTORS = "frame-ancestors 'self'"
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    f"frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; {FRAME_ANCESTORS}"
+)
 
 #: navigation entries: (endpoint, label, lowest role that sees it); missing endpoints are left out
 NAV = (
@@ -57,6 +66,8 @@ def _require_login() -> Any:
     # start every request with an empty `g` so no user or CSRF token leaks from the previous one.
     for key in list(vars(g)):
         delattr(g, key)
+    if params.has_nul(request):
+        abort(400, "提交的内容含有空字符（\\0），无法保存。请删除这些字符后重新提交。")
     if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
         return None
     if request.blueprint == "api":  # the JSON API authenticates by token, not by cookie
@@ -91,6 +102,8 @@ def fmt_size(n: int | None) -> str:
 
 
 def init_app(app: Flask) -> None:
+    # before any blueprint adds its rules: every <int:...> in a route is then strict (see params.py)
+    app.url_map.converters["int"] = IdConverter
     app.before_request(_require_login)
     app.jinja_env.filters["dt"] = fmt_dt
     app.jinja_env.filters["size"] = fmt_size
@@ -110,13 +123,13 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _security_headers(response: Any) -> Any:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")  # for browsers without CSP level 2
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'",
-        )
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        # a view may set its own policy (attachments: sandbox); framing is refused on every one of them
+        policy = response.headers["Content-Security-Policy"]
+        if "frame-ancestors" not in policy:
+            response.headers["Content-Security-Policy"] = f"{policy}; {FRAME_ANCESTORS}"
         return response
 
     for code, title, text in (

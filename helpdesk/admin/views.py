@@ -70,8 +70,12 @@ def set_role(user_id: int) -> Any:
         role = Role(request.form.get("role", ""))
     except ValueError:
         abort(400)
-    services.set_role(user, role)
-    flash(f"已将 {user.username} 的角色改为{role.label}。", "success")
+    try:
+        services.set_role(user, role)
+    except services.AuthError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"已将 {user.username} 的角色改为{role.label}。", "success")
     return redirect(url_for("admin.users"))
 
 

@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Index, String
+from sqlalchemy import Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -40,7 +40,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(20), default=Role.AGENT.value)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    #: part of the login cookie; changing it (deactivation, password change) ends every old session
+    #: no longer read: logins are UserSession rows (revision e1f4c2a7b9d3); kept to avoid rebuilding
+    #: this referenced table on SQLite
     session_token: Mapped[str] = mapped_column(String(64), default=_new_session_token)
     #: comma-separated ticket types this agent takes with "下一个" (empty = all)
     ticket_types: Mapped[str] = mapped_column(String(200), default="")
@@ -60,8 +61,14 @@ class User(Base):
     def is_anonymous(self) -> bool:
         return False
 
+    #: the key (str) of the login this request came with, set by auth.services; not a column, so
+    #: not annotated (SQLAlchemy would map an annotation)
+    session_key = None
+
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_token}"
+        # Flask-Login stores this in the signed session cookie and in the remember-me cookie: the
+        # random key of a UserSession row, so deleting the row ends every copy of both cookies
+        return f"{self.id}:{self.session_key or ''}"
 
     @property
     def role_enum(self) -> Role:
@@ -76,7 +83,6 @@ class User(Base):
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
-        self.session_token = _new_session_token()
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
@@ -95,3 +101,16 @@ class LoginAttempt(Base):
         Index("ix_login_attempts_username_at", "username", "at"),
         Index("ix_login_attempts_address_at", "address", "at"),
     )
+
+
+class UserSession(Base):
+    """One login (a browser): the cookie holds its random key, the row only the key's hash."""
+
+    __tablename__ = "user_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: what the login came with, shown in the user's list of sessions
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str] = mapped_column(String(64), default="")

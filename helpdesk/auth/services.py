@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
 
-from helpdesk.auth.models import LoginAttempt, Role, User
+from helpdesk.auth.models import LoginAttempt, Role, User, UserSession
 from helpdesk.db import session, unit_of_work, utcnow
+from helpdesk.params import parse_id
 
 THROTTLE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_USER = 5
@@ -42,14 +43,77 @@ def _check_password_strength(password: str) -> None:
 
 
 def load_user(cookie_id: str) -> User | None:
-    """Resolve a Flask-Login id "<user id>:<session token>"; an old token or inactive user gives None."""
-    user_id, _, token = cookie_id.partition(":")
-    if not user_id.isdigit() or not token:
+    """Resolve a Flask-Login id "<user id>:<session key>"; an ended session or inactive user gives None."""
+    user_id, _, key = cookie_id.partition(":")
+    uid = parse_id(user_id)
+    if uid is None or not key:
         return None
-    user = session.get(User, int(user_id))
-    if user is None or not user.active or not secrets.compare_digest(user.session_token, token):
+    row = session.scalar(
+        select(UserSession).where(UserSession.key_hash == hash_token(key), UserSession.user_id == uid)
+    )
+    user = session.get(User, uid) if row is not None else None
+    if user is None or not user.active:
         return None
+    user.session_key = key
     return user
+
+
+def start_session(user: User, *, user_agent: str = "", address: str = "") -> str:
+    """Record a new login of `user` and return its key (for the cookie; only its hash is stored). Commits."""
+    with unit_of_work():
+        key = _add_session(user, user_agent=user_agent, address=address)
+    return key
+
+
+def _add_session(user: User, *, user_agent: str, address: str) -> str:
+    key = secrets.token_urlsafe(32)
+    session.add(
+        UserSession(
+            user_id=user.id, key_hash=hash_token(key), user_agent=user_agent[:200], address=address[:64]
+        )
+    )
+    user.session_key = key
+    return key
+
+
+def end_session(user: User, key: str | None) -> None:
+    """End this login: every copy of its session and remember-me cookies stops working. Commits."""
+    with unit_of_work() as s:
+        if key:
+            s.execute(delete(UserSession).where(UserSession.key_hash == hash_token(key)))
+        user.session_key = None
+
+
+def end_other_session(user: User, session_id: int) -> bool:
+    """End one of `user`'s own sessions (not another user's); True when one was ended. Commits."""
+    with unit_of_work() as s:
+        ended = s.execute(
+            delete(UserSession).where(UserSession.id == session_id, UserSession.user_id == user.id)
+        ).rowcount
+    return ended == 1
+
+
+def sessions_of(user: User) -> list[UserSession]:
+    """The user's logins, newest first."""
+    return list(
+        session.scalars(
+            select(UserSession).where(UserSession.user_id == user.id).order_by(UserSession.id.desc())
+        )
+    )
+
+
+def current_session_id(user: User) -> int | None:
+    """The id of the UserSession row the request came with."""
+    if not user.session_key:
+        return None
+    return session.scalar(select(UserSession.id).where(UserSession.key_hash == hash_token(user.session_key)))
+
+
+def _revoke_everything(user: User) -> None:
+    # every session and the API token go for good: reactivating the user later issues neither
+    session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    user.api_token_hash = None
+    user.session_key = None
 
 
 def is_throttled(username: str, address: str, now: datetime | None = None) -> bool:
@@ -79,36 +143,56 @@ def authenticate(username: str, password: str, address: str) -> User | None:
     return user if ok else None
 
 
-def change_password(user: User, old: str, new: str) -> None:
-    """Change a user's own password; every other session of the user ends. Commits."""
+def change_password(user: User, old: str, new: str, *, user_agent: str = "", address: str = "") -> str:
+    """Change a user's own password: every session and the API token end, and a new session starts
+    for this browser; returns its key. Commits."""
     if not user.check_password(old):
         raise AuthError("原密码不正确。")
     _check_password_strength(new)
     with unit_of_work():
         user.set_password(new)
+        _revoke_everything(user)
+        key = _add_session(user, user_agent=user_agent, address=address)
+    return key
 
 
 def set_password(user: User, new: str) -> None:
-    """Set a password (admin or CLI). Commits."""
+    """Set a password (admin or CLI); every session and the API token of the user end. Commits."""
     _check_password_strength(new)
     with unit_of_work():
         user.set_password(new)
+        _revoke_everything(user)
 
 
 def set_active(user: User, active: bool, *, by: User | None = None) -> None:
-    """Activate or deactivate; deactivation rotates the session token so old cookies stop at once. Commits."""
+    """Activate or deactivate; deactivation ends every session and the API token for good. Commits."""
     if by is not None and by.id == user.id and not active:
         raise AuthError("不能停用自己的账号。")
+    if not active:
+        _keep_an_admin(user, "停用")
     with unit_of_work():
         user.active = active
         if not active:
-            user.session_token = secrets.token_hex(16)
+            _revoke_everything(user)
 
 
 def set_role(user: User, role: Role) -> None:
-    """Change a user's role. Commits."""
+    """Change a user's role; the last active admin keeps theirs. Commits."""
+    if role != Role.ADMIN:
+        _keep_an_admin(user, "改为其他角色")
     with unit_of_work():
         user.role = role.value
+
+
+def _keep_an_admin(user: User, what: str) -> None:
+    """Refuse to take away the last active admin: then nobody could administer the service."""
+    if user.role != Role.ADMIN.value or not user.active:
+        return
+    others = session.scalar(
+        select(func.count()).where(User.role == Role.ADMIN.value, User.active.is_(True), User.id != user.id)
+    )
+    if not others:
+        raise AuthError(f"{user.username} 是唯一在用的管理员，不能{what}。请先把另一位用户设为管理员。")
 
 
 def issue_api_token(user: User) -> str:

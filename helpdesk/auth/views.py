@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
@@ -11,6 +10,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from helpdesk.auth import services
 from helpdesk.auth.forms import LoginForm, PasswordForm
 from helpdesk.extensions import login_manager
+from helpdesk.params import local_path
 
 bp = Blueprint("auth", __name__)
 
@@ -23,6 +23,10 @@ def _load_user(cookie_id: str) -> Any:
 def _client_address() -> str:
     # behind gunicorn without a proxy, remote_addr is the client; ProxyFix is the operator's choice
     return request.remote_addr or "unknown"
+
+
+def _user_agent() -> str:
+    return request.user_agent.string or ""
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -39,24 +43,16 @@ def login() -> Any:
         if user is None:
             flash("用户名或密码不正确（已停用的账号也无法登录）。", "error")
             return render_template("auth/login.html", form=form), 401
+        services.start_session(user, user_agent=_user_agent(), address=_client_address())
         login_user(user, remember=bool(form.remember.data))
-        return redirect(_safe_next(request.args.get("next")) or url_for("tickets.queue"))
+        return redirect(local_path(request.args.get("next")) or url_for("tickets.queue"))
     return render_template("auth/login.html", form=form)
-
-
-def _safe_next(target: str | None) -> str | None:
-    if not target:
-        return None
-    parts = urlsplit(target)
-    # only same-site paths: no scheme, no host, no protocol-relative //evil
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    return target
 
 
 @bp.post("/logout")
 @login_required
 def logout() -> Any:
+    services.end_session(current_user, current_user.session_key)  # every copy of the cookies ends
     logout_user()
     flash("您已退出登录。", "info")
     return redirect(url_for("auth.login"))
@@ -68,11 +64,39 @@ def password() -> Any:
     form = PasswordForm()
     if form.validate_on_submit():
         try:
-            services.change_password(current_user, form.old.data or "", form.new.data or "")
+            services.change_password(
+                current_user,
+                form.old.data or "",
+                form.new.data or "",
+                user_agent=_user_agent(),
+                address=_client_address(),
+            )
         except services.AuthError as exc:
             flash(str(exc), "error")
             return render_template("auth/password.html", form=form), 400
-        login_user(current_user)  # the token changed: keep this session, end the others
-        flash("密码已修改。其他设备上的登录已失效。", "success")
+        login_user(current_user)  # the cookie now names the new session; the others are gone
+        flash("密码已修改。所有其他设备上的登录和 API 令牌已失效。", "success")
         return redirect(url_for("tickets.queue"))
     return render_template("auth/password.html", form=form)
+
+
+@bp.get("/account/sessions")
+@login_required
+def sessions() -> Any:
+    return render_template(
+        "auth/sessions.html",
+        sessions=services.sessions_of(current_user),
+        current_id=services.current_session_id(current_user),
+    )
+
+
+@bp.post("/account/sessions/<int:session_id>/end")
+@login_required
+def end_session(session_id: int) -> Any:
+    if session_id == services.current_session_id(current_user):
+        flash("这是您当前的登录。要结束它，请点“退出登录”。", "error")
+    elif services.end_other_session(current_user, session_id):
+        flash("已结束这个登录：那台设备需要重新登录。", "success")
+    else:
+        flash("这个登录已经结束了（或不属于您）。", "info")
+    return redirect(url_for("auth.sessions"))

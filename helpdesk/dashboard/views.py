@@ -22,6 +22,7 @@ from helpdesk.auth.models import Role, User
 from helpdesk.dashboard import charts, exports, queries, services
 from helpdesk.dashboard.figures import ID_LINK_LIMIT, Figures
 from helpdesk.db import session, utcnow
+from helpdesk.params import optional_int, parse_id, parse_int
 from helpdesk.tickets.models import STATUS_LABELS, TYPE_LABELS, Ticket
 from helpdesk.web import requires
 
@@ -61,8 +62,7 @@ def _report_args() -> dict[str, str]:
 
 
 def _agent_arg() -> int | None:
-    raw = request.args.get("agent", "")
-    return int(raw) if raw.isdigit() else None
+    return parse_id(request.args.get("agent"))
 
 
 def _report(now: datetime) -> queries.Report:
@@ -227,7 +227,7 @@ def drill() -> Any:
     ids = fig.ids or []
     if len(ids) <= ID_LINK_LIMIT:
         return redirect(url_for("tickets.queue", ids=",".join(map(str, ids))))
-    page = max(1, request.args.get("page", 1, type=int))
+    page = parse_int(request.args.get("page"), low=1) or 1
     shown = ids[(page - 1) * DRILL_PAGE : page * DRILL_PAGE]
     tickets = (
         session.scalars(select(Ticket).where(Ticket.id.in_(shown)).order_by(Ticket.id)).all() if shown else []
@@ -254,7 +254,7 @@ def export(what: str, fmt: str) -> Any:
     if fmt == "xlsx":
         body, mime = exports.to_xlsx(tables), exports.XLSX_MIME
     else:
-        body, mime = exports.to_csv(tables[0]), exports.CSV_MIME
+        body, mime = exports.iter_csv(tables[0]), exports.CSV_MIME
     stem = "sla-report" if what == "report" else "sla-breaches"
     name = f"{stem}-{report.period.first:%Y%m%d}-{report.period.last:%Y%m%d}.{fmt}"
     return Response(body, mimetype=mime, headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -267,13 +267,14 @@ def reassign() -> Any:
         url_for("dashboard.index", **{k: v for k, v in request.form.items() if k in REPORT_ARGS and v})
         + "#people"
     )
-    from_user = session.get(User, request.form.get("from_user", type=int) or 0)
-    target = request.form.get("to_user", "")
-    to_user = None if target == "none" else session.get(User, int(target) if target.isdigit() else 0)
+    from_id, target = parse_id(request.form.get("from_user")), request.form.get("to_user", "")
+    to_id = parse_id(target)
+    from_user = session.get(User, from_id) if from_id is not None else None
+    to_user = session.get(User, to_id) if to_id is not None else None
     if from_user is None or (to_user is None and target != "none"):
         flash("请选择原客服和目标客服。", "error")
         return redirect(back)
-    limit = request.form.get("limit", type=int)
+    limit = optional_int(request.form.get("limit"), "改派数量")
     try:
         moved = services.reassign(
             from_user, to_user, by=current_user, scope=request.form.get("scope", "all"), limit=limit

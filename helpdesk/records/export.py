@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -98,56 +99,95 @@ def _inert(value: object) -> object:
     return value
 
 
-def to_csv(rows: list[ChangeRow]) -> bytes:
-    """UTF-8 with BOM (Excel opens it as UTF-8), Chinese headers, dates as YYYY-MM-DD HH:MM:SS."""
+def iter_csv(rows: list[ChangeRow]) -> Iterator[bytes]:
+    """UTF-8 with BOM (Excel opens it as UTF-8), Chinese headers, dates as YYYY-MM-DD HH:MM:SS; in
+    chunks of about 500 rows, for a streamed response."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
+    out.write("\ufeff")
     writer.writerow(HEADERS)
-    for row in rows:
+    for n, row in enumerate(rows, start=1):
         cells = [_inert(c) for c in row.cells()]
         cells[0] = row.at.strftime("%Y-%m-%d %H:%M:%S")
         writer.writerow(cells)
-    return out.getvalue().encode("utf-8-sig")
+        if n % 500 == 0:
+            yield out.getvalue().encode("utf-8")
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue().encode("utf-8")
+
+
+def to_csv(rows: list[ChangeRow]) -> bytes:
+    """The whole CSV (see iter_csv)."""
+    return b"".join(iter_csv(rows))
+
+
+#: columns (0-based) holding codes and values: they must stay text (no scientific notation, no lost zeros)
+_TEXT_COLUMNS = (4, 7, 8)
 
 
 def to_xlsx(rows: list[ChangeRow], *, title: str = "变更记录") -> bytes:
-    """One sheet: bold frozen header, column widths, real date-time cells, codes kept as text."""
+    """One sheet: bold frozen header, column widths, real date-time cells, codes kept as text.
+
+    Written row by row in openpyxl's write-only mode: the normal mode's `sheet[sheet.max_row]`
+    scanned every cell after each row (quadratic; see bench/exports.py).
+    """
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter
 
-    book = Workbook(write_only=False)
-    sheet = book.active
-    sheet.title = title
-    sheet.append(HEADERS)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-        cell.alignment = Alignment(vertical="center")
-    for row in rows:
-        sheet.append(row.cells())
-        r = sheet.max_row
-        for cell in sheet[r]:
-            if cell.data_type == "f":  # openpyxl reads "=..." as a formula: keep it text
-                cell.data_type = "s"
-        sheet.cell(r, 1).number_format = "yyyy-mm-dd hh:mm:ss"
-        for col in (5, 8, 9):  # codes must stay text (no scientific notation, no lost leading zeros)
-            sheet.cell(r, col).number_format = "@"
-    for i, width in enumerate(WIDTHS, start=1):
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title)
+    for i, width in enumerate(WIDTHS, start=1):  # widths, panes and filter go before the first row
         sheet.column_dimensions[get_column_letter(i)].width = width
     sheet.freeze_panes = "A2"
     if rows:
         sheet.auto_filter.ref = f"A1:{get_column_letter(len(HEADERS))}{len(rows) + 1}"
+    bold, middle = Font(bold=True), Alignment(vertical="center")
+    header = []
+    for text in HEADERS:
+        cell = WriteOnlyCell(sheet, value=text)
+        cell.font, cell.alignment = bold, middle
+        header.append(cell)
+    sheet.append(header)
+
+    def cell(value: object, number_format: str) -> WriteOnlyCell:
+        c = WriteOnlyCell(sheet, value=value)
+        if c.data_type == "f":  # openpyxl reads "=..." as a formula: keep it text
+            c.data_type = "s"
+        c.number_format = number_format
+        return c
+
+    for row in rows:
+        values: list[object] = list(row.cells())
+        values[0] = cell(row.at, "yyyy-mm-dd hh:mm:ss")
+        for col in _TEXT_COLUMNS:
+            values[col] = cell(values[col], "@")
+        for col, value in enumerate(values):
+            if isinstance(value, str) and value.startswith("="):
+                values[col] = cell(value, "General")
+        sheet.append(values)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
 
 
-def export(since: date, until: date | None, fmt: str, tz: ZoneInfo) -> tuple[bytes, str, int]:
-    """(file bytes, file name, number of rows) of the changes from `since` to `until` (local dates, inclusive)."""
+def export_chunks(
+    since: date, until: date | None, fmt: str, tz: ZoneInfo
+) -> tuple[Iterator[bytes], str, int]:
+    """(the file in chunks, file name, number of rows) of the changes from `since` to `until` (local
+    dates, inclusive); a CSV comes out as it is written, for a streamed response."""
     start = local_midnight(since, tz)
     end = local_midnight(until + timedelta(days=1), tz) if until else None
     rows = changes_between(start, end, tz)
     stamp = f"{since:%Y%m%d}-{(until or datetime.now(tz).date()):%Y%m%d}"
     if fmt == "xlsx":
-        return to_xlsx(rows), f"变更记录_{stamp}.xlsx", len(rows)
-    return to_csv(rows), f"变更记录_{stamp}.csv", len(rows)
+        return iter([to_xlsx(rows)]), f"变更记录_{stamp}.xlsx", len(rows)
+    return iter_csv(rows), f"变更记录_{stamp}.csv", len(rows)
+
+
+def export(since: date, until: date | None, fmt: str, tz: ZoneInfo) -> tuple[bytes, str, int]:
+    """(file bytes, file name, number of rows): export_chunks, whole (for the CLI)."""
+    chunks, name, count = export_chunks(since, until, fmt, tz)
+    return b"".join(chunks), name, count

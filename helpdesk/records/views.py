@@ -179,7 +179,9 @@ def export_download() -> Any:
     fmt = request.args.get("format", "csv")
     if fmt not in ("csv", "xlsx"):
         abort(400, "格式只能是 CSV 或 XLSX。")
-    data, name, _count = export.export(since, parse("until"), fmt, current_app.config["HELPDESK"].timezone)
+    data, name, _count = export.export_chunks(
+        since, parse("until"), fmt, current_app.config["HELPDESK"].timezone
+    )
     mime = "text/csv; charset=utf-8" if fmt == "csv" else (
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     )  # fmt: skip

@@ -20,6 +20,7 @@ from helpdesk.auth import services as auth_services
 from helpdesk.auth.models import User
 from helpdesk.db import session
 from helpdesk.letters.current import current_letter
+from helpdesk.params import parse_int
 from helpdesk.tickets import queries, services
 from helpdesk.tickets.models import STATUS_LABELS, Ticket, TicketStatus
 
@@ -166,14 +167,20 @@ def me() -> Any:
 @bp.get("/tickets")
 def list_tickets() -> Any:
     query = queries.QueueQuery.from_args(request.args)
-    limit = max(1, min(MAX_LIMIT, request.args.get("limit", default=queries.PAGE_SIZE, type=int) or 1))
+    problems = list(query.problems)
+    raw_limit = request.args.get("limit")
+    asked = parse_int(raw_limit) if raw_limit is not None else queries.PAGE_SIZE
+    if asked is None:  # like a malformed filter: ignored and explained (docs/api.md)
+        problems.append(f"limit 参数无效，已按每页 {queries.PAGE_SIZE} 条返回。")
+        asked = queries.PAGE_SIZE
+    limit = max(1, min(MAX_LIMIT, asked))
     ck = _clock()
     page = queries.queue_page(query, _user(), ck, limit=limit)
     users = queries.users_by_id({t.assignee_id for t in page.tickets})
     return jsonify(
         tickets=[summary(t, ck, users) for t in page.tickets],
         next_cursor=page.next_cursor,
-        problems=list(query.problems),
+        problems=problems,
     )
 
 
@@ -204,15 +211,16 @@ def set_status(ticket_id: int) -> Any:
         allowed = ", ".join(s for s in STATUS_LABELS if s != "merged")
         return _error(400, "invalid", f"未知或不允许的状态“{raw}”；可用：{allowed}。")
     version = data.get("version")
-    if version is not None and not str(version).isdigit():
-        return _error(400, "invalid", "version 必须是整数。")
+    expected = parse_int(version) if version is not None else None
+    if version is not None and expected is None:
+        return _error(400, "invalid", "version 必须是非负整数。请先读取工单，再把其中的 version 原样发回。")
     try:
         services.set_status(
             ticket,
             TicketStatus(raw),
             by=_user(),
             reason=str(data.get("reason") or ""),
-            expected_version=int(version) if version is not None else None,
+            expected_version=expected,
         )
     except services.Conflict as exc:  # the service rolled back: report the version now saved
         fresh = session.get(Ticket, ticket_id)

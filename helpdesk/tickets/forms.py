@@ -8,6 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from helpdesk.params import parse_int
 from helpdesk.tickets.macros import MACRO_ACTIONS
 from helpdesk.vocabulary import STATUS_LABELS, TYPE_LABELS
 
@@ -57,8 +58,7 @@ class VersionedForm(FlaskForm):
     version = HiddenField(validators=[InputRequired()])
 
     def expected_version(self) -> int | None:
-        raw = (self.version.data or "").strip()
-        return int(raw) if raw.isdigit() else None
+        return parse_int(self.version.data)
 
 
 class ReplyForm(VersionedForm):

@@ -28,6 +28,7 @@ from sqlalchemy.orm import load_only, selectinload
 from helpdesk.auth.models import User
 from helpdesk.core.models import Setting
 from helpdesk.db import session, utcnow
+from helpdesk.params import parse_id
 from helpdesk.sla import clock
 from helpdesk.sla.models import SlaClock
 from helpdesk.tickets.models import (
@@ -119,10 +120,13 @@ class QueueQuery:
         statuses = tuple(s for s in values("status") if s in STATUS_LABELS)
         types = tuple(t for t in values("type") if t in TYPE_LABELS)
         assignee = one("assignee")
-        if assignee and assignee not in ("none", "me") and not assignee.isdigit():
+        if assignee and assignee not in ("none", "me") and parse_id(assignee) is None:
             problems.append("处理人参数无效，已忽略。")
             assignee = ""
         enterprise = one("enterprise")
+        enterprise_id = parse_id(enterprise)
+        if enterprise and enterprise_id is None:
+            problems.append("企业参数无效，已忽略。")
         sla = one("sla")
         if sla and sla not in SLA_STATES:
             problems.append("SLA 状态参数无效，已忽略。")
@@ -133,15 +137,15 @@ class QueueQuery:
             due = ""
         ids: list[int] = []
         for raw in values("ids"):
-            digits = re.sub(r"^(?:zxzj)?#?", "", raw.lower())
-            if digits.isdigit():
-                ids.append(int(digits))
+            ticket_id = parse_id(re.sub(r"^(?:zxzj)?#?", "", raw.lower()))
+            if ticket_id is not None:
+                ids.append(ticket_id)
         return cls(
             view=view,
             statuses=statuses,
             types=types,
             assignee=assignee,
-            enterprise_id=int(enterprise) if enterprise.isdigit() else None,
+            enterprise_id=enterprise_id,
             sla=sla,
             due=due,
             received_from=_date(one("received_from"), problems),
@@ -314,7 +318,7 @@ def text_condition(q: str) -> ColumnElement[bool]:
     if not words:
         return true()
     text = and_(*(_contains(w) for w in words))
-    number = re.fullmatch(r"(?:zxzj)?\s*#?\s*(\d{1,9})", q.strip().lower())
+    number = re.fullmatch(r"(?:zxzj)?\s*#?\s*([0-9]{1,9})", q.strip().lower())
     if number:
         return or_(Ticket.id == int(number.group(1)), text)
     return text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from helpdesk.auth.models import Role
 from tests.conftest import login
@@ -29,7 +30,7 @@ def routes(app: Flask) -> list[tuple[str, str, str]]:
             continue
         method = "GET" if "GET" in rule.methods else "POST"
         values = {
-            arg: 999999 if rule._converters[arg].__class__.__name__ == "IntegerConverter" else "x"
+            arg: 999999 if isinstance(rule._converters[arg], IntegerConverter) else "x"
             for arg in rule.arguments
         }
         with app.test_request_context():

@@ -14,6 +14,7 @@ from flask_login import current_user
 from helpdesk.auth.models import User
 from helpdesk.db import session
 from helpdesk.letters.current import current_letter
+from helpdesk.params import parse_id
 from helpdesk.tickets import forms, queries, services
 from helpdesk.tickets.models import TYPE_LABELS, Ticket, TicketStatus
 from helpdesk.tickets.views.common import back_to_ticket, bp, flash_form_errors, ticket_or_404
@@ -127,7 +128,8 @@ def assign(ticket_id: int) -> Any:
         flash_form_errors(form)
         return back_to_ticket(ticket)
     raw = form.assignee.data or "none"
-    assignee = None if raw == "none" else session.get(User, int(raw)) if raw.isdigit() else None
+    user_id = parse_id(raw)
+    assignee = None if raw == "none" or user_id is None else session.get(User, user_id)
     if raw != "none" and assignee is None:
         flash("找不到这个处理人。", "error")
         return back_to_ticket(ticket)

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, url_for
 from sqlalchemy import select
 
+from helpdesk import params
 from helpdesk.db import session
 from helpdesk.records.models import Enterprise
 from helpdesk.tickets import queries
@@ -28,8 +29,8 @@ def page_clock() -> queries.Clock:
 
 
 def is_local_path(target: str) -> bool:
-    """A path on this site (no scheme, no host, no "//" or backslash tricks): safe to redirect to."""
-    return target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target
+    """A path on this site, safe to redirect to (the one rule: helpdesk.params.local_path)."""
+    return params.is_local_path(target)
 
 
 def ticket_or_404(ticket_id: int) -> Ticket:

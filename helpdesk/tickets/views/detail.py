@@ -14,6 +14,7 @@ from helpdesk.db import session, utcnow
 from helpdesk.letters import Field
 from helpdesk.letters.current import current_letter
 from helpdesk.mail.html import MAIL_DOC_HEAD
+from helpdesk.params import parse_id, parse_int
 from helpdesk.tickets import forms, macros, queries, services
 from helpdesk.tickets.models import (
     OPEN_STATUSES,
@@ -102,8 +103,9 @@ def _evidence(f: Field) -> dict[str, Any]:
 
 def _describe(event: TicketEvent, users: dict[int, User]) -> str:
     def who(value: str | None) -> str:
-        if value and value.isdigit() and int(value) in users:
-            return users[int(value)].name
+        user_id = parse_id(value)
+        if user_id in users:
+            return users[user_id].name
         return value or "（未分配）"
 
     detail = event.detail or {}
@@ -199,13 +201,7 @@ def detail(ticket_id: int) -> Any:
     events = list(ticket.events)
     user_ids: set[int | None] = {ticket.assignee_id}
     user_ids |= {e.actor_id for e in events}
-    user_ids |= {
-        int(v)
-        for e in events
-        if e.kind == "assigned"
-        for v in (e.old_value, e.new_value)
-        if v and v.isdigit()
-    }
+    user_ids |= {parse_id(v) for e in events if e.kind == "assigned" for v in (e.old_value, e.new_value)}
     user_ids |= {m.author_id for m in ticket.messages}
     supervisor = current_user.has_role(Role.SUPERVISOR)
     assignable = queries.active_users() if supervisor else []
@@ -277,7 +273,7 @@ def presence(ticket_id: int) -> Any:
     ticket = ticket_or_404(ticket_id)
     now = utcnow()
     services.heartbeat(ticket.id, current_user, now)
-    seen = request.args.get("v", type=int)
+    seen = parse_int(request.args.get("v"))
     changed_by = None
     if seen is not None and ticket.version != seen:
         last = session.scalar(

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from helpdesk.auth import services as auth_services
 from helpdesk.db import session
+from helpdesk.params import parse_id
 from helpdesk.tickets import queries, services
 from helpdesk.tickets.models import Ticket
 from helpdesk.tickets.views.common import bp, is_local_path
@@ -45,7 +46,7 @@ def notification_count() -> Any:
 
 @bp.post("/notifications/read")
 def notifications_read() -> Any:
-    ids = [int(v) for v in request.form.getlist("ids") if v.isdigit()]
+    ids = [i for i in map(parse_id, request.form.getlist("ids")) if i is not None]
     count = services.mark_notifications_read(current_user, ids or None)
     target = request.form.get("next", "")
     if target.startswith("/tickets/") and is_local_path(target):

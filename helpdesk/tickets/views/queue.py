@@ -9,6 +9,7 @@ from flask_login import current_user
 
 from helpdesk.auth.models import Role, User
 from helpdesk.db import session
+from helpdesk.params import parse_id
 from helpdesk.tickets import forms, queries, services
 from helpdesk.tickets.models import STATUS_LABELS, TYPE_LABELS, Ticket, TicketStatus
 from helpdesk.tickets.views.common import (
@@ -100,11 +101,12 @@ def bulk() -> Any:
     if not form.validate_on_submit():
         flash_form_errors(form)
         return redirect(back)
-    ids = [int(v) for v in request.form.getlist("ids") if v.isdigit()]
+    ids = [i for i in map(parse_id, request.form.getlist("ids")) if i is not None]
     try:
         if form.action.data == "assign":
             raw = form.assignee.data or "none"
-            assignee = None if raw == "none" else session.get(User, int(raw)) if raw.isdigit() else None
+            user_id = parse_id(raw)
+            assignee = None if raw == "none" or user_id is None else session.get(User, user_id)
             if raw != "none" and assignee is None:
                 raise services.TicketError("找不到这个处理人。")
             changed = services.bulk_assign(ids, assignee, by=current_user)
