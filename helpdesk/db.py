@@ -1,7 +1,8 @@
 """Database engine, session and declarative base shared by every module.
 
 One engine per process; `session` is a scoped session that the Flask app removes after each
-request and each job. Services commit through `unit_of_work()`.
+request and each job. Services commit through `unit_of_work()` (views and commands never commit
+or roll back); `Refused` and `Conflict` are the errors a service raises for the user to read.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, select
 from sqlalchemy.orm import DeclarativeBase, scoped_session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -95,13 +97,45 @@ def engine() -> Engine:
     return _engine
 
 
+class Refused(ValueError):
+    """An action refused with a Chinese message for the user; nothing was saved (tickets: TicketError)."""
+
+
+class Conflict(Refused):
+    """Someone saved the row (a versioned row: a ticket) after this page was loaded."""
+
+    def __init__(self) -> None:
+        super().__init__("这张工单在您打开之后已被他人修改。请重新加载页面，核对最新内容后再操作。")
+
+
 @contextmanager
 def unit_of_work() -> Iterator[Any]:
-    """Yield the session; commit on success, roll back and re-raise on error."""
+    """Yield the session; commit on success, roll back and re-raise on error.
+
+    The one way a service commits. A stale version (another user saved the row first: SQLAlchemy's
+    StaleDataError at flush or commit) becomes `Conflict`, so callers never see the ORM's error.
+    """
     s = session()
     try:
         yield s
         s.commit()
+    except StaleDataError:
+        s.rollback()
+        raise Conflict() from None
     except BaseException:
         s.rollback()
         raise
+
+
+M = TypeVar("M", bound=Base)
+
+
+def lock_row(model: type[M], ident: int) -> M:
+    """Re-read one row under a row lock, replacing what the session held (SELECT ... FOR UPDATE on
+    PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers). For use inside a unit of work."""
+    return session.execute(
+        select(model)
+        .where(model.id == ident)  # type: ignore[attr-defined]
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()

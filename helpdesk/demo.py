@@ -341,7 +341,7 @@ def _history(
 ) -> int:
     """Tickets of the last `days` days with realistic outcomes, built through the clock and status helpers."""
     from helpdesk.sla import clock
-    from helpdesk.tickets import services
+    from helpdesk.tickets import lifecycle
     from helpdesk.tickets.models import Ticket, TicketStatus
 
     agents = [u for u in users if u.role == Role.AGENT.value]
@@ -368,7 +368,7 @@ def _history(
                 s.add(ticket)
                 s.flush()
                 clock.start(ticket, received)
-                services._record(
+                lifecycle.record(
                     ticket,
                     "created",
                     new=ticket.type,
@@ -377,22 +377,24 @@ def _history(
                 )
                 t = received + timedelta(hours=rng.uniform(0.2, 6))
                 ticket.assignee_id = agent.id
-                services._record(ticket, "assigned", by=agent, field="assignee", new=agent.id, at=t)
-                services._set_status(ticket, TicketStatus.OPEN, by=agent, at=t)
+                lifecycle.record(ticket, "assigned", by=agent, field="assignee", new=agent.id, at=t)
+                lifecycle.change_status(ticket, TicketStatus.OPEN, by=agent, at=t)
                 if rng.random() < 0.25:  # waited on the enterprise for a while
-                    services._set_status(ticket, TicketStatus.WAITING, by=agent, at=t + timedelta(hours=1))
+                    lifecycle.change_status(ticket, TicketStatus.WAITING, by=agent, at=t + timedelta(hours=1))
                     t = t + timedelta(hours=rng.uniform(5, 60))
-                    services._set_status(ticket, TicketStatus.OPEN, by=None, at=t, reason="企业回复")
+                    lifecycle.change_status(ticket, TicketStatus.OPEN, by=None, at=t, reason="企业回复")
                 done = t + timedelta(hours=rng.choice([2, 5, 20, 26, 40, 70, 90]))
                 if done < now and day > 2:
                     outcome = TicketStatus.REJECTED if rng.random() < 0.1 else TicketStatus.RESOLVED
                     if ticket.due_at and done > ticket.due_at:
                         clock.mark_notified(ticket, warned_at=ticket.warn_at, breached_at=ticket.due_at)
-                    services._record(
+                    lifecycle.record(
                         ticket, "resolution", by=agent, at=done, detail={"summary": "已按来函办理"}
                     )
-                    services._set_status(ticket, outcome, by=agent, at=done)
+                    lifecycle.change_status(ticket, outcome, by=agent, at=done)
                     if rng.random() < 0.05 and done + timedelta(days=1) < now:  # reopened by a reply
-                        services._set_status(ticket, TicketStatus.OPEN, by=None, at=done + timedelta(days=1))
+                        lifecycle.change_status(
+                            ticket, TicketStatus.OPEN, by=None, at=done + timedelta(days=1)
+                        )
                 count += 1
     return count

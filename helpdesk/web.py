@@ -25,7 +25,7 @@ NAV = (
     ("tickets.notifications", "通知", Role.AGENT),
     ("records.search", "企业档案", Role.AGENT),
     ("dashboard.index", "SLA 看板", Role.SUPERVISOR),
-    ("records.approvals", "注销审批", Role.SUPERVISOR),
+    ("tickets.approvals", "注销审批", Role.SUPERVISOR),
     ("sla.calendar", "工作日历", Role.SUPERVISOR),
     ("tickets.macros", "回复模板", Role.SUPERVISOR),
     ("records.import_page", "档案导入", Role.ADMIN),

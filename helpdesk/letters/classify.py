@@ -9,15 +9,9 @@ from __future__ import annotations
 
 import re
 
-from .text import normalize
+from helpdesk.vocabulary import TYPE_LABELS
 
-TYPE_LABELS = {
-    "change": "变更",
-    "unbind": "解绑",
-    "cancel": "注销",
-    "recovery": "找回账号/密码",
-    "inquiry": "咨询",
-}
+from .text import normalize
 
 _TITLE = re.compile(
     r"(?P<k>变更|修改|更改|更正|解绑|解除绑定|注销|找回)[^\n]{0,14}?(?:说明|申请|函|情况)"

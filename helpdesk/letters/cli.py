@@ -18,11 +18,11 @@ from datetime import date
 
 import click
 
+from ..mail.charsets import decode_text
 from ..mail.parse import parse_mail
 from ..mail.parsed import MailAttachment, ParsedMail
 from .reader import read
 from .sniff import sniff
-from .sources import decode_text
 
 MAX_FILE = 64 * 1024 * 1024
 #: intake's default per-attachment limit (HELPDESK_MAX_ATTACHMENT_MB, 20); --max-attachment-mb changes it
@@ -64,7 +64,7 @@ def read_file(
             ),
         )
     elif sniff(data) == "text":
-        text = decode_text(data)
+        text = decode_text(data, errors="replace")[0]
     else:
         attachments = (MailAttachment(name, "application/octet-stream", data),)
     mail = ParsedMail(

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from helpdesk.vocabulary import FIELD_LABELS
+
 from .codes import (
     USCC_ALPHABET,
     CodeMatch,
@@ -18,23 +20,12 @@ from .codes import (
     uscc_check_char,
     uscc_checksum_ok,
 )
-from .fields import Placeholder
 from .model import Field, Finding
 from .sources import Source
+from .view import Placeholder
 
 LETTER_KINDS = ("change", "unbind", "cancel")
 KIND_NAMES = {"change": "变更说明", "unbind": "解绑说明", "cancel": "注销说明"}
-FIELD_LABELS = {
-    "company_name": "公司名称",
-    "account_names": "账号信息",
-    "account_count": "账号个数",
-    "target_accounts": "要解绑/注销的账号",
-    "reason": "事由",
-    "modification": "具体修改内容",
-    "letter_date": "落款日期",
-    "old_value": "原值",
-    "new_value": "新值",
-}
 
 
 @dataclass

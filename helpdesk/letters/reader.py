@@ -17,15 +17,18 @@ from dataclasses import replace
 from datetime import date
 from types import ModuleType
 
+from ..mail.html import html_to_text
 from ..mail.parsed import ParsedMail
 from . import findings as checks
 from .classify import classify, letter_structure, title_type
 from .codes import CodeMatch, find_codes
-from .fields import Cand, View, code_cand, extract_all, extract_company, make_view
+from .company import extract_company
+from .fields import code_cand, extract_all
 from .model import Evidence, Field, Finding, Letter, SourceInfo
 from .sniff import IMAGE_KINDS
-from .sources import Source, from_attachment, html_to_text
+from .sources import Source, from_attachment
 from .text import is_cjk, normalize
+from .view import Cand, View, make_view
 
 log = logging.getLogger(__name__)
 

@@ -295,3 +295,22 @@ def decode_unlabelled(data: bytes, notes: list[str], declared: tuple[str, ...] =
     if used != "utf-8":
         notes.append(f"邮件头含未编码的 8 位字符，已按 {shown(used)} 解码")
     return text
+
+
+def decode_text(data: bytes, *, errors: str = "strict") -> tuple[str, str]:
+    """The bytes of a text file (an attachment, an import): (text, the encoding as shown to people).
+
+    UTF-8 with or without BOM, UTF-16 with BOM, otherwise GB18030 (what Chinese Windows saves). When
+    none fits: UnicodeDecodeError, or with errors="replace" UTF-8 with U+FFFD for the bad bytes.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        return data[3:].decode("utf-8", errors), "UTF-8（带 BOM）"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", errors), "UTF-16"
+    for codec, shown_as in (("utf-8", "UTF-8"), ("gb18030", "GB18030")):
+        try:
+            return data.decode(codec), shown_as
+        except UnicodeDecodeError:
+            if codec == "gb18030" and errors == "strict":
+                raise
+    return data.decode("utf-8", errors), "UTF-8（含无法识别的字符）"

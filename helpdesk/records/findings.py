@@ -1,23 +1,24 @@
 """Findings against the records: what an agent checks by hand before applying a resolution.
 
 `record_findings(ticket)` reads the letter's fields (as the agent confirmed or corrected them in
-`ticket.fields`, else as extracted in `ticket.letter`) and the linked enterprise's records, and
-returns plain dicts ``{"code", "status": pass|fail|unknown, "message" (Chinese), "field"}``.
-The ticket is only read (duck-typed: type, fields, letter, enterprise_id, requester_email), so this
-module does not import tickets.
+`ticket.fields`, else as read from its messages: helpdesk.letters.current) and the linked
+enterprise's records, and returns plain dicts ``{"code", "status": pass|fail|unknown, "message"
+(Chinese), "field"}``. The ticket is only read (duck-typed: type, fields, messages, events,
+enterprise_id, requester_email), so this module does not import tickets.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import select
 
 from helpdesk.db import session
 from helpdesk.letters import codes
+from helpdesk.letters.current import EventLike, MessageLike, current_letter
 from helpdesk.records import checks, lookup
 from helpdesk.records.keys import account_key, account_variants, email_key, name_key
 from helpdesk.records.models import Enterprise, PlatformAccount
@@ -36,7 +37,8 @@ _SPLIT = re.compile(r"[,，、;；\s]+")
 class TicketLike(Protocol):
     type: str
     fields: dict[str, Any] | None
-    letter: dict[str, Any] | None
+    messages: Sequence[MessageLike]
+    events: Sequence[EventLike]
     enterprise_id: int | None
     requester_email: str
 
@@ -48,8 +50,9 @@ def ticket_values(ticket: TicketLike) -> dict[str, Any]:
     the first extracted value.
     """
     out: dict[str, Any] = {}
-    for f in (ticket.letter or {}).get("fields", []) or []:
-        name, value = f.get("name"), f.get("value")
+    read = current_letter(ticket).read
+    for f in read.fields if read else ():
+        name, value = f.name, f.value
         if name in LIST_FIELDS:
             items = value if isinstance(value, list) else [value]
             out.setdefault(name, []).extend(str(v) for v in items if v not in (None, ""))

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
-from helpdesk.db import session, utcnow
+from helpdesk.db import lock_row, session, utcnow
 from helpdesk.records import checks
 from helpdesk.records.keys import account_key, account_variants, name_key
 from helpdesk.records.lookup import normalize_org_code, normalize_uscc
@@ -30,6 +30,7 @@ from helpdesk.records.models import (
     ProjectApplication,
     Qualification,
 )
+from helpdesk.vocabulary import TYPE_LABELS
 
 #: rule code -> the rule as the agent reads it
 RULES = {
@@ -64,13 +65,8 @@ FIELD_LABELS = {
     "status": "账号状态",
     "accounts": "告知账号",
 }
-ACTION_LABELS = {
-    "change": "变更",
-    "unbind": "解绑",
-    "cancel": "注销",
-    "recovery": "找回账号",
-    "import": "导入",
-}
+#: a resolution is named as the ticket type it resolves
+ACTION_LABELS = {t: TYPE_LABELS[t] for t in ("change", "unbind", "cancel", "recovery")} | {"import": "导入"}
 BOUND, UNBOUND = "已绑定", "未绑定"
 ACTIVE, CANCELLED = "正常", "已注销"
 APP = "外贸发展专项资金（中小）网络管理应用"
@@ -122,12 +118,7 @@ class Applied:
 
 def _lock(enterprise: Enterprise) -> Enterprise:
     """Re-read the enterprise and its accounts under a row lock (PostgreSQL; SQLite serialises writers)."""
-    fresh = session.execute(
-        select(Enterprise)
-        .where(Enterprise.id == enterprise.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    fresh = lock_row(Enterprise, enterprise.id)
     session.execute(
         select(PlatformAccount)
         .where(PlatformAccount.enterprise_id == fresh.id)

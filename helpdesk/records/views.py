@@ -1,7 +1,7 @@
-"""Records pages: search, enterprise page, the resolution endpoints of a ticket, approvals, import, export.
+"""Records pages: search, enterprise page, import, export, the second-approval setting.
 
-The resolution endpoints are the web side of helpdesk.tickets.resolve (views sit on top of both
-packages; the records domain code itself never imports tickets).
+The resolution, link and approval routes of a ticket are tickets' (helpdesk.tickets.views, under the
+same /records/ URLs): records never imports tickets.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from helpdesk.auth.models import Role, User
-from helpdesk.core.models import Setting
-from helpdesk.db import session, unit_of_work
-from helpdesk.records import export, importer, lookup
+from helpdesk.db import session
+from helpdesk.records import export, importer, lookup, settings
 from helpdesk.records.models import (
     AuditEntry,
     Enterprise,
@@ -36,9 +35,7 @@ from helpdesk.records.models import (
     Qualification,
 )
 from helpdesk.records.panel import records_panel
-from helpdesk.records.resolutions import ACTION_LABELS, FIELD_LABELS, PreconditionFailed, audit_for
-from helpdesk.tickets import resolve, services
-from helpdesk.tickets.models import Ticket
+from helpdesk.records.resolutions import ACTION_LABELS, FIELD_LABELS, audit_for
 from helpdesk.web import requires
 
 bp = Blueprint("records", __name__, url_prefix="/records")
@@ -53,23 +50,6 @@ def _panel_globals() -> dict[str, Any]:
         "audit_field_label": lambda f: FIELD_LABELS.get(f, f),
         "audit_action_label": lambda a: ACTION_LABELS.get(a, a),
     }
-
-
-def _back(ticket_id: int) -> Any:
-    target = request.form.get("next", "")
-    if _local(target):
-        return redirect(target)
-    return redirect(url_for("tickets.detail", ticket_id=ticket_id))
-
-
-def _local(target: str) -> bool:
-    """A path on this site (no scheme, no host, no backslash tricks): safe to redirect to."""
-    return target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target
-
-
-def _version() -> int | None:
-    raw = request.form.get("version", "")
-    return int(raw) if raw.isdigit() else None
 
 
 # ------------------------------------------------------------------------------------------ search
@@ -107,9 +87,6 @@ def search() -> Any:
 @requires(Role.AGENT)
 def enterprise(enterprise_id: int) -> Any:
     ent = session.get(Enterprise, enterprise_id) or abort(404)
-    tickets = session.scalars(
-        select(Ticket).where(Ticket.enterprise_id == ent.id).order_by(Ticket.received_at.desc()).limit(100)
-    ).all()
     audit = audit_for(ent)
     actors = {
         u.id: u
@@ -125,134 +102,10 @@ def enterprise(enterprise_id: int) -> Any:
         .where(ProjectApplication.enterprise_id == ent.id)
         .order_by(ProjectApplication.id)
     ).all()
-    return render_template("records/enterprise.html", ent=ent, tickets=tickets, audit=audit, actors=actors,
+    # the page's ticket list comes from tickets' template global `enterprise_tickets` (records does not
+    # import tickets)
+    return render_template("records/enterprise.html", ent=ent, audit=audit, actors=actors,
                            qualifications=quals, projects=projects)  # fmt: skip
-
-
-# ------------------------------------------------------------------------------------------ ticket actions
-
-
-@bp.post("/tickets/<int:ticket_id>/link")
-@requires(Role.AGENT)
-def link(ticket_id: int) -> Any:
-    ticket = session.get(Ticket, ticket_id) or abort(404)
-    raw = request.form.get("enterprise_id", "")
-    ent = None
-    if raw:
-        ent = session.get(Enterprise, int(raw)) if raw.isdigit() else None
-        if ent is None:
-            abort(400, "所选企业不存在。")
-    try:
-        changed = resolve.link_enterprise(ticket, ent, by=current_user, expected_version=_version())
-    except services.TicketError as exc:
-        flash(str(exc), "error")
-    else:
-        if changed:
-            flash(f"已关联企业：{ent.name}。" if ent else "已取消关联企业。", "success")
-    return _back(ticket_id)
-
-
-CHANGE_FIELDS = resolve.CHANGE_PARAMS
-
-
-@bp.post("/tickets/<int:ticket_id>/resolve", endpoint="resolve")
-@requires(Role.AGENT)
-def resolve_ticket(ticket_id: int) -> Any:
-    ticket = session.get(Ticket, ticket_id) or abort(404)
-    action = request.form.get("action", "")
-    try:
-        if action == "reject":
-            services.reject(
-                ticket, request.form.get("reason", ""), by=current_user, expected_version=_version()
-            )
-            flash("已驳回，驳回原因已发给企业。", "success")
-            return _back(ticket_id)
-        if action not in resolve.ACTIONS:
-            abort(400, "未知的办理类型。")
-        params: dict[str, Any] = {}
-        if action == "change":
-            params = {
-                k: request.form.get(k, "").strip() for k in CHANGE_FIELDS if request.form.get(k, "").strip()
-            }
-            # the form carries the letter's company name; an agent who clears it skips that check
-            if "company_name" in request.form:
-                params["company_name"] = request.form["company_name"].strip()
-        elif action in ("unbind", "cancel"):
-            params = {"account": request.form.get("account", "").strip()}
-        outcome = resolve.apply_resolution(
-            ticket, action, params, by=current_user, expected_version=_version()
-        )
-    except (services.TicketError, PreconditionFailed) as exc:
-        flash(str(exc), "error")
-    else:
-        flash(outcome.message, "success" if outcome.status == "applied" else "warning")
-    return _back(ticket_id)
-
-
-# ------------------------------------------------------------------------------------------ approvals
-
-
-@bp.get("/approvals")
-@requires(Role.SUPERVISOR)
-def approvals() -> Any:
-    pending = session.scalars(
-        select(PendingApproval)
-        .where(PendingApproval.decision.is_(None))
-        .order_by(PendingApproval.requested_at)
-    ).all()
-    decided = session.scalars(
-        select(PendingApproval)
-        .where(PendingApproval.decision.is_not(None))
-        .order_by(PendingApproval.decided_at.desc())
-        .limit(30)
-    ).all()
-    ids = {p.requested_by_id for p in [*pending, *decided]} | {p.decided_by_id for p in decided}
-    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids - {None})))}
-    tickets = {
-        t.id: t
-        for t in session.scalars(
-            select(Ticket).where(Ticket.id.in_({p.ticket_id for p in [*pending, *decided]}))
-        )
-    }
-    return render_template("records/approvals.html", pending=pending, decided=decided, users=users, tickets=tickets,
-                           required=resolve.second_approval_required())  # fmt: skip
-
-
-def _pending(approval_id: int) -> PendingApproval:
-    return session.get(PendingApproval, approval_id) or abort(404)
-
-
-@bp.post("/approvals/<int:approval_id>/approve")
-@requires(Role.SUPERVISOR)
-def approve(approval_id: int) -> Any:
-    pending = _pending(approval_id)
-    try:
-        outcome = resolve.approve(pending, by=current_user)
-    except (services.TicketError, PreconditionFailed) as exc:
-        flash(str(exc), "error")
-    else:
-        flash(outcome.message, "success")
-    return _back_to_approvals(pending.ticket_id)
-
-
-@bp.post("/approvals/<int:approval_id>/decline")
-@requires(Role.SUPERVISOR)
-def decline(approval_id: int) -> Any:
-    pending = _pending(approval_id)
-    try:
-        resolve.decline(pending, by=current_user, reason=request.form.get("reason", ""))
-    except services.TicketError as exc:
-        flash(str(exc), "error")
-    else:
-        flash("已驳回注销申请，工单仍为处理中，请客服继续跟进。", "success")
-    return _back_to_approvals(pending.ticket_id)
-
-
-def _back_to_approvals(ticket_id: int) -> Any:
-    target = request.form.get("next", "")
-    if _local(target):
-        return redirect(target)
-    return redirect(url_for("records.approvals"))
 
 
 # ------------------------------------------------------------------------------------------ admin
@@ -266,7 +119,7 @@ def import_page() -> Any:
         .order_by(AuditEntry.at.desc()).limit(10)
     ).all()  # fmt: skip
     return render_template("records/import.html", report=None, recent=recent,
-                           second_approval=resolve.second_approval_required())  # fmt: skip
+                           second_approval=settings.second_approval_required())  # fmt: skip
 
 
 @bp.post("/import")
@@ -291,23 +144,14 @@ def import_upload() -> Any:
     else:
         flash("文件中有错误，未导入任何数据。", "error")
     return render_template("records/import.html", report=report, recent=[],
-                           second_approval=resolve.second_approval_required()), (200 if report.applied else 422)  # fmt: skip
+                           second_approval=settings.second_approval_required()), (200 if report.applied else 422)  # fmt: skip
 
 
 @bp.post("/settings/second-approval")
 @requires(Role.ADMIN)
 def set_second_approval() -> Any:
     value = request.form.get("value") == "1"
-    with unit_of_work():
-        row = session.get(Setting, resolve.SECOND_APPROVAL_KEY)
-        before = row.value if row is not None else False
-        if row is None:
-            session.add(Setting(key=resolve.SECOND_APPROVAL_KEY, value=value))
-        else:
-            row.value = value
-        session.add(AuditEntry(actor_id=current_user.id, action="setting", entity="setting",
-                               entity_id=resolve.SECOND_APPROVAL_KEY, field="value", before=str(bool(before)),
-                               after=str(value)))  # fmt: skip
+    settings.set_second_approval(value, by=current_user)
     flash("注销账号现在需要主管审批。" if value else "注销账号不再需要主管审批。", "success")
     return redirect(url_for("records.import_page"))
 

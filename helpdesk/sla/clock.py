@@ -285,6 +285,13 @@ def current(ticket: Any) -> SlaClock | None:
     )
 
 
+def mark_notified(ticket: Any, *, warned_at: datetime | None, breached_at: datetime | None) -> None:
+    """Record when the current clock's warning and breach notices went out (seeded history: the demo)."""
+    row = current(ticket)
+    if row is not None:
+        row.warned_at, row.breached_at = warned_at, breached_at
+
+
 def paused_since(ticket: Any) -> datetime | None:
     """When the ticket's running clock was paused (None when it is not paused)."""
     row = current(ticket)

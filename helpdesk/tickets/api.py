@@ -19,6 +19,7 @@ from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 from helpdesk.auth import services as auth_services
 from helpdesk.auth.models import User
 from helpdesk.db import session
+from helpdesk.letters.current import current_letter
 from helpdesk.tickets import queries, services
 from helpdesk.tickets.models import STATUS_LABELS, Ticket, TicketStatus
 
@@ -96,21 +97,17 @@ def summary(ticket: Ticket, ck: queries.Clock, users: dict[int, User]) -> dict[s
 def detail(ticket: Ticket, ck: queries.Clock) -> dict[str, Any]:
     """The full shape: summary plus fields, letter (with evidence), findings, messages, attachments."""
     users = queries.users_by_id({ticket.assignee_id} | {m.author_id for m in ticket.messages})
-    letter = ticket.letter or {}
+    read = current_letter(ticket).read
+    shown = read.to_dict() if read is not None else {}
     out = summary(ticket, ck, users)
     out["sla"]["explanation"] = ticket.clock.explanation if ticket.clock else ""
     out.update(
         {
             "fields": ticket.fields or {},
-            "letter": {
-                "type": letter.get("type"),
-                "type_reasons": letter.get("type_reasons", []),
-                "fields": letter.get("fields", []),
-                "sources": letter.get("sources", []),
-            }
-            if letter
+            "letter": {key: shown[key] for key in ("type", "type_reasons", "fields", "sources")}
+            if shown
             else None,
-            "findings": letter.get("findings", []),
+            "findings": shown.get("findings", []),
             "merged_into": ticket.merged_into_id,
             "messages": [
                 {
@@ -192,7 +189,6 @@ def add_note(ticket_id: int) -> Any:
     try:
         note = services.add_note(ticket, body, by=_user())
     except services.TicketError as exc:
-        session.rollback()
         return _error(400, "invalid", str(exc))
     response = jsonify(id=note.id, kind=note.kind, body_text=note.body_text, created_at=_iso(note.created_at))
     response.status_code = 201
@@ -218,13 +214,11 @@ def set_status(ticket_id: int) -> Any:
             reason=str(data.get("reason") or ""),
             expected_version=int(version) if version is not None else None,
         )
-    except services.Conflict as exc:
-        session.rollback()
+    except services.Conflict as exc:  # the service rolled back: report the version now saved
         fresh = session.get(Ticket, ticket_id)
         if fresh is not None:
             session.refresh(fresh)
         return _error(409, "conflict", str(exc), version=fresh.version if fresh else None)
     except services.TicketError as exc:
-        session.rollback()
         return _error(400, "invalid", str(exc))
     return jsonify(detail(ticket, _clock()))

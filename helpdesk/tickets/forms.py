@@ -8,31 +8,29 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from helpdesk.tickets.models import STATUS_LABELS, TYPE_LABELS
+from helpdesk.tickets.macros import MACRO_ACTIONS
+from helpdesk.vocabulary import STATUS_LABELS, TYPE_LABELS
 
 #: statuses an agent may set by hand (merged has its own action; rejected mails a reason)
 MANUAL_STATUSES = ("open", "waiting", "resolved")
 BULK_STATUSES = ("open", "waiting", "resolved", "rejected")
 
-#: letter fields the agent can correct, in display order, with their labels
-FIELD_LABELS = {
-    "company_name": "公司名称",
-    "account_names": "账号信息",
-    "account_count": "账号个数",
-    "target_accounts": "申请解绑/注销的账号",
-    "reason": "事由",
-    "modification": "具体修改内容",
-    "old_value": "原值",
-    "new_value": "新值",
-    "uscc": "统一社会信用代码",
-    "org_code": "组织机构代码",
-    "letter_date": "落款日期",
-    "contact": "联系人",
-    "has_licence": "营业执照扫描件",
-    "seal": "公章",
-}
 LIST_FIELDS = {"account_names", "target_accounts", "uscc", "org_code"}
 SEAL_CHOICES = {"unknown": "无法判断", "seal": "有公章", "none": "未见公章"}
+#: an unbind and a cancel letter name the same things: the accounts, the one to act on, the licence
+ACCOUNT_LETTER_FIELDS = (
+    "company_name",
+    "account_count",
+    "account_names",
+    "target_accounts",
+    "reason",
+    "uscc",
+    "org_code",
+    "letter_date",
+    "seal",
+    "has_licence",
+    "contact",
+)
 #: the fields shown for each ticket type (others appear when the letter or the agent filled them)
 FIELDS_BY_TYPE = {
     "change": (
@@ -48,32 +46,8 @@ FIELDS_BY_TYPE = {
         "seal",
         "contact",
     ),
-    "unbind": (
-        "company_name",
-        "account_count",
-        "account_names",
-        "target_accounts",
-        "reason",
-        "uscc",
-        "org_code",
-        "letter_date",
-        "seal",
-        "has_licence",
-        "contact",
-    ),
-    "cancel": (
-        "company_name",
-        "account_count",
-        "account_names",
-        "target_accounts",
-        "reason",
-        "uscc",
-        "org_code",
-        "letter_date",
-        "seal",
-        "has_licence",
-        "contact",
-    ),
+    "unbind": ACCOUNT_LETTER_FIELDS,
+    "cancel": ACCOUNT_LETTER_FIELDS,
     "recovery": ("company_name", "uscc", "org_code", "account_names", "contact"),
     "inquiry": ("company_name", "uscc", "org_code", "account_names", "contact"),
 }
@@ -135,9 +109,7 @@ class MacroForm(FlaskForm):
     key = StringField("标识（英文）", validators=[DataRequired("请填写标识。"), Length(max=80)])
     title = StringField("标题", validators=[DataRequired("请填写标题。"), Length(max=200)])
     category = StringField("分类", validators=[Optional(), Length(max=40)])
-    action = SelectField(
-        "动作", choices=[("", "仅回复"), ("request_material", "回复并等待企业补充（暂停计时）")]
-    )
+    action = SelectField("动作", choices=list(MACRO_ACTIONS.items()))
     body = TextAreaField("正文", validators=[DataRequired("请填写正文。"), Length(max=20000)])
 
 

@@ -20,6 +20,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,7 +33,7 @@ from sqlalchemy.orm.util import identity_key
 
 from helpdesk.core import sandbox
 from helpdesk.db import session, utcnow
-from helpdesk.letters import Letter
+from helpdesk.letters import Letter, current
 from helpdesk.letters import read as read_letter
 from helpdesk.letters.sniff import sniff
 from helpdesk.mail import addresses, filters, identity, store
@@ -41,7 +42,7 @@ from helpdesk.mail.parse import parse_mail
 from helpdesk.mail.parsed import MailAttachment, ParsedMail
 from helpdesk.records import lookup
 from helpdesk.sla import clock
-from helpdesk.tickets import services
+from helpdesk.tickets import lifecycle, services
 from helpdesk.tickets.models import Attachment, Message, MessageKind, Ticket, TicketStatus
 
 log = logging.getLogger(__name__)
@@ -205,14 +206,14 @@ def claim(inbound_ids: Sequence[int], *, now: datetime | None = None) -> tuple[s
         .execution_options(synchronize_session=False)
     )
     session.commit()
+    # populate_existing: the identity map may hold these rows as they were before the update
     won = session.scalars(
-        select(InboundMail.id).where(InboundMail.claim_token == token).order_by(InboundMail.id)
+        select(InboundMail)
+        .where(InboundMail.claim_token == token)
+        .order_by(InboundMail.id)
+        .execution_options(populate_existing=True)
     ).all()
-    for inbound_id in won:  # the identity map holds the rows as they were before the update
-        row = session.get(InboundMail, inbound_id)
-        if row is not None:
-            session.refresh(row)
-    return token, list(won)
+    return token, [row.id for row in won]
 
 
 def _settle(inbound_id: int, token: str, **values: Any) -> None:
@@ -289,9 +290,11 @@ def prepare_all(raws: Sequence[bytes]) -> list[Prepared | BaseException]:
     A mail that overruns or kills its worker is read again without its attachments' content (half
     the budget); what fails that too comes back as the exception, and `ingest` makes the fallback.
     """
-    box = _sandbox()
-    budget = float(_settings()["HELPDESK_PARSE_SECONDS"])
-    limit = max_attachment_bytes()
+    return _read_all(_sandbox(), raws, float(_settings()["HELPDESK_PARSE_SECONDS"]), max_attachment_bytes())
+
+
+def _read_all(box: sandbox.Sandbox, raws: Sequence[bytes], budget: float, limit: int) -> list[Any]:
+    """prepare_all without the app's settings: it also runs on the read-ahead thread."""
     results: list[Any] = box.run(prepare, [(raw, limit) for raw in raws], budget)
     again = [i for i, r in enumerate(results) if isinstance(r, _OVERRUN)]
     if again:
@@ -361,9 +364,12 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
         if bounced is not None:
             ticket, named = bounced, None
     if ticket is not None:
-        message = _add_inbound_message(ticket, mail, inbound)
+        message = _add_inbound_message(ticket, mail, inbound, letter)
+        # the follow-up's own reading joins the ticket's letter; what an agent set stays
+        ticket.fields = current.refreshed_fields(ticket)
+        ticket.ocr_pending = ticket.ocr_pending or letter.ocr_pending
         _store_attachments(ticket, message, mail.attachments, inbound)
-        services._record(ticket, "mail_in", detail={"message_id": mail.message_id, "bounce": mail.is_bounce})
+        lifecycle.record(ticket, "mail_in", detail={"message_id": mail.message_id, "bounce": mail.is_bounce})
         _note_problems(ticket, inbound, prepared)
         if not mail.is_bounce and not auto_reasons:
             _wake(ticket, inbound.internal_date, now)
@@ -378,17 +384,16 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
         requester_email=mail.sender,
         requester_name=mail.sender_name[:200],
         received_at=inbound.internal_date,
-        letter=letter.to_dict(),
-        fields=_initial_fields(letter),
+        fields=current.field_values(letter),
         ocr_pending=letter.ocr_pending,
         related_ticket_id=named.id if named is not None else None,
     )
     session.add(ticket)
     session.flush()
     clock.start(ticket, inbound.internal_date)
-    message = _add_inbound_message(ticket, mail, inbound)
+    message = _add_inbound_message(ticket, mail, inbound, letter)
     _store_attachments(ticket, message, mail.attachments, inbound)
-    services._record(
+    lifecycle.record(
         ticket,
         "created",
         new=ticket.type,
@@ -402,13 +407,13 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
     ticket.search_text = services.search_text_for(ticket)
     requester = addresses.single_mailbox(mail.sender)
     if auto_reasons:
-        services._record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": auto_reasons})
+        lifecycle.record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": auto_reasons})
     elif requester.address is None:
         # not exactly one valid mailbox (a crafted From could fan the reply out to others)
         reason = f"发件人地址无效：{requester.problem}"
-        services._record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": [reason]})
+        lifecycle.record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": [reason]})
     elif _auto_replies_today(requester.address, now) >= AUTO_REPLIES_PER_SENDER_PER_DAY:
-        services._record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": ["rate limit"]})
+        lifecycle.record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": ["rate limit"]})
     else:
         _acknowledge(ticket, requester.address)
     _settle(inbound.id, token, status="ingested", ticket_id=ticket.id, processed_at=now, error=None)
@@ -440,7 +445,7 @@ def _note_problems(ticket: Ticket, inbound: InboundMail, prepared: Prepared) -> 
         )
         if not any(a.filename == "original.eml" for a in prepared.mail.attachments):
             _attach_original(ticket, note, inbound)
-        services._record(ticket, "attachment_problem", detail={"problem": prepared.unread})
+        lifecycle.record(ticket, "attachment_problem", detail={"problem": prepared.unread})
     if inbound.message_id:
         earlier = session.execute(
             select(InboundMail.id, InboundMail.ticket_id)
@@ -456,7 +461,7 @@ def _note_problems(ticket: Ticket, inbound: InboundMail, prepared: Prepared) -> 
                 f"这封邮件的 Message-ID <{inbound.message_id}> 与之前收到的另一封内容不同的邮件{where}相同，"
                 "已作为一封新邮件处理。",
             )
-            services._record(
+            lifecycle.record(
                 ticket,
                 "message_id_reused",
                 detail={"message_id": inbound.message_id, "ticket": earlier.ticket_id},
@@ -465,8 +470,8 @@ def _note_problems(ticket: Ticket, inbound: InboundMail, prepared: Prepared) -> 
 
 def _note_stranger(ticket: Ticket, named: Ticket, sender: str) -> None:
     """A reply by headers from someone who does not belong to the ticket it names: linked, not joined."""
-    services._record(ticket, "related", field="related_ticket", new=named.id, detail={"sender": sender})
-    services._record(named, "related", field="related_ticket", new=ticket.id, detail={"sender": sender})
+    lifecycle.record(ticket, "related", field="related_ticket", new=named.id, detail={"sender": sender})
+    lifecycle.record(named, "related", field="related_ticket", new=ticket.id, detail={"sender": sender})
     session.add(
         Message(
             ticket=ticket,
@@ -479,18 +484,6 @@ def _note_stranger(ticket: Ticket, named: Ticket, sender: str) -> None:
             created_at=ticket.received_at,
         )
     )
-
-
-def _initial_fields(letter: Letter) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    for field in letter.fields:
-        if field.name in fields:
-            continue
-        if field.name in ("uscc", "org_code"):
-            fields[field.name] = letter.values(field.name)
-        else:
-            fields[field.name] = field.value
-    return fields
 
 
 def _find_thread(mail: ParsedMail) -> tuple[Ticket | None, Ticket | None]:
@@ -547,7 +540,7 @@ def _ticket_for_our_message(message_id: str) -> Ticket | None:
 def _wake(ticket: Ticket, received: datetime, now: datetime) -> None:
     """An enterprise's reply: resume a waiting ticket's clock, reopen a closed one with a new clock."""
     if ticket.status == TicketStatus.WAITING.value:
-        services._set_status(
+        lifecycle.change_status(
             ticket,
             TicketStatus.OPEN,
             by=None,
@@ -555,10 +548,12 @@ def _wake(ticket: Ticket, received: datetime, now: datetime) -> None:
             reason="企业回复",
         )
     elif ticket.status in (TicketStatus.RESOLVED.value, TicketStatus.REJECTED.value):
-        services._set_status(ticket, TicketStatus.OPEN, by=None, at=received, reason="企业回复，工单重新打开")
+        lifecycle.change_status(
+            ticket, TicketStatus.OPEN, by=None, at=received, reason="企业回复，工单重新打开"
+        )
 
 
-def _add_inbound_message(ticket: Ticket, mail: ParsedMail, inbound: InboundMail) -> Message:
+def _add_inbound_message(ticket: Ticket, mail: ParsedMail, inbound: InboundMail, letter: Letter) -> Message:
     exists = session.scalar(select(Message).where(Message.message_id == mail.message_id))
     message = Message(
         ticket=ticket,
@@ -572,6 +567,7 @@ def _add_inbound_message(ticket: Ticket, mail: ParsedMail, inbound: InboundMail)
         body_html=mail.html,
         inbound_mail_id=inbound.id,
         created_at=inbound.internal_date,
+        letter=letter.to_dict(),  #: this mail's own reading (letters.current merges a ticket's readings)
     )
     if mail.defects:  # first, so that a long body's preview still shows them
         message.body_text = "【解析提示】" + "；".join(mail.defects) + "\n\n" + mail.text
@@ -593,7 +589,7 @@ def _store_attachments(
         )
         if not any(a.filename == "original.eml" for a in attachments[:MAX_ATTACHMENTS]):
             _attach_original(ticket, note, inbound)
-        services._record(
+        lifecycle.record(
             ticket, "attachment_problem", detail={"problem": f"附件过多（{len(attachments)} 个）"}
         )
         attachments = attachments[:MAX_ATTACHMENTS]
@@ -611,7 +607,7 @@ def _store_attachments(
                     problem=_problem_text(att),
                 )
             )
-            services._record(
+            lifecycle.record(
                 ticket, "attachment_problem", detail={"name": att.filename, "problem": att.problem}
             )
             continue
@@ -647,11 +643,11 @@ def _link_enterprise(ticket: Ticket, letter: Letter, sender: str) -> None:
     )
     if len(found) == 1:
         ticket.enterprise_id = found[0].id
-        services._record(
+        lifecycle.record(
             ticket, "enterprise_linked", field="enterprise", new=found[0].id, detail={"auto": True}
         )
     elif found:
-        services._record(ticket, "enterprise_candidates", detail={"ids": [e.id for e in found][:10]})
+        lifecycle.record(ticket, "enterprise_candidates", detail={"ids": [e.id for e in found][:10]})
 
 
 def _auto_replies_today(sender: str, now: datetime) -> int:
@@ -678,7 +674,7 @@ def _acknowledge(ticket: Ticket, address: str) -> None:
         "咨询电话：010-67800213、010-67801941（变更说明处理）；400 886 3200（技术咨询）。\n\n"
         "本邮件为系统自动回复。\n外贸发展专项资金（中小）网络管理应用项目组"
     )
-    services._reply(ticket, body, by=None, kind="ack", to=address, subject=f"已收到：{ticket.subject}")
+    lifecycle.queue_reply(ticket, body, by=None, kind="ack", to=address, subject=f"已收到：{ticket.subject}")
 
 
 def _attach_original(ticket: Ticket, message: Message, inbound: InboundMail) -> None:
@@ -732,7 +728,6 @@ def _fallback_ticket(inbound: InboundMail | None, exc: BaseException, token: str
             subject=subject or "（无法解析的邮件）",
             requester_email=sender,
             received_at=inbound.internal_date,
-            letter=None,
             fields={},
         )
         session.add(ticket)
@@ -744,7 +739,7 @@ def _fallback_ticket(inbound: InboundMail | None, exc: BaseException, token: str
             f"这封邮件无法自动解析，原始邮件已作为附件 original.eml 保存。\n原因：{reason}",
         )
         _attach_original(ticket, note, inbound)
-        services._record(ticket, "created", new="inquiry", detail={"fallback": True, "error": reason})
+        lifecycle.record(ticket, "created", new="inquiry", detail={"fallback": True, "error": reason})
         ticket.search_text = services.search_text_for(ticket)
         _settle(inbound_id, token, status="ingested", ticket_id=ticket.id, processed_at=now, error=reason)
         session.commit()
@@ -789,27 +784,48 @@ def ingest_pending(
         .limit(limit)
     ).all()
     session.commit()
+    return ingest_many(ids, deadline=deadline, progress=progress)
+
+
+def ingest_many(
+    candidates: Sequence[int],
+    *,
+    deadline: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[IngestResult]:
+    """Claim and ingest the stored mails chunk by chunk, reading the next chunk in the sandbox while
+    this one is written to the database, so that the workers and the database both stay busy.
+
+    Each chunk is claimed just before it is read: another path (the retry job, a second worker) can
+    still take the chunks after it. A claimed chunk is always ingested, even past the deadline.
+    """
+    box = _sandbox()
+    budget = float(_settings()["HELPDESK_PARSE_SECONDS"])
+    limit = max_attachment_bytes()
+    chunks = [candidates[i : i + PENDING_CHUNK] for i in range(0, len(candidates), PENDING_CHUNK)]
     results: list[IngestResult] = []
-    for start in range(0, len(ids), PENDING_CHUNK):
-        if deadline is not None and time.monotonic() > deadline:
-            break
-        results.extend(ingest_claimed(ids[start : start + PENDING_CHUNK]))
-        if progress is not None:
-            progress(min(start + PENDING_CHUNK, len(ids)), len(ids))
+    done = 0
+    with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as reader:
+        ahead: tuple[int, str, list[InboundMail], Future[list[Any]]] | None = None
+        for chunk in [*chunks, None]:
+            claimed = None
+            if chunk is not None and not (deadline is not None and time.monotonic() > deadline):
+                token, won = claim(chunk)
+                rows = [row for row in (session.get(InboundMail, i) for i in won) if row is not None]
+                readable = [row.raw for row in rows if row.attempts <= MAX_ATTEMPTS]
+                session.commit()  # hold no transaction (on SQLite: no write lock) while the sandbox reads
+                claimed = (len(chunk), token, rows, reader.submit(_read_all, box, readable, budget, limit))
+            if ahead is not None:
+                size, token, rows, reading = ahead
+                ready = iter(reading.result())
+                for row in rows:
+                    fit = row.attempts <= MAX_ATTEMPTS
+                    results.append(ingest(row, token=token, prepared=next(ready) if fit else None))
+                done += size
+                if progress is not None:
+                    progress(done, len(candidates))
+            ahead = claimed
     return results
-
-
-def ingest_claimed(candidates: Sequence[int]) -> list[IngestResult]:
-    """Claim the given stored mails, read the ones won in the sandbox together, ingest each."""
-    token, won = claim(candidates)
-    rows = [row for row in (session.get(InboundMail, i) for i in won) if row is not None]
-    session.commit()  # hold no transaction (on SQLite: no write lock) while the sandbox reads
-    prepared = prepare_all([row.raw for row in rows if row.attempts <= MAX_ATTEMPTS]) if rows else []
-    ready = iter(prepared)
-    return [
-        ingest(row, token=token, prepared=next(ready) if row.attempts <= MAX_ATTEMPTS else None)
-        for row in rows
-    ]
 
 
 def import_eml(raw: bytes, *, received_at: datetime | None = None) -> IngestResult:
@@ -826,6 +842,19 @@ def read_with_ocr(raw: bytes, max_attachment_bytes: int, budget_s: float) -> Let
     return read_letter(mail, ocr=True, ocr_budget_s=budget_s)
 
 
+def _waiting_for_ocr(ticket: Ticket) -> list[Message]:
+    """The ticket's inbound messages whose reading still waits for OCR, oldest first.
+
+    A reading stored before readings lived on messages (or without the flag) falls back to the first
+    inbound message: the ticket says OCR is pending, so that is the mail to read again.
+    """
+    inbound = [
+        m for m in ticket.messages if m.inbound_mail_id is not None and m.kind == MessageKind.INBOUND.value
+    ]
+    waiting = [m for m in inbound if current.waits_for_ocr(m)]
+    return waiting or inbound[:1]
+
+
 def _ocr_sandbox() -> sandbox.Sandbox:
     return sandbox.shared(
         "ocr",
@@ -836,46 +865,42 @@ def _ocr_sandbox() -> sandbox.Sandbox:
 
 
 def run_ocr_pending(limit: int = 5, budget_s: float = 60.0) -> int:
-    """Re-read letters that need OCR (off the request path) and fill their fields. Commits per ticket.
+    """Re-read letters that need OCR (off the request path) and update that message's reading. Commits per ticket.
 
-    The reading runs in a sandbox process: a scan that keeps the engine busy past the budget (and a
-    grace for the engine to load) is given up with a note, so it cannot hold the OCR job.
+    One message per ticket and pass (the oldest whose reading waits for OCR); the ticket stays pending
+    while another of its messages waits. The reading runs in a sandbox process: a scan that keeps
+    the engine busy past the budget (and a grace for the engine to load) is given up with a note, so
+    it cannot hold the OCR job.
     """
     done = 0
     for ticket in session.scalars(
         select(Ticket).where(Ticket.ocr_pending.is_(True)).order_by(Ticket.id).limit(limit)
     ).all():
-        first = session.scalar(
-            select(InboundMail)
-            .join(Message, Message.inbound_mail_id == InboundMail.id)
-            .where(Message.ticket_id == ticket.id)
-            .order_by(Message.id)
-            .limit(1)
-        )
+        waiting = _waiting_for_ocr(ticket)
+        first = session.get(InboundMail, waiting[0].inbound_mail_id) if waiting else None
         if first is None:
             ticket.ocr_pending = False
             session.commit()
             continue
-        raw = first.raw
+        message_id, raw = waiting[0].id, first.raw
         session.commit()  # no transaction stays open while the engine works
         [letter] = _ocr_sandbox().run(read_with_ocr, [(raw, max_attachment_bytes(), budget_s)], budget_s + 60)
         ticket = session.get(Ticket, ticket.id)
-        if ticket is None or not ticket.ocr_pending:
+        message = session.get(Message, message_id)
+        if ticket is None or not ticket.ocr_pending or message is None or message.ticket_id != ticket.id:
             session.rollback()
             continue
-        ticket.ocr_pending = False
+        ticket.ocr_pending = len(waiting) > 1
         if isinstance(letter, BaseException):
-            services._record(
+            lifecycle.record(
                 ticket, "ocr_failed", detail={"error": f"{type(letter).__name__}: {letter}"[:500]}
             )
             session.commit()
             continue
-        ticket.letter = letter.to_dict()
-        merged = _initial_fields(letter)
-        merged.update({k: v for k, v in (ticket.fields or {}).items() if v not in (None, "", [])})
-        ticket.fields = merged
+        message.letter = letter.to_dict()
+        ticket.fields = current.refreshed_fields(ticket)
         if ticket.type == "inquiry" and letter.type != "inquiry":
-            services._record(
+            lifecycle.record(
                 ticket, "type", field="type", old=ticket.type, new=letter.type, detail={"ocr": True}
             )
             ticket.type = letter.type
@@ -883,7 +908,7 @@ def run_ocr_pending(limit: int = 5, budget_s: float = 60.0) -> int:
         if ticket.enterprise_id is None:
             _link_enterprise(ticket, letter, ticket.requester_email)
         ticket.search_text = services.search_text_for(ticket)
-        services._record(ticket, "ocr_done", detail={"seconds": letter.timings.get("total")})
+        lifecycle.record(ticket, "ocr_done", detail={"seconds": letter.timings.get("total")})
         session.commit()
         done += 1
     return done

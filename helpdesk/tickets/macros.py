@@ -13,9 +13,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from helpdesk.db import session
+from helpdesk.db import session, unit_of_work
 
 SIGNATURE = "外贸发展专项资金（中小）网络管理应用项目组"
+#: what sending a macro does besides the reply (the key is Macro.action)
+MACRO_ACTIONS = {"": "仅回复", "request_material": "回复并等待企业补充（暂停计时）"}
 MAILBOX = "zxzj@ec.com.cn"
 CONTACTS = (
     "统一平台用户注册/登录客服电话：\n"
@@ -329,12 +331,12 @@ def seed_macros() -> str:
     """Add the FAQ macros whose key is missing (edited macros are kept). Commits; returns a note or ""."""
     from helpdesk.tickets.models import Macro
 
-    existing = set(session.scalars(select(Macro.key)))
-    added = 0
-    for key, category, title, action, body in SEED_MACROS:
-        if key in existing:
-            continue
-        session.add(Macro(key=key, category=category, title=title, action=action, body=body))
-        added += 1
-    session.commit()
+    with unit_of_work():
+        existing = set(session.scalars(select(Macro.key)))
+        added = 0
+        for key, category, title, action, body in SEED_MACROS:
+            if key in existing:
+                continue
+            session.add(Macro(key=key, category=category, title=title, action=action, body=body))
+            added += 1
     return f"回复模板：新增 {added} 条" if added else ""

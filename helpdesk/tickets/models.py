@@ -12,55 +12,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from helpdesk.db import Base, UTCDateTime, utcnow
 from helpdesk.sla.models import SlaClock
 
-
-class TicketType(StrEnum):
-    CHANGE = "change"
-    UNBIND = "unbind"
-    CANCEL = "cancel"
-    RECOVERY = "recovery"
-    INQUIRY = "inquiry"
-
-    @property
-    def label(self) -> str:
-        return TYPE_LABELS[self.value]
-
-
-TYPE_LABELS = {
-    "change": "变更",
-    "unbind": "解绑",
-    "cancel": "注销",
-    "recovery": "找回账号",
-    "inquiry": "咨询",
-}
-
-
-class TicketStatus(StrEnum):
-    NEW = "new"
-    OPEN = "open"
-    WAITING = "waiting"
-    RESOLVED = "resolved"
-    REJECTED = "rejected"
-    MERGED = "merged"
-
-    @property
-    def label(self) -> str:
-        return STATUS_LABELS[self.value]
-
-    @property
-    def is_closed(self) -> bool:
-        return self.value in CLOSED_STATUSES
-
-
-STATUS_LABELS = {
-    "new": "待处理",
-    "open": "处理中",
-    "waiting": "待企业补充",
-    "resolved": "已办结",
-    "rejected": "已驳回",
-    "merged": "已合并",
-}
-OPEN_STATUSES = ("new", "open", "waiting")
-CLOSED_STATUSES = ("resolved", "rejected", "merged")
+# the ticket's words live in helpdesk.vocabulary; imported here too, where models' users look for them
+from helpdesk.vocabulary import CLOSED_STATUSES as CLOSED_STATUSES
+from helpdesk.vocabulary import OPEN_STATUSES, STATUS_LABELS, TYPE_LABELS, TicketStatus, TicketType
 
 
 class Ticket(Base):
@@ -88,9 +42,8 @@ class Ticket(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  #: None while paused
     warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  #: None while paused
 
-    #: the Letter read from the mail (helpdesk.letters.Letter.to_dict()), as first extracted
-    letter: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    #: field values as the agent confirmed or corrected them (name -> value)
+    #: field values shown for the letter (name -> value): the readings' values (helpdesk.letters.current),
+    #: with the agent's corrections, which a later reading never overwrites
     fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ocr_pending: Mapped[bool] = mapped_column(Boolean, default=False)
     #: lower-cased subject, sender, company, codes and accounts, for the queue's free-text search
@@ -173,6 +126,9 @@ class Message(Base):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     inbound_mail_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_mails.id"))
     outbound_mail_id: Mapped[int | None] = mapped_column(ForeignKey("outbound_mails.id"))
+    #: the Letter read from this inbound mail (helpdesk.letters.Letter.to_dict()); read it back only
+    #: through helpdesk.letters.current (the ticket's letter merges every message's reading)
+    letter: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages", foreign_keys=[ticket_id])

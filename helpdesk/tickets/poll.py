@@ -175,9 +175,7 @@ def _process_batch(
     report.stored += sum(1 for _, created in stored if created)
     report.duplicates += len(stored) - len(todo)
     # claimed a chunk at a time, so a retry job or a second worker can take the rest meanwhile
-    results: list[intake.IngestResult] = []
-    for start in range(0, len(todo), intake.PENDING_CHUNK):
-        results.extend(intake.ingest_claimed(todo[start : start + intake.PENDING_CHUNK]))
+    results = intake.ingest_many(todo)
     report.elsewhere += len(todo) - len(results)
     _count(report, results)
     _mark(source, [session.get(InboundMail, inbound.id) for inbound, _ in stored], report)

@@ -19,16 +19,17 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
 
 from helpdesk.auth.models import Role, User
-from helpdesk.core.models import Setting
-from helpdesk.db import session, unit_of_work, utcnow
+from helpdesk.db import lock_row, session, unit_of_work, utcnow
 from helpdesk.records import resolutions
 from helpdesk.records.findings import ticket_values
 from helpdesk.records.models import Enterprise, PendingApproval
 from helpdesk.records.resolutions import APP, Applied, PreconditionFailed
-from helpdesk.tickets import services
+from helpdesk.records.settings import second_approval_required
+from helpdesk.tickets import lifecycle
+from helpdesk.tickets.lifecycle import TicketError
+from helpdesk.tickets.macros import SIGNATURE
 from helpdesk.tickets.models import STATUS_LABELS, Ticket, TicketEvent, TicketStatus
 
 __all__ = [
@@ -40,16 +41,13 @@ __all__ = [
     "decline",
     "link_enterprise",
     "pending_for",
-    "second_approval_required",
 ]
 
 ACTIONS = ("change", "unbind", "cancel", "recovery")
-SECOND_APPROVAL_KEY = "require_second_approval"
 CHANGE_PARAMS = (
     "new_uscc", "new_org_code", "new_name", "new_division_code", "new_division_name", "industry",
     "main_business", "headcount", "old_uscc", "old_org_code", "company_name",
 )  # fmt: skip
-SIGNATURE = "外贸发展专项资金（中小）网络管理应用项目组"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +58,6 @@ class ResolutionOutcome:
     message: str  #: Chinese, for the agent
     summary: str = ""
     approval_id: int | None = None
-
-
-def second_approval_required() -> bool:
-    """The admin setting: cancelling an account waits for a supervisor's approval."""
-    row = session.get(Setting, SECOND_APPROVAL_KEY)
-    value = row.value if row is not None else False
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on", "是")
-    return bool(value)
 
 
 def pending_for(ticket: Ticket) -> PendingApproval | None:
@@ -85,12 +74,7 @@ def pending_for(ticket: Ticket) -> PendingApproval | None:
 
 def _lock_ticket(ticket_id: int) -> Ticket:
     # FOR UPDATE: a second click, agent or retried request waits here, then sees the first one's result
-    return session.execute(
-        select(Ticket)
-        .where(Ticket.id == ticket_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    return lock_row(Ticket, ticket_id)
 
 
 def _closed_message(ticket: Ticket) -> str:
@@ -111,15 +95,14 @@ def _closed_message(ticket: Ticket) -> str:
 
 def _check_open(ticket: Ticket, expected_version: int | None) -> None:
     if not ticket.is_open:
-        raise services.TicketError(_closed_message(ticket))
-    if expected_version is not None and ticket.version != expected_version:
-        raise services.Conflict()
+        raise TicketError(_closed_message(ticket))
+    lifecycle.check_version(ticket, expected_version)
 
 
 def _enterprise(ticket: Ticket) -> Enterprise:
     enterprise = session.get(Enterprise, ticket.enterprise_id) if ticket.enterprise_id else None
     if enterprise is None:
-        raise services.TicketError("这张工单还没有关联企业档案：请先在“企业档案”中选择并关联企业。")
+        raise TicketError("这张工单还没有关联企业档案：请先在“企业档案”中选择并关联企业。")
     return enterprise
 
 
@@ -127,7 +110,7 @@ def _check_no_pending(ticket: Ticket) -> None:
     pending = pending_for(ticket)
     if pending is not None:
         who = session.get(User, pending.requested_by_id)
-        raise services.TicketError(
+        raise TicketError(
             f"这张工单已有一项待主管审批的注销申请（{who.name if who else '他人'}提交），"
             "请等待审批结果，不能重复提交。"
         )
@@ -136,7 +119,7 @@ def _check_no_pending(ticket: Ticket) -> None:
 def _account_param(params: dict[str, Any]) -> str:
     account = str(params.get("account") or "").strip()
     if not account:
-        raise services.TicketError("请填写要办理的账号。")
+        raise TicketError("请填写要办理的账号。")
     return account
 
 
@@ -210,28 +193,27 @@ def _finish(
 ) -> None:
     """Event, reply and status: the tickets side of an applied resolution (caller's transaction)."""
     now = utcnow()
-    services._record(ticket, "resolution", by=by, field=applied.action, new=applied.summary,
-                     detail={"action": applied.action, "enterprise": enterprise.id, **detail,
-                             "changes": [[c.entity, c.entity_id, c.field, c.before, c.after] for c in applied.changes]},
-                     at=now)  # fmt: skip
+    lifecycle.record(ticket, "resolution", by=by, field=applied.action, new=applied.summary,
+                    detail={"action": applied.action, "enterprise": enterprise.id, **detail,
+                            "changes": [[c.entity, c.entity_id, c.field, c.before, c.after] for c in applied.changes]},
+                    at=now)  # fmt: skip
     if ticket.assignee_id is None:
         ticket.assignee_id = by.id
-        services._record(ticket, "assigned", by=by, field="assignee", old=None, new=by.id, at=now)
+        lifecycle.record(ticket, "assigned", by=by, field="assignee", old=None, new=by.id, at=now)
     if ticket.requester_email:
-        services._reply(ticket, notice(ticket, enterprise, applied), by=by, kind="resolution",
-                        subject=f"已办结：{ticket.subject}")  # fmt: skip
-    services._set_status(ticket, TicketStatus.RESOLVED, by=by, at=now, reason=applied.summary)
+        lifecycle.queue_reply(ticket, notice(ticket, enterprise, applied), by=by, kind="resolution",
+                              subject=f"已办结：{ticket.subject}")  # fmt: skip
+    lifecycle.change_status(ticket, TicketStatus.RESOLVED, by=by, at=now, reason=applied.summary)
 
 
 def _run(fn: Any) -> Any:
-    """Run `fn` in one unit of work; map the database's refusals to Chinese messages."""
+    """Run `fn` in one unit of work (a stale version is a Conflict there); a unique key taken by a
+    concurrent change becomes a Chinese message."""
     try:
         with unit_of_work():
             return fn()
-    except StaleDataError:
-        raise services.Conflict() from None
     except IntegrityError:
-        raise services.TicketError(
+        raise TicketError(
             "保存时与他人同时进行的修改冲突（例如同一代码或绑定已被占用），本次没有做任何改动。请刷新后再试。"
         ) from None
 
@@ -245,11 +227,11 @@ def apply_resolution(
     """Apply a change / unbind / cancel / recovery and resolve the ticket, all or nothing. Commits.
 
     With the require_second_approval setting on, a cancel only records a PendingApproval (the ticket
-    stays open) and `approve` applies it later. Raises services.TicketError (incl. Conflict) or
+    stays open) and `approve` applies it later. Raises TicketError (incl. Conflict) or
     PreconditionFailed; in every such case nothing was changed.
     """
     if action not in ACTIONS:
-        raise services.TicketError("未知的办理类型。")
+        raise TicketError("未知的办理类型。")
     params = dict(params)
 
     def work() -> ResolutionOutcome:
@@ -263,10 +245,10 @@ def apply_resolution(
                                       requested_by_id=by.id, requested_at=utcnow())  # fmt: skip
             session.add(pending)
             session.flush()
-            services._record(t, "approval_requested", by=by, field="cancel", new=account.account_name,
-                             detail={"approval": pending.id, "account": account.account_name})  # fmt: skip
+            lifecycle.record(t, "approval_requested", by=by, field="cancel", new=account.account_name,
+                            detail={"approval": pending.id, "account": account.account_name})  # fmt: skip
             if t.status == TicketStatus.NEW.value:
-                services._set_status(t, TicketStatus.OPEN, by=by, at=utcnow())
+                lifecycle.change_status(t, TicketStatus.OPEN, by=by, at=utcnow())
             return ResolutionOutcome(t.id, action, "pending",
                                      f"注销账号 {account.account_name} 需要主管审批，已提交；批准后自动办理并回复企业。",
                                      f"注销账号 {account.account_name}", pending.id)  # fmt: skip
@@ -281,36 +263,29 @@ def apply_resolution(
 
 def _lock_undecided(pending: PendingApproval) -> PendingApproval:
     """The approval row, locked and re-read; refused when someone decided it in the meantime."""
-    p = session.execute(
-        select(PendingApproval)
-        .where(PendingApproval.id == pending.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    p = lock_row(PendingApproval, pending.id)
     if p.decision is not None:
-        raise services.TicketError(
-            f"这项申请已经{'批准' if p.decision == 'approved' else '驳回'}，不能重复审批。"
-        )
+        raise TicketError(f"这项申请已经{'批准' if p.decision == 'approved' else '驳回'}，不能重复审批。")
     return p
 
 
 def approve(pending: PendingApproval, *, by: User) -> ResolutionOutcome:
     """A supervisor other than the requester approves a pending cancel: it is applied now. Commits."""
     if not by.has_role(Role.SUPERVISOR):
-        raise services.TicketError("只有主管可以审批注销申请。")
+        raise TicketError("只有主管可以审批注销申请。")
 
     def work() -> ResolutionOutcome:
         p = _lock_undecided(pending)
         if p.requested_by_id == by.id:
-            raise services.TicketError("不能审批自己提交的注销申请：需要另一位主管审批。")
+            raise TicketError("不能审批自己提交的注销申请：需要另一位主管审批。")
         t = _lock_ticket(p.ticket_id)
         if not t.is_open:
-            raise services.TicketError(_closed_message(t))
+            raise TicketError(_closed_message(t))
         enterprise = _enterprise(t)
         now = utcnow()
         p.decision, p.decided_by_id, p.decided_at = "approved", by.id, now
         detail = {"approval": p.id, "requested_by": p.requested_by_id, "approved_by": by.id}
-        services._record(
+        lifecycle.record(
             t, "approval_approved", by=by, field=p.action, new=p.params.get("account"), detail=detail
         )
         applied = _apply(p.action, t, enterprise, dict(p.params), by, detail=detail)
@@ -325,15 +300,15 @@ def approve(pending: PendingApproval, *, by: User) -> ResolutionOutcome:
 def decline(pending: PendingApproval, *, by: User, reason: str = "") -> None:
     """A supervisor declines a pending cancel; the ticket stays open for the agent. Commits."""
     if not by.has_role(Role.SUPERVISOR):
-        raise services.TicketError("只有主管可以审批注销申请。")
+        raise TicketError("只有主管可以审批注销申请。")
 
     def work() -> None:
         p = _lock_undecided(pending)
         p.decision, p.decided_by_id, p.decided_at = "declined", by.id, utcnow()
         p.decision_note = reason.strip()[:500]
         t = _lock_ticket(p.ticket_id)
-        services._record(t, "approval_declined", by=by, field=p.action, new=p.params.get("account"),
-                         detail={"approval": p.id, "reason": p.decision_note})  # fmt: skip
+        lifecycle.record(t, "approval_declined", by=by, field=p.action, new=p.params.get("account"),
+                        detail={"approval": p.id, "reason": p.decision_note})  # fmt: skip
 
     _run(work)
 
@@ -345,15 +320,14 @@ def link_enterprise(
 
     def work() -> bool:
         t = _lock_ticket(ticket.id)
-        if expected_version is not None and t.version != expected_version:
-            raise services.Conflict()
+        lifecycle.check_version(t, expected_version)
         new = enterprise.id if enterprise else None
         if t.enterprise_id == new:
             return False
         if pending_for(t) is not None:
-            raise services.TicketError("这张工单有待审批的注销申请，审批前不能更换关联企业。")
-        services._record(t, "enterprise_linked", by=by, field="enterprise", old=t.enterprise_id, new=new,
-                         detail={"auto": False, "name": enterprise.name if enterprise else None})  # fmt: skip
+            raise TicketError("这张工单有待审批的注销申请，审批前不能更换关联企业。")
+        lifecycle.record(t, "enterprise_linked", by=by, field="enterprise", old=t.enterprise_id, new=new,
+                        detail={"auto": False, "name": enterprise.name if enterprise else None})  # fmt: skip
         t.enterprise_id = new
         return True
 

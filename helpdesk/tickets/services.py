@@ -1,7 +1,8 @@
-"""The ticket lifecycle. Each public function is one unit of work and commits once.
+"""What agents and supervisors do to tickets. Each public function is one unit of work: it commits once
+(`with unit_of_work():`), and on any error nothing it did is saved.
 
-Private helpers (`_record`, `_set_status`, `_reply`) only change rows in the caller's transaction, so
-that a status change, its timeline event, its SLA clock and the mail it causes commit together.
+The steps they are made of (record an event, change the status, queue a reply) live in
+tickets.lifecycle and never commit.
 """
 
 from __future__ import annotations
@@ -10,19 +11,18 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
 
 from helpdesk.auth.models import Role, User
 from helpdesk.core.models import Setting
 from helpdesk.db import session, unit_of_work, utcnow
-from helpdesk.mail import addresses, outbox
-from helpdesk.mail.filters import add_subject_tag
+from helpdesk.letters.current import current_letter
 from helpdesk.sla import clock
+from helpdesk.tickets import lifecycle, macros
+from helpdesk.tickets.lifecycle import Conflict as Conflict  # re-exported: callers catch services.Conflict
+from helpdesk.tickets.lifecycle import TicketError, check_version
 from helpdesk.tickets.models import (
-    OPEN_STATUSES,
     STATUS_LABELS,
     TYPE_LABELS,
     Macro,
@@ -31,229 +31,80 @@ from helpdesk.tickets.models import (
     Notification,
     SavedFilter,
     Ticket,
-    TicketEvent,
     TicketStatus,
 )
 from helpdesk.tickets.queries import normalise_saved_query, presence_range
-
-
-class TicketError(ValueError):
-    """A refused ticket operation, with a Chinese message for the agent."""
-
-
-class Conflict(TicketError):
-    """Someone saved the ticket after this page was loaded."""
-
-    def __init__(self) -> None:
-        super().__init__("这张工单在您打开之后已被他人修改。请重新加载页面，核对最新内容后再操作。")
-
-
-def _record(
-    ticket: Ticket,
-    kind: str,
-    *,
-    by: User | None = None,
-    field: str | None = None,
-    old: Any = None,
-    new: Any = None,
-    detail: dict[str, Any] | None = None,
-    at: datetime | None = None,
-) -> TicketEvent:
-    event = TicketEvent(
-        ticket=ticket,
-        kind=kind,
-        field=field,
-        old_value=None if old is None else str(old),
-        new_value=None if new is None else str(new),
-        detail=detail,
-        actor_id=by.id if by else None,
-        at=at or utcnow(),
-    )
-    session.add(event)
-    return event
-
-
-def _check_version(ticket: Ticket, expected_version: int | None) -> None:
-    if expected_version is not None and ticket.version != expected_version:
-        raise Conflict()
-
-
-def _commit_or_conflict() -> None:
-    try:
-        session.commit()
-    except StaleDataError:
-        session.rollback()
-        raise Conflict() from None
-
-
-def _sender() -> str:
-    return str(current_app.config["HELPDESK"]["HELPDESK_SMTP_FROM"])
-
-
-def _set_status(
-    ticket: Ticket, status: TicketStatus, *, by: User | None, at: datetime, reason: str = ""
-) -> None:
-    old = ticket.status
-    if old == status.value:
-        return
-    ticket.status = status.value
-    _record(
-        ticket,
-        "status",
-        by=by,
-        field="status",
-        old=old,
-        new=status.value,
-        at=at,
-        detail={"reason": reason} if reason else None,
-    )
-    if status == TicketStatus.WAITING:
-        remaining = clock.pause(ticket, at)
-        _record(ticket, "sla_paused", by=by, at=at, detail={"remaining_minutes": remaining})
-    elif old == TicketStatus.WAITING.value and status.value in ("new", "open"):
-        paused = clock.resume(ticket, at)
-        _record(
-            ticket,
-            "sla_resumed",
-            by=by,
-            at=at,
-            detail={"paused_minutes": paused, "due_at": _iso(ticket.due_at)},
-        )
-    elif old in ("resolved", "rejected") and status.value in OPEN_STATUSES:
-        ticket.resolved_at = None
-        clock.restart(ticket, at)
-        _record(
-            ticket,
-            "sla_restarted",
-            by=by,
-            at=at,
-            detail={"clock": ticket.sla_clock_no, "due_at": _iso(ticket.due_at)},
-        )
-    if status.value in ("resolved", "rejected", "merged"):
-        ticket.resolved_at = at
-        if old in OPEN_STATUSES:
-            clock.stop(ticket, at, status.value, by.id if by is not None else None)  # stores the outcome
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _thread_refs(ticket: Ticket) -> tuple[str | None, list[str]]:
-    """In-Reply-To and References for a mail on this ticket: the latest inbound mail and our earlier ones."""
-    ids = [m.message_id for m in ticket.messages if m.message_id and m.kind != MessageKind.NOTE.value]
-    inbound = [m.message_id for m in ticket.messages if m.kind == MessageKind.INBOUND.value and m.message_id]
-    return (inbound[-1] if inbound else (ids[-1] if ids else None)), ids[-20:]
-
-
-def _reply(
-    ticket: Ticket,
-    body: str,
-    *,
-    by: User | None,
-    kind: str = "reply",
-    to: str | None = None,
-    subject: str | None = None,
-) -> Message:
-    """Queue a reply to the requester and add it to the conversation (caller's transaction)."""
-    if not (to or ticket.requester_email):
-        raise TicketError("这张工单没有发件人地址，无法回复邮件。请改用内部备注。")
-    recipient, problem = addresses.single_mailbox(to or ticket.requester_email)
-    if recipient is None:
-        raise TicketError(f"这张工单的发件人地址无法用于回复（{problem}）。请电话联系企业，或改用内部备注。")
-    in_reply_to, references = _thread_refs(ticket)
-    subject = add_subject_tag(subject or f"回复：{ticket.subject}", ticket.id)
-    row = outbox.queue(
-        to=recipient,
-        subject=subject,
-        body=body,
-        sender=_sender(),
-        ticket_id=ticket.id,
-        kind=kind,
-        in_reply_to=in_reply_to,
-        references=references,
-    )
-    session.flush()
-    message = Message(
-        ticket=ticket,
-        kind=MessageKind.OUTBOUND.value,
-        message_id=row.message_id,
-        in_reply_to=in_reply_to,
-        sender=_sender(),
-        recipients=recipient,
-        subject=subject,
-        body_text=body,
-        author_id=by.id if by else None,
-        outbound_mail_id=row.id,
-    )
-    session.add(message)
-    return message
-
+from helpdesk.vocabulary import RUNNING_STATUSES
 
 # ----------------------------------------------------------------------------------------- actions
 
 
 def assign(ticket: Ticket, assignee: User | None, *, by: User, expected_version: int | None = None) -> None:
     """Assign (or unassign with None). Agents may only take tickets for themselves. Commits."""
-    if not by.has_role(Role.SUPERVISOR) and (assignee is None or assignee.id != by.id):
-        raise TicketError("客服人员只能把工单分配给自己；改派他人需要主管权限。")
-    _check_version(ticket, expected_version)
-    old = ticket.assignee_id
-    new = assignee.id if assignee else None
-    if old == new:
-        return
-    ticket.assignee_id = new
-    if ticket.status == TicketStatus.NEW.value and new is not None:
-        _set_status(ticket, TicketStatus.OPEN, by=by, at=utcnow())
-    _record(ticket, "assigned", by=by, field="assignee", old=old, new=new)
-    _commit_or_conflict()
+    with unit_of_work():
+        if not by.has_role(Role.SUPERVISOR) and (assignee is None or assignee.id != by.id):
+            raise TicketError("客服人员只能把工单分配给自己；改派他人需要主管权限。")
+        check_version(ticket, expected_version)
+        old = ticket.assignee_id
+        new = assignee.id if assignee else None
+        if old == new:
+            return
+        ticket.assignee_id = new
+        if ticket.status == TicketStatus.NEW.value and new is not None:
+            lifecycle.change_status(ticket, TicketStatus.OPEN, by=by, at=utcnow())
+        lifecycle.record(ticket, "assigned", by=by, field="assignee", old=old, new=new)
 
 
 def claim(ticket: Ticket, *, by: User) -> bool:
     """Take an unassigned ticket; False when someone else took it first. Commits."""
-    now = utcnow()
-    won = (
+    with unit_of_work():
+        now = utcnow()
+        if not _take(ticket.id, by):  # another agent claimed it between page load and click
+            return False
+        session.refresh(ticket)
+        lifecycle.record(
+            ticket, "assigned", by=by, field="assignee", old=None, new=by.id, detail={"claimed": True}
+        )
+        if ticket.status == TicketStatus.NEW.value:
+            lifecycle.change_status(ticket, TicketStatus.OPEN, by=by, at=now)
+        return True
+
+
+def _take(ticket_id: int, by: User) -> bool:
+    """Assign the ticket to `by` if it is still unassigned (compare-and-set); False when it was not."""
+    return (
         session.execute(
             update(Ticket)
-            .where(Ticket.id == ticket.id, Ticket.assignee_id.is_(None))
+            .where(Ticket.id == ticket_id, Ticket.assignee_id.is_(None))
             .values(assignee_id=by.id, version=Ticket.version + 1)
             .execution_options(synchronize_session=False)
         ).rowcount
         == 1
     )
-    if not won:  # another agent claimed it between page load and click
-        session.rollback()
-        return False
-    session.refresh(ticket)
-    _record(ticket, "assigned", by=by, field="assignee", old=None, new=by.id, detail={"claimed": True})
-    if ticket.status == TicketStatus.NEW.value:
-        _set_status(ticket, TicketStatus.OPEN, by=by, at=now)
-    _commit_or_conflict()
-    return True
 
 
 def set_status(
     ticket: Ticket, status: TicketStatus, *, by: User, reason: str = "", expected_version: int | None = None
 ) -> None:
     """Change the status by hand (pauses, resumes or restarts the SLA clock as the status requires). Commits."""
-    if status == TicketStatus.MERGED:
-        raise TicketError("合并请使用“合并到其他工单”操作。")
-    _check_version(ticket, expected_version)
-    _set_status(ticket, status, by=by, at=utcnow(), reason=reason)
-    _commit_or_conflict()
+    with unit_of_work():
+        if status == TicketStatus.MERGED:
+            raise TicketError("合并请使用“合并到其他工单”操作。")
+        check_version(ticket, expected_version)
+        lifecycle.change_status(ticket, status, by=by, at=utcnow(), reason=reason)
 
 
 def add_note(ticket: Ticket, body: str, *, by: User) -> Message:
     """Add an internal note (never mailed). Commits."""
-    body = body.strip()
-    if not body:
-        raise TicketError("备注内容不能为空。")
-    note = Message(
-        ticket=ticket, kind=MessageKind.NOTE.value, sender=by.name, body_text=body, author_id=by.id
-    )
-    session.add(note)
-    _record(ticket, "note", by=by)
-    _commit_or_conflict()
+    with unit_of_work():
+        body = body.strip()
+        if not body:
+            raise TicketError("备注内容不能为空。")
+        note = Message(
+            ticket=ticket, kind=MessageKind.NOTE.value, sender=by.name, body_text=body, author_id=by.id
+        )
+        session.add(note)
+        lifecycle.record(ticket, "note", by=by)
     return note
 
 
@@ -267,24 +118,24 @@ def reply(
     expected_version: int | None = None,
 ) -> Message:
     """Mail a reply through the outbox; optionally wait on the enterprise (clock paused). Commits."""
-    body = body.strip()
-    if not body:
-        raise TicketError("回复内容不能为空。")
-    _check_version(ticket, expected_version)
-    now = utcnow()
-    message = _reply(ticket, body, by=by, kind="request" if request_material else "reply")
-    _record(ticket, "reply", by=by, detail={"request_material": request_material})
-    ticket.updated_at = now  # a reply is a change: the version moves, so a stale form elsewhere conflicts
-    if ticket.assignee_id is None:
-        ticket.assignee_id = by.id
-        _record(ticket, "assigned", by=by, field="assignee", old=None, new=by.id)
-    if request_material:
-        _set_status(ticket, TicketStatus.WAITING, by=by, at=now, reason="请企业补充材料")
-    elif close_as is not None:
-        _set_status(ticket, close_as, by=by, at=now)
-    elif ticket.status == TicketStatus.NEW.value:
-        _set_status(ticket, TicketStatus.OPEN, by=by, at=now)
-    _commit_or_conflict()
+    with unit_of_work():
+        body = body.strip()
+        if not body:
+            raise TicketError("回复内容不能为空。")
+        check_version(ticket, expected_version)
+        now = utcnow()
+        message = lifecycle.queue_reply(ticket, body, by=by, kind="request" if request_material else "reply")
+        lifecycle.record(ticket, "reply", by=by, detail={"request_material": request_material})
+        ticket.updated_at = now  # a reply is a change: the version moves, so a stale form elsewhere conflicts
+        if ticket.assignee_id is None:
+            ticket.assignee_id = by.id
+            lifecycle.record(ticket, "assigned", by=by, field="assignee", old=None, new=by.id)
+        if request_material:
+            lifecycle.change_status(ticket, TicketStatus.WAITING, by=by, at=now, reason="请企业补充材料")
+        elif close_as is not None:
+            lifecycle.change_status(ticket, close_as, by=by, at=now)
+        elif ticket.status == TicketStatus.NEW.value:
+            lifecycle.change_status(ticket, TicketStatus.OPEN, by=by, at=now)
     return message
 
 
@@ -292,72 +143,72 @@ def update_fields(
     ticket: Ticket, changes: Mapping[str, Any], *, by: User, expected_version: int | None = None
 ) -> int:
     """Correct extracted letter fields (each change is a timeline event); returns how many changed. Commits."""
-    _check_version(ticket, expected_version)
-    fields = dict(ticket.fields or {})
-    changed = 0
-    for name, value in changes.items():
-        if fields.get(name) == value:
-            continue
-        _record(ticket, "field", by=by, field=name, old=fields.get(name), new=value)
-        fields[name] = value
-        changed += 1
-    if changed:
-        ticket.fields = fields
-        ticket.search_text = search_text_for(ticket)
-        _commit_or_conflict()
+    with unit_of_work():
+        check_version(ticket, expected_version)
+        fields = dict(ticket.fields or {})
+        changed = 0
+        for name, value in changes.items():
+            if fields.get(name) == value:
+                continue
+            lifecycle.record(ticket, "field", by=by, field=name, old=fields.get(name), new=value)
+            fields[name] = value
+            changed += 1
+        if changed:
+            ticket.fields = fields
+            ticket.search_text = search_text_for(ticket)
     return changed
 
 
 def change_type(ticket: Ticket, new_type: str, *, by: User, expected_version: int | None = None) -> None:
     """Change the ticket type; the running clock is recomputed with the new type's policy. Commits."""
-    if new_type not in TYPE_LABELS:
-        raise TicketError("未知的工单类型。")
-    _check_version(ticket, expected_version)
-    if new_type == ticket.type:
-        return
-    _record(ticket, "type", by=by, field="type", old=ticket.type, new=new_type)
-    ticket.type = new_type
-    clock.recompute(ticket)
-    _commit_or_conflict()
+    with unit_of_work():
+        if new_type not in TYPE_LABELS:
+            raise TicketError("未知的工单类型。")
+        check_version(ticket, expected_version)
+        if new_type == ticket.type:
+            return
+        lifecycle.record(ticket, "type", by=by, field="type", old=ticket.type, new=new_type)
+        ticket.type = new_type
+        clock.recompute(ticket)
 
 
 def reject(ticket: Ticket, reason: str, *, by: User, expected_version: int | None = None) -> None:
     """Reject with a reason mailed to the enterprise. Commits."""
-    reason = reason.strip()
-    if not reason:
-        raise TicketError("请填写驳回原因，它会发给企业。")
-    _check_version(ticket, expected_version)
-    if not ticket.is_open:
-        raise TicketError(f"工单已是“{STATUS_LABELS[ticket.status]}”状态，不能驳回。")
-    body = (
-        f"您好：\n\n您提交的申请（工单 {ticket.number}）未能办理，原因如下：\n{reason}\n\n"
-        "请按要求补正后回复本邮件（保留邮件标题中的工单号），我们会在收到后 2 个工作日内处理。\n\n"
-        "外贸发展专项资金（中小）网络管理应用项目组"
-    )
-    _reply(ticket, body, by=by, kind="reply", subject=f"驳回：{ticket.subject}")
-    _set_status(ticket, TicketStatus.REJECTED, by=by, at=utcnow(), reason=reason)
-    _commit_or_conflict()
+    with unit_of_work():
+        reason = reason.strip()
+        if not reason:
+            raise TicketError("请填写驳回原因，它会发给企业。")
+        check_version(ticket, expected_version)
+        if not ticket.is_open:
+            raise TicketError(f"工单已是“{STATUS_LABELS[ticket.status]}”状态，不能驳回。")
+        body = (
+            f"您好：\n\n您提交的申请（工单 {ticket.number}）未能办理，原因如下：\n{reason}\n\n"
+            "请按要求补正后回复本邮件（保留邮件标题中的工单号），我们会在收到后 2 个工作日内处理。\n\n"
+            + macros.SIGNATURE
+        )
+        lifecycle.queue_reply(ticket, body, by=by, kind="reply", subject=f"驳回：{ticket.subject}")
+        lifecycle.change_status(ticket, TicketStatus.REJECTED, by=by, at=utcnow(), reason=reason)
 
 
 def merge(ticket: Ticket, target: Ticket, *, by: User, expected_version: int | None = None) -> None:
     """Merge `ticket` into `target`: messages and attachments move, a link is kept, the clock stops. Commits."""
-    if ticket.id == target.id:
-        raise TicketError("不能把工单合并到它自己。")
-    if target.status == TicketStatus.MERGED.value:
-        raise TicketError(f"目标工单 {target.number} 本身已被合并，请选择它合并到的工单。")
-    _check_version(ticket, expected_version)
-    if ticket.status == TicketStatus.MERGED.value:
-        raise TicketError("这张工单已经合并过了。")
-    now = utcnow()
-    for message in list(ticket.messages):
-        message.ticket_id = target.id
-    for attachment in list(ticket.attachments):
-        attachment.ticket_id = target.id
-    ticket.merged_into_id = target.id
-    _record(ticket, "merged", by=by, field="merged_into", new=target.id, at=now)
-    _record(target, "merged_from", by=by, new=ticket.id, at=now)
-    _set_status(ticket, TicketStatus.MERGED, by=by, at=now)
-    _commit_or_conflict()
+    with unit_of_work():
+        if ticket.id == target.id:
+            raise TicketError("不能把工单合并到它自己。")
+        if target.status == TicketStatus.MERGED.value:
+            raise TicketError(f"目标工单 {target.number} 本身已被合并，请选择它合并到的工单。")
+        check_version(ticket, expected_version)
+        if ticket.status == TicketStatus.MERGED.value:
+            raise TicketError("这张工单已经合并过了。")
+        now = utcnow()
+        for message in list(ticket.messages):
+            message.ticket_id = target.id
+        for attachment in list(ticket.attachments):
+            attachment.ticket_id = target.id
+        ticket.merged_into_id = target.id
+        lifecycle.record(ticket, "merged", by=by, field="merged_into", new=target.id, at=now)
+        lifecycle.record(target, "merged_from", by=by, new=ticket.id, at=now)
+        lifecycle.change_status(ticket, TicketStatus.MERGED, by=by, at=now)
 
 
 SEARCH_TEXT_BYTES = 2000
@@ -366,10 +217,9 @@ SEARCH_TEXT_BYTES = 2000
 def search_text_for(ticket: Ticket) -> str:
     """Lower-cased haystack for the queue's free-text search."""
     parts = [ticket.subject, ticket.requester_email, ticket.requester_name]
-    letter = ticket.letter or {}
-    for field in letter.get("fields", []):
-        value = field.get("value")
-        parts.extend(value if isinstance(value, list) else [value])
+    read = current_letter(ticket).read
+    for field in read.fields if read else ():
+        parts.extend(field.value if isinstance(field.value, list) else [field.value])
     for value in (ticket.fields or {}).values():
         parts.extend(value if isinstance(value, list) else [value])
     text = " ".join(str(p) for p in parts if p).lower()
@@ -412,44 +262,41 @@ def next_ticket(*, by: User) -> Ticket | None:
     1. PostgreSQL: the candidate row is read with FOR UPDATE SKIP LOCKED, so a concurrent caller skips
        it and takes the next one instead of waiting;
     2. SQLite (which ignores FOR UPDATE): the UPDATE is guarded by `assignee_id IS NULL`, and a lost
-       race (rowcount 0) retries with the next candidate.
+       race (rowcount 0) retries with the next candidate, each attempt its own unit of work.
     """
     types = handled_types(by)
     for _attempt in range(NEXT_ATTEMPTS):
-        candidate = session.scalar(
-            select(Ticket.id)
-            .where(Ticket.assignee_id.is_(None), Ticket.status.in_(("new", "open")), Ticket.type.in_(types))
-            .order_by(Ticket.due_at.is_(None), Ticket.due_at, Ticket.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
-        if candidate is None:
-            session.rollback()
-            return None
-        won = (
-            session.execute(
-                update(Ticket)
-                .where(Ticket.id == candidate, Ticket.assignee_id.is_(None))
-                .values(assignee_id=by.id, version=Ticket.version + 1)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            == 1
-        )
-        if not won:  # rowcount != 1: another agent claimed it between our SELECT and UPDATE
-            session.rollback()
-            continue
-        ticket = session.get(Ticket, candidate)
-        assert ticket is not None
-        session.refresh(ticket)
-        now = utcnow()
-        _record(
-            ticket, "assigned", by=by, field="assignee", old=None, new=by.id, at=now, detail={"next": True}
-        )
-        if ticket.status == TicketStatus.NEW.value:
-            _set_status(ticket, TicketStatus.OPEN, by=by, at=now)
-        _commit_or_conflict()
-        return ticket
-    session.rollback()
+        with unit_of_work():
+            candidate = session.scalar(
+                select(Ticket.id)
+                .where(
+                    Ticket.assignee_id.is_(None), Ticket.status.in_(RUNNING_STATUSES), Ticket.type.in_(types)
+                )
+                .order_by(Ticket.due_at.is_(None), Ticket.due_at, Ticket.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if candidate is None:
+                return None
+            if not _take(candidate, by):  # another agent claimed it between our SELECT and UPDATE
+                continue
+            ticket = session.get(Ticket, candidate)
+            assert ticket is not None
+            session.refresh(ticket)
+            now = utcnow()
+            lifecycle.record(
+                ticket,
+                "assigned",
+                by=by,
+                field="assignee",
+                old=None,
+                new=by.id,
+                at=now,
+                detail={"next": True},
+            )
+            if ticket.status == TicketStatus.NEW.value:
+                lifecycle.change_status(ticket, TicketStatus.OPEN, by=by, at=now)
+            return ticket
     return None
 
 
@@ -466,44 +313,44 @@ def _tickets(ids: list[int]) -> list[Ticket]:
 
 def bulk_assign(ids: list[int], assignee: User | None, *, by: User) -> int:
     """Assign (or unassign) many tickets at once (supervisors); returns how many changed. Commits once."""
-    _require_supervisor(by)
-    now = utcnow()
-    changed = 0
-    for ticket in _tickets(ids):
-        new = assignee.id if assignee else None
-        if ticket.assignee_id == new or ticket.status == TicketStatus.MERGED.value:
-            continue
-        _record(
-            ticket,
-            "assigned",
-            by=by,
-            field="assignee",
-            old=ticket.assignee_id,
-            new=new,
-            at=now,
-            detail={"bulk": True},
-        )
-        ticket.assignee_id = new
-        if ticket.status == TicketStatus.NEW.value and new is not None:
-            _set_status(ticket, TicketStatus.OPEN, by=by, at=now)
-        changed += 1
-    _commit_or_conflict()
+    with unit_of_work():
+        _require_supervisor(by)
+        now = utcnow()
+        changed = 0
+        for ticket in _tickets(ids):
+            new = assignee.id if assignee else None
+            if ticket.assignee_id == new or ticket.status == TicketStatus.MERGED.value:
+                continue
+            lifecycle.record(
+                ticket,
+                "assigned",
+                by=by,
+                field="assignee",
+                old=ticket.assignee_id,
+                new=new,
+                at=now,
+                detail={"bulk": True},
+            )
+            ticket.assignee_id = new
+            if ticket.status == TicketStatus.NEW.value and new is not None:
+                lifecycle.change_status(ticket, TicketStatus.OPEN, by=by, at=now)
+            changed += 1
     return changed
 
 
 def bulk_set_status(ids: list[int], status: TicketStatus, *, by: User, reason: str = "") -> int:
     """Set the status of many tickets (supervisors); merged tickets are left alone. Commits once."""
-    _require_supervisor(by)
-    if status == TicketStatus.MERGED:
-        raise TicketError("合并请在工单页面逐张操作。")
-    now = utcnow()
-    changed = 0
-    for ticket in _tickets(ids):
-        if ticket.status in (status.value, TicketStatus.MERGED.value):
-            continue
-        _set_status(ticket, status, by=by, at=now, reason=reason or "批量操作")
-        changed += 1
-    _commit_or_conflict()
+    with unit_of_work():
+        _require_supervisor(by)
+        if status == TicketStatus.MERGED:
+            raise TicketError("合并请在工单页面逐张操作。")
+        now = utcnow()
+        changed = 0
+        for ticket in _tickets(ids):
+            if ticket.status in (status.value, TicketStatus.MERGED.value):
+                continue
+            lifecycle.change_status(ticket, status, by=by, at=now, reason=reason or "批量操作")
+            changed += 1
     return changed
 
 
@@ -521,6 +368,14 @@ def heartbeat(ticket_id: int, user: User, now: datetime | None = None) -> None:
     row), every viewing row older than an hour is swept, so the rows stay as few as the open pages.
     """
     now = now or utcnow()
+    try:
+        with unit_of_work():
+            _touch_presence(ticket_id, user, now)
+    except IntegrityError:  # the same user's other tab inserted it a moment ago: the row is fresh
+        pass
+
+
+def _touch_presence(ticket_id: int, user: User, now: datetime) -> None:
     key = f"viewing:{ticket_id}:{user.id}"
     value = {"user_id": user.id, "name": user.name, "at": now.isoformat()}
     row = session.get(Setting, key)
@@ -534,18 +389,14 @@ def heartbeat(ticket_id: int, user: User, now: datetime | None = None) -> None:
     else:
         row.value = value
         row.updated_at = now
-    try:
-        session.commit()
-    except IntegrityError:  # the same user's other tab inserted it a moment ago: the row is fresh
-        session.rollback()
 
 
 def leave(ticket_id: int, user: User) -> None:
     """Forget `user`'s heartbeat on the ticket (page closed). Commits."""
-    row = session.get(Setting, f"viewing:{ticket_id}:{user.id}")
-    if row is not None:
-        session.delete(row)
-        session.commit()
+    with unit_of_work():
+        row = session.get(Setting, f"viewing:{ticket_id}:{user.id}")
+        if row is not None:
+            session.delete(row)
 
 
 # ----------------------------------------------------------------------------------- saved filters
@@ -553,62 +404,61 @@ def leave(ticket_id: int, user: User) -> None:
 
 def save_filter(user: User, name: str, query: str) -> SavedFilter:
     """Save (or replace, by name) one of the user's queue filters. Commits."""
-    name = name.strip()[:100]
-    if not name:
-        raise TicketError("请给筛选条件起个名字。")
-    query = normalise_saved_query(query)
-    row = session.scalar(select(SavedFilter).where(SavedFilter.user_id == user.id, SavedFilter.name == name))
-    if row is None:
-        row = SavedFilter(user_id=user.id, name=name, query=query)
-        session.add(row)
-    else:
-        row.query = query
-    session.commit()
+    with unit_of_work():
+        name = name.strip()[:100]
+        if not name:
+            raise TicketError("请给筛选条件起个名字。")
+        query = normalise_saved_query(query)
+        row = session.scalar(
+            select(SavedFilter).where(SavedFilter.user_id == user.id, SavedFilter.name == name)
+        )
+        if row is None:
+            row = SavedFilter(user_id=user.id, name=name, query=query)
+            session.add(row)
+        else:
+            row.query = query
     return row
 
 
 def delete_filter(user: User, filter_id: int) -> None:
     """Delete one of the user's saved filters. Commits."""
-    row = session.get(SavedFilter, filter_id)
-    if row is None or row.user_id != user.id:
-        raise TicketError("找不到这个筛选条件。")
-    session.delete(row)
-    session.commit()
+    with unit_of_work():
+        row = session.get(SavedFilter, filter_id)
+        if row is None or row.user_id != user.id:
+            raise TicketError("找不到这个筛选条件。")
+        session.delete(row)
 
 
 # ----------------------------------------------------------------------------------- macros
-
-
-MACRO_ACTIONS = {"": "仅回复", "request_material": "回复并等待企业补充（暂停计时）"}
 
 
 def save_macro(
     macro: Macro | None, *, key: str, title: str, body: str, category: str, action: str, by: User
 ) -> Macro:
     """Create or edit a canned reply (supervisors). Commits."""
-    if not by.has_role(Role.SUPERVISOR):
-        raise TicketError("只有主管可以编辑回复模板。")
-    key, title, body = key.strip()[:80], title.strip()[:200], body.strip()
-    if not key or not title or not body:
-        raise TicketError("标识、标题和正文都不能为空。")
-    if action not in MACRO_ACTIONS:
-        raise TicketError("未知的模板动作。")
-    clash = session.scalar(select(Macro).where(Macro.key == key))
-    if clash is not None and (macro is None or clash.id != macro.id):
-        raise TicketError(f"标识 {key} 已被另一个模板使用。")
-    if macro is None:
-        macro = Macro(key=key, title=title, body=body, category=category.strip()[:40], action=action)
-        session.add(macro)
-    else:
-        macro.key, macro.title, macro.body = key, title, body
-        macro.category, macro.action = category.strip()[:40], action
-    session.commit()
+    with unit_of_work():
+        if not by.has_role(Role.SUPERVISOR):
+            raise TicketError("只有主管可以编辑回复模板。")
+        key, title, body = key.strip()[:80], title.strip()[:200], body.strip()
+        if not key or not title or not body:
+            raise TicketError("标识、标题和正文都不能为空。")
+        if action not in macros.MACRO_ACTIONS:
+            raise TicketError("未知的模板动作。")
+        clash = session.scalar(select(Macro).where(Macro.key == key))
+        if clash is not None and (macro is None or clash.id != macro.id):
+            raise TicketError(f"标识 {key} 已被另一个模板使用。")
+        if macro is None:
+            macro = Macro(key=key, title=title, body=body, category=category.strip()[:40], action=action)
+            session.add(macro)
+        else:
+            macro.key, macro.title, macro.body = key, title, body
+            macro.category, macro.action = category.strip()[:40], action
     return macro
 
 
 def delete_macro(macro: Macro, *, by: User) -> None:
     """Delete a canned reply (supervisors). Commits."""
-    if not by.has_role(Role.SUPERVISOR):
-        raise TicketError("只有主管可以删除回复模板。")
-    session.delete(macro)
-    session.commit()
+    with unit_of_work():
+        if not by.has_role(Role.SUPERVISOR):
+            raise TicketError("只有主管可以删除回复模板。")
+        session.delete(macro)

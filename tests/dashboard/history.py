@@ -5,7 +5,7 @@ Calendar facts used (2026, from the State Council notice): Sun 09-20 is a make-u
 09:00-17:00. `recovery` tickets use the business-hours policy (2 x 8 h); every other type the default
 working-day policy (close of business on the 2nd working day after the day of receipt).
 
-Every status change goes through `tickets.services._set_status` (so the clock columns and the
+Every status change goes through `tickets.lifecycle.change_status` (so the clock columns and the
 `sla_paused` / `sla_resumed` / `sla_restarted` events are the engine's own); every figure expected by
 the tests is counted by hand in the comments of `build()`.
 """
@@ -20,7 +20,7 @@ from helpdesk.db import session
 from helpdesk.sla import clock
 from helpdesk.sla.models import CalendarDay, CalendarYear, SlaPolicy
 from helpdesk.sla.seed import seed_days
-from helpdesk.tickets import services
+from helpdesk.tickets import lifecycle
 from helpdesk.tickets.models import Ticket, TicketStatus
 from tests.conftest import make_user
 
@@ -69,7 +69,7 @@ class History:
         session.add(ticket)
         session.flush()
         clock.start(ticket, ticket.received_at)
-        services._record(
+        lifecycle.record(
             ticket,
             "created",
             new=ticket_type,
@@ -83,12 +83,12 @@ class History:
         ticket = self.t[name]
         old = ticket.assignee_id
         ticket.assignee_id = user.id
-        services._record(ticket, "assigned", by=self.sup, field="assignee", old=old, new=user.id, at=at(when))
+        lifecycle.record(ticket, "assigned", by=self.sup, field="assignee", old=old, new=user.id, at=at(when))
         if ticket.status == "new":
-            services._set_status(ticket, TicketStatus.OPEN, by=user, at=at(when))
+            lifecycle.change_status(ticket, TicketStatus.OPEN, by=user, at=at(when))
 
     def status(self, name: str, status: TicketStatus, when: str, by: User | None) -> None:
-        services._set_status(self.t[name], status, by=by, at=at(when))
+        lifecycle.change_status(self.t[name], status, by=by, at=at(when))
         session.flush()
 
 
@@ -179,7 +179,7 @@ def build() -> History:
     # T13 inquiry, received 10-08 09:00, merged into T1 at 10-08 10:00: received, never a resolution.
     h.ticket("T13", "inquiry", "10-08 09:00")
     h.t["T13"].merged_into_id = h.t["T1"].id
-    services._record(
+    lifecycle.record(
         h.t["T13"], "merged", by=sup, field="merged_into", new=h.t["T1"].id, at=at("10-08 10:00")
     )
     h.status("T13", M, "10-08 10:00", sup)

@@ -12,7 +12,8 @@ import zlib
 import pytest
 
 from helpdesk.letters import Letter, read, sniff
-from helpdesk.letters.sources import MAX_ZIP_TOTAL, rtf_to_text
+from helpdesk.letters.office import rtf_to_text
+from helpdesk.letters.sources import MAX_ZIP_TOTAL
 from helpdesk.mail.parsed import MailAttachment
 from tests.letters.make_letters import TODAY, docx_bytes, letter, make_mail, text_pdf
 

@@ -9,8 +9,9 @@ from datetime import date
 import pytest
 
 from helpdesk.letters import Letter, blank_template, read
+from helpdesk.letters.accounts import cn_number, norm_account, scan_accounts
 from helpdesk.letters.classify import strip_reply_prefix
-from helpdesk.letters.fields import cn_number, make_view, norm_account, scan_accounts
+from helpdesk.letters.view import make_view
 from tests.letters.make_letters import (
     ADDRESSEE,
     TODAY,
@@ -349,7 +350,7 @@ def test_letter_date_forms_and_plausibility(written, iso, status):
 )
 def test_account_lists_written_in_many_ways(text, accounts):
     v = make_view("body", text)
-    from helpdesk.letters.fields import extract_accounts
+    from helpdesk.letters.accounts import extract_accounts
 
     got = {c.name: c.value for c in extract_accounts(v)}
     assert got["account_names"] == accounts

@@ -8,7 +8,7 @@ from typing import Any
 from helpdesk.db import session
 from helpdesk.letters import codes
 from helpdesk.records.models import Enterprise, PlatformAccount, ProjectApplication, Qualification
-from helpdesk.tickets.models import Ticket
+from helpdesk.tickets.models import Message, Ticket
 
 _rng = random.Random(20261126)
 
@@ -65,7 +65,11 @@ def letter(type_: str, **fields: Any) -> dict[str, Any]:
 def make_ticket(type_: str = "unbind", *, enterprise: Enterprise | None = None, status: str = "open",
                 requester: str = "contact@hengda.cn", subject: str = "解绑说明", **fields: Any) -> Ticket:  # fmt: skip
     ticket = Ticket(type=type_, status=status, subject=subject, requester_email=requester,
-                    enterprise_id=enterprise.id if enterprise else None, letter=letter(type_, **fields), fields={})  # fmt: skip
+                    enterprise_id=enterprise.id if enterprise else None, fields={})  # fmt: skip
     session.add(ticket)
+    session.flush()
+    # the reading lives on the inbound message it was read from (helpdesk.letters.current)
+    session.add(Message(ticket_id=ticket.id, kind="inbound", sender=requester, subject=subject,
+                        letter=letter(type_, **fields)))  # fmt: skip
     session.flush()
     return ticket

@@ -302,9 +302,9 @@ def test_xlsx_with_too_many_shared_strings_is_refused(app, monkeypatch):
     names = [f"测试企业{i}有限公司" for i in range(12)]
     strings = _shared_strings(f"字符串{i}".encode() for i in range(26))
     workbook = _with_shared_strings(_enterprise_workbook(names), strings)
-    monkeypatch.setattr(importer, "MAX_SHARED_STRINGS", 25)
+    monkeypatch.setattr(importer.read, "MAX_SHARED_STRINGS", 25)
     with pytest.raises(importer.ImportFileError, match="共享字符串多达 26 个"):
         _import(("企业.xlsx", workbook))
     assert _count(Enterprise) == 0
-    monkeypatch.setattr(importer, "MAX_SHARED_STRINGS", 26)
+    monkeypatch.setattr(importer.read, "MAX_SHARED_STRINGS", 26)
     assert _import(("企业.xlsx", workbook)).applied and _count(Enterprise) == 12

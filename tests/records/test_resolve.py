@@ -12,7 +12,7 @@ from helpdesk.db import session
 from helpdesk.mail.models import OutboundMail
 from helpdesk.records.models import AuditEntry, Enterprise, PendingApproval, PlatformAccount, Qualification
 from helpdesk.records.resolutions import PreconditionFailed
-from helpdesk.tickets import resolve, services
+from helpdesk.tickets import lifecycle, resolve, services
 from helpdesk.tickets.models import Ticket, TicketEvent
 from tests.records.factories import make_enterprise, make_ticket, make_uscc
 
@@ -93,7 +93,7 @@ def test_a_failure_halfway_leaves_nothing_changed(acme, users, monkeypatch):
         session.flush()  # the record change and the audit entry are already in the transaction
         raise RuntimeError("SMTP template exploded")
 
-    monkeypatch.setattr(services, "_reply", broken_reply)
+    monkeypatch.setattr(lifecycle, "queue_reply", broken_reply)
     with pytest.raises(RuntimeError):
         resolve.apply_resolution(
             ticket, "unbind", {"account": "hengda1"}, by=users["agent"], expected_version=version

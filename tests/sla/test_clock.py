@@ -20,7 +20,7 @@ from helpdesk.records.models import AuditEntry
 from helpdesk.sla import clock, service
 from helpdesk.sla.models import SlaClock
 from helpdesk.sla.seed import official_calendar
-from helpdesk.tickets import services
+from helpdesk.tickets import lifecycle, services
 from helpdesk.tickets.models import Ticket, TicketEvent, TicketStatus
 from tests.tickets.factories import make_ticket
 
@@ -39,7 +39,7 @@ def reload(ticket: Ticket) -> Ticket:
 
 
 def set_status(ticket: Ticket, status: str, when: datetime) -> None:
-    services._set_status(ticket, TicketStatus(status), by=None, at=when)
+    lifecycle.change_status(ticket, TicketStatus(status), by=None, at=when)
     session.commit()
 
 

@@ -13,8 +13,8 @@ from helpdesk.auth.models import User
 from helpdesk.db import session
 from helpdesk.mail.models import OutboundMail
 from helpdesk.sla import service
+from helpdesk.tickets import lifecycle
 from helpdesk.tickets import notices as jobs
-from helpdesk.tickets import services
 from helpdesk.tickets.models import Notification, Ticket, TicketEvent, TicketStatus
 from tests.tickets.factories import make_ticket
 
@@ -106,9 +106,9 @@ def test_a_reopened_ticket_has_a_new_clock_and_is_warned_again(app, users):
     assert tick("2026-03-11 17:30") == (0, 1)  # breached (implies the warning)
     row = session.get(Ticket, ticket.id)
     session.refresh(row)
-    services._set_status(row, TicketStatus.RESOLVED, by=None, at=at("2026-03-12 10:00"))
+    lifecycle.change_status(row, TicketStatus.RESOLVED, by=None, at=at("2026-03-12 10:00"))
     session.commit()
-    services._set_status(row, TicketStatus.OPEN, by=None, at=at("2026-03-16 10:00"))  # Mon: due Wed 03-18
+    lifecycle.change_status(row, TicketStatus.OPEN, by=None, at=at("2026-03-16 10:00"))  # Mon: due Wed 03-18
     session.commit()
     assert row.sla_clock_no == 2 and row.clock.warned_at is None
     assert tick("2026-03-18 12:00") == (1, 0)

@@ -8,7 +8,7 @@ from typing import Any
 from helpdesk.db import session, utcnow
 from helpdesk.letters import Evidence, Field, Finding, Letter
 from helpdesk.sla import clock
-from helpdesk.tickets import services
+from helpdesk.tickets import lifecycle, services
 from helpdesk.tickets.models import Message, MessageKind, Ticket
 
 CHANGE_LETTER = Letter(
@@ -74,7 +74,6 @@ def make_ticket(
         requester_email=sender,
         requester_name="张三",
         received_at=received_at,
-        letter=letter.to_dict() if letter else None,
         assignee_id=assignee_id,
         enterprise_id=enterprise_id,
         fields=fields if fields is not None else (initial_fields(letter) if letter else {}),
@@ -92,11 +91,12 @@ def make_ticket(
             body_text=body,
             body_html=body_html,
             created_at=received_at,
+            letter=letter.to_dict() if letter else None,
         )
     )
     ticket.search_text = services.search_text_for(ticket)
     if status != "new":
-        services._set_status(
+        lifecycle.change_status(
             ticket, services.TicketStatus(status), by=None, at=received_at + timedelta(minutes=1)
         )
     session.commit()

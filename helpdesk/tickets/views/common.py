@@ -1,0 +1,76 @@
+"""What the agent workspace's pages share: the blueprint, the ticket lookup, redirects, time filters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, url_for
+from sqlalchemy import select
+
+from helpdesk.db import session
+from helpdesk.records.models import Enterprise
+from helpdesk.tickets import queries
+from helpdesk.tickets.models import Ticket
+
+bp = Blueprint("tickets", __name__)
+
+SLA_LABELS = {"ok": "正常", "warn": "即将超时", "breached": "已超时", "paused": "已暂停", "stopped": "已停止"}
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def local_tz() -> Any:
+    return current_app.config["HELPDESK"].timezone
+
+
+def page_clock() -> queries.Clock:
+    return queries.new_clock(local_tz())
+
+
+def is_local_path(target: str) -> bool:
+    """A path on this site (no scheme, no host, no "//" or backslash tricks): safe to redirect to."""
+    return target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target
+
+
+def ticket_or_404(ticket_id: int) -> Ticket:
+    return session.get(Ticket, ticket_id) or abort(404)
+
+
+def back_to_ticket(ticket: Ticket, anchor: str = "") -> Any:
+    return redirect(url_for("tickets.detail", ticket_id=ticket.id) + (f"#{anchor}" if anchor else ""))
+
+
+def flash_form_errors(form: Any) -> None:
+    for errors in form.errors.values():
+        for error in errors:
+            flash(str(error), "error")
+
+
+@bp.app_template_filter("minutes")
+def fmt_minutes(minutes: int | None) -> str:
+    """Business minutes as "11 小时 30 分"."""
+    if minutes is None:
+        return "—"
+    hours, rest = divmod(abs(int(minutes)), 60)
+    if hours and rest:
+        return f"{hours} 小时 {rest} 分"
+    return f"{hours} 小时" if hours else f"{rest} 分"
+
+
+@bp.app_template_filter("time_left")
+def fmt_time_left(minutes: int | None, state: str) -> str:
+    """The queue's "time left" cell in business time."""
+    if state == "stopped" or minutes is None:
+        return "—"
+    if state == "paused":
+        return f"暂停（剩 {fmt_minutes(minutes)}）"
+    if minutes < 0 or state == "breached":
+        over = -minutes if minutes < 0 else 0
+        return f"超时 {fmt_minutes(over)}" if over else "已超时"
+    return f"剩 {fmt_minutes(minutes)}"
+
+
+def enterprise_names(ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return dict(session.execute(select(Enterprise.id, Enterprise.name).where(Enterprise.id.in_(ids))).all())
