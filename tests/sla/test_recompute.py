@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from helpdesk.db import session
 from helpdesk.sla import clock, recompute, service
 from helpdesk.sla.models import SlaClock
-from helpdesk.tickets import services
+from helpdesk.tickets import lifecycle
 from helpdesk.tickets.models import Ticket, TicketStatus
 from tests.tickets.factories import make_ticket
 
@@ -42,9 +42,9 @@ def open_tickets(rng: random.Random, n: int) -> list[int]:
         ticket = make_ticket(type=rng.choice(["change", "unbind", "inquiry"]), received_at=received)
         ids.append(ticket.id)
         if i % 5 == 1:  # waiting on the enterprise three hours later
-            services._set_status(ticket, TicketStatus.WAITING, by=None, at=received + timedelta(hours=3))
+            lifecycle.change_status(ticket, TicketStatus.WAITING, by=None, at=received + timedelta(hours=3))
         if i % 10 == 1:  # and answered a day later: resumed
-            services._set_status(ticket, TicketStatus.OPEN, by=None, at=received + timedelta(hours=27))
+            lifecycle.change_status(ticket, TicketStatus.OPEN, by=None, at=received + timedelta(hours=27))
         session.commit()
     return ids
 
