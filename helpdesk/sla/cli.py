@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 
 from helpdesk.sla import clock, service
 from helpdesk.sla.calendar import WEEKDAY_ZH
-from helpdesk.tickets.models import TYPE_LABELS
+from helpdesk.vocabulary import TYPE_LABELS
 
 
 @click.group("sla")

@@ -1,7 +1,9 @@
 """Recompute the open clocks after a calendar or policy change (in the edit's own transaction).
 
-A row is rewritten only when its figures or its explanation changed; all rewrites go in one
-executemany per table (the clock rows, then the tickets' due_at / warn_at copies of the running ones).
+The new figures are computed per clock from the per-day precomputed offsets (`clock.Counter`); only
+the clocks whose figures or explanation changed are staged, in a temporary table (one executemany
+insert), then written set-based by three UPDATE ... FROM statements (the moved clocks, the other
+changed ones, the tickets' due_at / warn_at copies of the running ones).
 """
 
 from __future__ import annotations
@@ -10,7 +12,22 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, column, or_, select, table, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    column,
+    insert,
+    or_,
+    select,
+    table,
+    update,
+)
 
 from helpdesk.db import UTCDateTime, session, unit_of_work
 from helpdesk.sla import clock
@@ -18,6 +35,27 @@ from helpdesk.sla.models import SlaClock
 
 BATCH = 5000  #: rows per fetch when recomputing open clocks
 NAME_LOOKBACK_DAYS = 32  #: an explanation names the holiday run around the receipt: up to 31 days before it
+
+#: the figures of the clocks a recompute changes, staged for the set-based writes (a temporary table)
+STAGED = Table(
+    "sla_recompute_staged",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("ticket_id", Integer),
+    Column("clock_no", Integer),
+    Column("read_explanation", Text),
+    Column("due_at", UTCDateTime()),
+    Column("warn_at", UTCDateTime()),
+    Column("budget_minutes", Integer),
+    Column("remaining_minutes", Integer),
+    Column("provisional", Boolean),
+    Column("explanation", Text),
+    Column("policy", String(30)),
+    Column("calendar_version", String(64)),
+    Column("moved", Boolean),
+    Column("running", Boolean),
+    prefixes=["TEMPORARY"],
+)
 
 #: the tickets' copies of the running clock's deadlines (sla knows the table, never the tickets package)
 TICKET_COPIES = table(
@@ -107,9 +145,8 @@ def recompute_open(*, window: tuple[date, date] | None = None, ticket_type: str 
         )
     query = query.order_by(c.id).execution_options(yield_per=BATCH)
     keys = [col.key for col in columns]
-    clocks: list[dict[str, Any]] = []
-    copies: list[dict[str, Any]] = []
-    checked = moved = cleared = 0
+    staged: list[dict[str, Any]] = []
+    checked = cleared = 0
     for row in s.execute(query):
         checked += 1
         entry = counters.get(row.ticket_type)
@@ -122,52 +159,56 @@ def recompute_open(*, window: tuple[date, date] | None = None, ticket_type: str 
         if all(values.get(k, current[k]) == current[k] for k in _COMPARED):
             continue
         due = values.get("due_at", row.due_at)
-        moved += due != row.due_at
         cleared += bool(row.provisional) and values.get("provisional", row.provisional) is False
-        clocks.append(
-            {"b_" + k: values[k] if k in values else current[k] for k in _WRITTEN}
-            | {"b_id": row.id, "b_read_explanation": row.explanation}
+        staged.append(
+            {k: values[k] if k in values else current[k] for k in _WRITTEN}
+            | {
+                "id": row.id,
+                "ticket_id": row.ticket_id,
+                "clock_no": row.clock_no,
+                "read_explanation": row.explanation,
+                "moved": due != row.due_at,
+                "running": row.paused_at is None,
+            }
         )
-        if row.paused_at is None:
-            copies.append(
-                {
-                    "b_tid": row.ticket_id,
-                    "b_no": row.clock_no,
-                    "b_due_at": due,
-                    "b_warn_at": values.get("warn_at", row.warn_at),
-                }
-            )
-    if clocks:
-        _write_clocks(clocks)
-    if copies:
-        t = TICKET_COPIES.c
-        _executemany(
-            update(TICKET_COPIES)
-            .where(t.id == bindparam("b_tid"), t.sla_clock_no == bindparam("b_no"))
-            .values(
-                due_at=bindparam("b_due_at", type_=UTCDateTime()),
-                warn_at=bindparam("b_warn_at", type_=UTCDateTime()),
-            ),
-            copies,
-        )
-    return Recomputed(checked, len(clocks), moved, cleared)
+    if not staged:
+        return Recomputed(checked, 0, 0, cleared)
+    connection = s.connection()
+    STAGED.create(connection)  # a temporary table, created and dropped inside the edit's transaction
+    try:
+        _executemany(insert(STAGED), staged)
+        moved, changed = _write_staged()
+    finally:
+        STAGED.drop(connection)
+    return Recomputed(checked, changed, moved, cleared)
 
 
-def _write_clocks(params: list[dict[str, Any]]) -> None:
-    """Write recomputed clock rows (one executemany), each guarded by the inputs it was computed from."""
-    c = SlaClock.__table__.c
-    _executemany(
+def _write_staged() -> tuple[int, int]:
+    """Write the staged figures in three statements; returns (moved, rewritten), counted as written.
+
+    Each clock is written only if it is as it was read (its explanation, not stopped): every start,
+    pause and resume rewrites the explanation (it names their times), so a clock changed meanwhile by
+    its own transaction is left alone, and not counted. The moved clocks go in their own statement,
+    so that its row count is the moved count. The tickets' due_at / warn_at copies follow the running
+    clocks that were written (the clock now holds the staged explanation).
+    """
+    c, t, st = SlaClock.__table__.c, TICKET_COPIES.c, STAGED.c
+    rewrite = (
         update(SlaClock.__table__)
-        .where(
-            c.id == bindparam("b_id"),
-            c.stopped_at.is_(None),
-            # every start, pause and resume rewrites the explanation (it names their times): a clock
-            # whose explanation is still the one read has not moved meanwhile
-            c.explanation == bindparam("b_read_explanation", type_=c.explanation.type),
-        )
-        .values({k: bindparam(f"b_{k}", type_=c[k].type) for k in _WRITTEN}),
-        params,
+        .where(c.id == st.id, c.stopped_at.is_(None), c.explanation == st.read_explanation)
+        .values({k: st[k] for k in _WRITTEN})
     )
+    moved = session.execute(rewrite.where(st.moved.is_(True))).rowcount
+    rest = session.execute(rewrite.where(st.moved.is_(False))).rowcount
+    written = (
+        select(c.id).where(c.id == st.id, c.stopped_at.is_(None), c.explanation == st.explanation).exists()
+    )
+    session.execute(
+        update(TICKET_COPIES)
+        .where(t.id == st.ticket_id, t.sla_clock_no == st.clock_no, st.running.is_(True), written)
+        .values(due_at=st.due_at, warn_at=st.warn_at)
+    )
+    return moved, moved + rest
 
 
 def _executemany(statement: Any, params: list[dict[str, Any]]) -> None:

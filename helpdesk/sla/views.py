@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from helpdesk.auth.models import Role
 from helpdesk.db import session
 from helpdesk.sla import clock, service
-from helpdesk.tickets.models import TYPE_LABELS
+from helpdesk.vocabulary import TYPE_LABELS
 from helpdesk.web import requires
 
 bp = Blueprint("sla", __name__, url_prefix="/sla")

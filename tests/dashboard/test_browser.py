@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from helpdesk.dashboard import views
-from helpdesk.tickets import queries as queue
+from helpdesk.tickets import queue_filters
 from tests.conftest import browser_login, screenshot
 from tests.dashboard.history import NOW, build
 
@@ -24,7 +24,7 @@ SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 def h(app, users, monkeypatch):
     # the dashboard and the queue it links to both look at the same fixed moment
     monkeypatch.setattr(views, "_now", lambda: NOW.astimezone(UTC))
-    monkeypatch.setattr(queue, "utcnow", lambda: NOW.astimezone(UTC))
+    monkeypatch.setattr(queue_filters, "utcnow", lambda: NOW.astimezone(UTC))
     return build()
 
 
