@@ -10,6 +10,7 @@ enterprise_id, requester_email), so this module does not import tickets.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
@@ -451,3 +452,85 @@ def ticket_candidates(ticket: TicketLike, values: dict[str, Any] | None = None) 
     if ticket.requester_email:
         add(lookup.by_sender(ticket.requester_email), "email", detail=email_key(ticket.requester_email))
     return list(out.values())[:10]
+
+
+# ------------------------------------------------------------------------------------------ gate
+
+#: what to ask the enterprise for when a check that blocks an action failed or is unknown
+MATERIAL = {
+    "gate_licence": "加盖公章的营业执照扫描件",
+    "gate_seal": "加盖公章的申请说明（《{kind}》）",
+    "gate_codes": "填写正确的统一社会信用代码/组织机构代码的《{kind}》",
+    "gate_company": "与营业执照名称一致、加盖公章的《{kind}》",
+    "gate_account": "写明要办理的账号（须为贵单位名下账号）的《{kind}》",
+    "gate_several": "贵单位名下全部账号的列表（解绑、注销仅适用于有一个以上账号的企业）",
+}
+KIND_NAMES = {"change": "变更说明", "unbind": "解绑说明", "cancel": "注销说明"}
+#: the actions the gate applies to: they change the records on the strength of a stamped letter
+GATED_ACTIONS = ("change", "unbind", "cancel")
+_RECORD_GATES = {
+    "records_company_name": "gate_company",
+    "records_accounts": "gate_account",
+    "records_cancel_target": "gate_account",
+    "records_binding": "gate_account",
+    "records_multiple_accounts": "gate_several",
+    "records_new_uscc": "gate_codes",
+    "records_new_org_code": "gate_codes",
+}
+
+
+def _letter_findings(ticket: TicketLike) -> dict[str, list[Any]]:
+    read = current_letter(ticket).read
+    out: dict[str, list[Any]] = {}
+    for f in read.findings if read else ():
+        out.setdefault(f.code, []).append(f)
+    return out
+
+
+def gate_checks(ticket: TicketLike, action: str) -> list[dict[str, Any]]:
+    """The required checks of `action` that failed or are unknown: each blocks it until the material
+    arrives or an agent overrides with a reason. Dicts ``{"code", "status", "message", "material"}``.
+
+    The agent's value of 公章 / 营业执照 (ticket.fields) wins over the reading; a check nothing says
+    anything about is unknown, never a pass.
+    """
+    if action not in GATED_ACTIONS:
+        return []
+    values = ticket_values(ticket)
+    letter = _letter_findings(ticket)
+    kind = KIND_NAMES[action]
+    out: list[dict[str, Any]] = []
+
+    def block(code: str, status: str, message: str) -> None:
+        out.append({"code": code, "status": status, "message": message,
+                    "material": MATERIAL[code].format(kind=kind)})  # fmt: skip
+
+    if action in ("unbind", "cancel"):
+        licence = values.get("has_licence")
+        if licence is False:
+            block("gate_licence", "fail", "未附营业执照扫描件。")
+        elif licence is not True:
+            block("gate_licence", "unknown", "无法确认是否附有营业执照扫描件。")
+    seal = values.get("seal")
+    if seal == "none":
+        block("gate_seal", "fail", "来函未见公章。")
+    elif seal != "seal":
+        block("gate_seal", "unknown", "无法确认来函是否加盖公章。")
+    bad_codes = [f.message for c in ("uscc_checksum", "org_code_checksum") for f in letter.get(c, [])
+                 if f.status == "fail"]  # fmt: skip
+    if bad_codes:
+        block("gate_codes", "fail", "；".join(bad_codes) + "。")
+    seen = {item["code"] for item in out}
+    for f in record_findings(ticket):
+        gate = _RECORD_GATES.get(f["code"])
+        if gate is None or f["status"] == "pass" or gate in seen:
+            continue
+        seen.add(gate)
+        block(gate, f["status"], f["message"])
+    return out
+
+
+def gate_fingerprint(blockers: list[dict[str, Any]]) -> str:
+    """A short stable digest of the blocking checks, to tell whether they changed since a page was shown."""
+    text = "|".join(f"{b['code']}:{b['status']}:{b['message']}" for b in blockers)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
