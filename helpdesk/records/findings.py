@@ -139,7 +139,7 @@ def record_findings(ticket: TicketLike) -> list[dict[str, Any]]:
                 "unknown",
                 f"尚未关联企业档案：找到 {len(found)} 家可能的企业，请选择一家关联。",
             )
-        else:
+        elif ticket.type in GATED_ACTIONS or ticket.type == "recovery":
             out.add(
                 "records_enterprise",
                 "fail",
@@ -210,6 +210,21 @@ def _codes_match(out: _Findings, values: dict[str, Any], enterprise: Enterprise)
         out.add("records_codes", "pass", "来函中的统一社会信用代码/组织机构代码与档案一致。", "uscc")
 
 
+#: characters OCR and typing confuse in account names: each maps to one representative
+_LOOKALIKE = str.maketrans({"o": "0", "l": "1", "i": "1", "|": "1", "s": "5", "z": "2", "b": "8"})
+
+
+def _lookalike_key(name: str) -> str:
+    return account_key(name).removeprefix("zxkt_").translate(_LOOKALIKE)
+
+
+def did_you_mean(written: str, accounts: Iterable[PlatformAccount]) -> PlatformAccount | None:
+    """The one account whose name differs from `written` only by look-alike characters (O/0, l/1 ...)."""
+    key = _lookalike_key(written)
+    found = [a for a in accounts if _lookalike_key(a.account_name) == key]
+    return found[0] if len(found) == 1 else None
+
+
 def _named_accounts(out: _Findings, values: dict[str, Any], enterprise: Enterprise) -> None:
     named = list(dict.fromkeys([*values.get("account_names", []), *values.get("target_accounts", [])]))
     if not named:
@@ -229,8 +244,11 @@ def _named_accounts(out: _Findings, values: dict[str, Any], enterprise: Enterpri
             .where(PlatformAccount.account_name.in_(account_variants(written)))
             .limit(1)
         )
+        near = did_you_mean(written, enterprise.accounts) if other is None else None
         if other is not None:
             problems.append(f"{written}（属于“{other.enterprise.name}”）")
+        elif near is not None:
+            problems.append(f"{written}（档案中不存在；您是否指 {near.account_name}？字母 O/数字 0、字母 l/数字 1 易混）")
         else:
             problems.append(f"{written}（档案中不存在）")
     if problems:
@@ -293,7 +311,12 @@ def _cancel(out: _Findings, values: dict[str, Any], enterprise: Enterprise) -> N
         return
     own = {a.account_name: a for a in enterprise.accounts}
     account = next((own[n] for n in sorted(account_variants(target)) if n in own), None)
-    if account is None:
+    near = did_you_mean(target, enterprise.accounts) if account is None else None
+    if near is not None:
+        out.add("records_cancel_target", "fail",
+                f"要注销的账号 {target} 不在档案中；您是否指 {near.account_name}？请核对后在表单中改正。",
+                "target_accounts")  # fmt: skip
+    elif account is None:
         out.add("records_cancel_target", "fail", f"要注销的账号 {target} 不属于该企业。", "target_accounts")
     elif account.status != "active":
         out.add("records_cancel_target", "fail", f"账号 {account.account_name} 已经注销。", "target_accounts")
@@ -534,3 +557,42 @@ def gate_fingerprint(blockers: list[dict[str, Any]]) -> str:
     """A short stable digest of the blocking checks, to tell whether they changed since a page was shown."""
     text = "|".join(f"{b['code']}:{b['status']}:{b['message']}" for b in blockers)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------------ one list
+
+#: internal detail that means nothing to an agent (the seal hint's pixel box, in stored readings too)
+_COORDINATES = re.compile(r"[，,]?\s*位置\s*\(\d+,\s*\d+\)\s*-\s*\(\d+,\s*\d+\)")
+#: letter checks an agent's value of the field replaces: field -> (check code, pass text, fail text)
+_AGENT_SETS = {
+    "seal": ("seal", "客服已确认来函加盖公章", "客服已确认来函未见公章"),
+    "has_licence": ("licence", "客服已确认附有营业执照扫描件", "客服已确认未附营业执照扫描件"),
+}
+
+
+def ticket_checks(ticket: Any) -> list[dict[str, Any]]:
+    """The ticket's one list of checks: the letter's, as the agent corrected them, then the records'.
+
+    A closed ticket shows one line saying so: its records now hold the result, and checking the
+    letter against them again would contradict it (an account just cancelled is "已经注销").
+    """
+    if not getattr(ticket, "is_open", True):
+        return [{"code": "closed", "status": "pass", "field": None,
+                 "message": f"已办结（{getattr(ticket, 'status_label', '')}）：以下核对不再适用。"}]  # fmt: skip
+    read = current_letter(ticket)
+    corrected = read.corrected
+    out: list[dict[str, Any]] = []
+    for f in read.read.findings if read.read else ():
+        if f.code == "seal" and "seal" in corrected:
+            continue
+        message = _COORDINATES.sub("", f.message)
+        out.append({"code": f.code, "status": f.status, "message": message, "field": f.field})
+    for name, (code, yes, no) in _AGENT_SETS.items():
+        if name in corrected and read.values.get(name) in (True, False, "seal", "none"):
+            ok = read.values[name] in (True, "seal")
+            out.append({"code": code, "status": "pass" if ok else "fail", "message": yes if ok else no,
+                        "field": name})  # fmt: skip
+    if "has_licence" in corrected:
+        # the reading's "缺少营业执照" no longer holds (or holds) once an agent looked at the attachments
+        out = [f for f in out if not (f["code"] == "required_attachments" and "营业执照" in f["message"])]
+    return out + record_findings(ticket)

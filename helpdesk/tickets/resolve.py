@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 ACTIONS = ("change", "unbind", "cancel", "recovery")
+ACTION_TITLES = {"change": "办理变更", "unbind": "办理解绑", "cancel": "办理注销", "recovery": "告知账号（找回）"}
 CHANGE_PARAMS = (
     "new_uscc", "new_org_code", "new_name", "new_division_code", "new_division_name", "industry",
     "main_business", "headcount", "old_uscc", "old_org_code", "company_name",
