@@ -248,7 +248,9 @@ def _named_accounts(out: _Findings, values: dict[str, Any], enterprise: Enterpri
         if other is not None:
             problems.append(f"{written}（属于“{other.enterprise.name}”）")
         elif near is not None:
-            problems.append(f"{written}（档案中不存在；您是否指 {near.account_name}？字母 O/数字 0、字母 l/数字 1 易混）")
+            problems.append(
+                f"{written}（档案中不存在；您是否指 {near.account_name}？字母 O/数字 0、字母 l/数字 1 易混）"
+            )
         else:
             problems.append(f"{written}（档案中不存在）")
     if problems:

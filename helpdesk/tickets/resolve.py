@@ -48,7 +48,12 @@ __all__ = [
 ]
 
 ACTIONS = ("change", "unbind", "cancel", "recovery")
-ACTION_TITLES = {"change": "办理变更", "unbind": "办理解绑", "cancel": "办理注销", "recovery": "告知账号（找回）"}
+ACTION_TITLES = {
+    "change": "办理变更",
+    "unbind": "办理解绑",
+    "cancel": "办理注销",
+    "recovery": "告知账号（找回）",
+}
 CHANGE_PARAMS = (
     "new_uscc", "new_org_code", "new_name", "new_division_code", "new_division_name", "industry",
     "main_business", "headcount", "old_uscc", "old_org_code", "company_name",
@@ -286,7 +291,9 @@ def _check_unchanged(blockers: list[dict[str, Any]], checks: str | None) -> None
     # the page showed other checks (someone edited the fields or the records since): the agent
     # decided on something that no longer holds
     if checks is not None and checks != gate_fingerprint(blockers):
-        raise TicketError("自您预览以来，核对结果已经变化（他人修改了来信字段或企业档案）。本次没有办理，请重新预览后再确认。")
+        raise TicketError(
+            "自您预览以来，核对结果已经变化（他人修改了来信字段或企业档案）。本次没有办理，请重新预览后再确认。"
+        )
 
 
 def apply_resolution(
@@ -392,7 +399,12 @@ def material_request(ticket: Ticket, items: list[str]) -> str:
     lines = [f"{enterprise.name}：" if enterprise else "您好！", "",
              f"您的来函（工单 {ticket.number}）我们已收到。经核对，办理还需要以下材料：", ""]  # fmt: skip
     lines += [f"    {i}. {item}" for i, item in enumerate(items, 1)]
-    lines += ["", "请直接回复本邮件并附上以上材料（保留标题中的工单号），收到后我们会尽快办理。", "", SIGNATURE]
+    lines += [
+        "",
+        "请直接回复本邮件并附上以上材料（保留标题中的工单号），收到后我们会尽快办理。",
+        "",
+        SIGNATURE,
+    ]
     return "\n".join(lines)
 
 
@@ -415,7 +427,9 @@ def request_material(
                               subject=f"请补充材料：{t.subject}")  # fmt: skip
         lifecycle.record(t, "material_requested", by=by, field=action, new="、".join(items),
                         detail={"action": action, "items": items}, at=now)  # fmt: skip
-        lifecycle.change_status(t, TicketStatus.WAITING, by=by, at=now, reason="请企业补充：" + "、".join(items))
+        lifecycle.change_status(
+            t, TicketStatus.WAITING, by=by, at=now, reason="请企业补充：" + "、".join(items)
+        )
         return items
 
     return _run(work)

@@ -11,13 +11,13 @@ from sqlalchemy import func, select
 
 from helpdesk.auth.models import Role, User
 from helpdesk.db import session
+from helpdesk.records import findings
 from helpdesk.records.models import Enterprise, PendingApproval
 from helpdesk.records.resolutions import PreconditionFailed
 from helpdesk.records.settings import second_approval_required
 from helpdesk.tickets import resolve, services
 from helpdesk.tickets.models import Ticket
 from helpdesk.tickets.views.common import bp, is_local_path, ticket_or_404
-from helpdesk.records import findings
 from helpdesk.web import NAV_COUNTS, requires
 
 # ------------------------------------------------------------------------------------ resolution
@@ -61,7 +61,9 @@ def _params(action: str) -> dict[str, Any]:
     """The resolution's parameters from the form (the panel's, or the preview's hidden copy)."""
     if action == "change":
         params = {
-            k: request.form.get(k, "").strip() for k in resolve.CHANGE_PARAMS if request.form.get(k, "").strip()
+            k: request.form.get(k, "").strip()
+            for k in resolve.CHANGE_PARAMS
+            if request.form.get(k, "").strip()
         }
         # the form carries the letter's company name; an agent who clears it skips that check
         if "company_name" in request.form:
@@ -105,7 +107,10 @@ def request_material(ticket_id: int) -> Any:
     except services.TicketError as exc:
         flash(str(exc), "error")
     else:
-        flash(f"已发邮件请企业补充：{'、'.join(items)}。工单转为“待企业补充”，企业回复后自动恢复计时。", "success")
+        flash(
+            f"已发邮件请企业补充：{'、'.join(items)}。工单转为“待企业补充”，企业回复后自动恢复计时。",
+            "success",
+        )
     return redirect(url_for("tickets.detail", ticket_id=ticket_id))
 
 
@@ -131,7 +136,7 @@ def resolve_ticket(ticket_id: int) -> Any:
             _params(action),
             by=current_user,
             expected_version=_version(),
-            reply=request.form["reply"] if "reply" in request.form else None,
+            reply=request.form.get("reply"),  # None: not from the preview
             override_reason=request.form.get("override_reason", ""),
             checks=request.form.get("checks") or None,
         )
@@ -185,7 +190,12 @@ def _case(ticket: Ticket | None) -> dict[str, Any]:
 
 def waiting_approvals() -> int:
     """How many cancels wait for a supervisor (the count in the nav)."""
-    return session.scalar(select(func.count()).select_from(PendingApproval).where(PendingApproval.decision.is_(None))) or 0
+    return (
+        session.scalar(
+            select(func.count()).select_from(PendingApproval).where(PendingApproval.decision.is_(None))
+        )
+        or 0
+    )
 
 
 NAV_COUNTS["tickets.approvals"] = waiting_approvals
