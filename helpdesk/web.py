@@ -42,6 +42,10 @@ NAV = (
     ("admin.users", "用户管理", Role.ADMIN),
 )
 
+#: endpoint -> a count shown next to its nav label (e.g. the approvals waiting), registered by the
+#: feature that owns the endpoint so that web imports no feature; 0 shows no count
+NAV_COUNTS: dict[str, Callable[[], int]] = {}
+
 
 def requires(role: Role) -> Callable[[F], F]:
     """Allow the view only to users whose role is at least `role` (admin > supervisor > agent)."""
@@ -112,7 +116,13 @@ def init_app(app: Flask) -> None:
     def nav_links(role: Role | None) -> list[tuple[str, str, Role]]:
         if role is None:
             return []
-        return [n for n in NAV if n[0] in app.view_functions and role.rank >= n[2].rank]
+        links = []
+        for endpoint, label, lowest in NAV:
+            if endpoint not in app.view_functions or role.rank < lowest.rank:
+                continue
+            count = NAV_COUNTS[endpoint]() if endpoint in NAV_COUNTS else 0
+            links.append((endpoint, f"{label}（{count}）" if count else label, lowest))
+        return links
 
     app.jinja_env.globals["nav_links"] = nav_links
 

@@ -314,6 +314,15 @@ def accounts(ctx: Context) -> list[Finding]:
                     "account_count",
                 )
             )
+    elif count is not None and names is not None:  # listed, but read with little confidence
+        out.append(
+            Finding(
+                "account_count",
+                "unknown",
+                f"写明 {count.value} 个账号，读出 {len(names.value)} 个（{'、'.join(names.value)}），识别不确定，请核对原件",
+                "account_count",
+            )
+        )
     elif count is not None:
         out.append(
             Finding(

@@ -10,6 +10,7 @@ enterprise_id, requester_email), so this module does not import tickets.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
@@ -138,7 +139,7 @@ def record_findings(ticket: TicketLike) -> list[dict[str, Any]]:
                 "unknown",
                 f"尚未关联企业档案：找到 {len(found)} 家可能的企业，请选择一家关联。",
             )
-        else:
+        elif ticket.type in GATED_ACTIONS or ticket.type == "recovery":
             out.add(
                 "records_enterprise",
                 "fail",
@@ -209,6 +210,21 @@ def _codes_match(out: _Findings, values: dict[str, Any], enterprise: Enterprise)
         out.add("records_codes", "pass", "来函中的统一社会信用代码/组织机构代码与档案一致。", "uscc")
 
 
+#: characters OCR and typing confuse in account names: each maps to one representative
+_LOOKALIKE = str.maketrans({"o": "0", "l": "1", "i": "1", "|": "1", "s": "5", "z": "2", "b": "8"})
+
+
+def _lookalike_key(name: str) -> str:
+    return account_key(name).removeprefix("zxkt_").translate(_LOOKALIKE)
+
+
+def did_you_mean(written: str, accounts: Iterable[PlatformAccount]) -> PlatformAccount | None:
+    """The one account whose name differs from `written` only by look-alike characters (O/0, l/1 ...)."""
+    key = _lookalike_key(written)
+    found = [a for a in accounts if _lookalike_key(a.account_name) == key]
+    return found[0] if len(found) == 1 else None
+
+
 def _named_accounts(out: _Findings, values: dict[str, Any], enterprise: Enterprise) -> None:
     named = list(dict.fromkeys([*values.get("account_names", []), *values.get("target_accounts", [])]))
     if not named:
@@ -228,8 +244,13 @@ def _named_accounts(out: _Findings, values: dict[str, Any], enterprise: Enterpri
             .where(PlatformAccount.account_name.in_(account_variants(written)))
             .limit(1)
         )
+        near = did_you_mean(written, enterprise.accounts) if other is None else None
         if other is not None:
             problems.append(f"{written}（属于“{other.enterprise.name}”）")
+        elif near is not None:
+            problems.append(
+                f"{written}（档案中不存在；您是否指 {near.account_name}？字母 O/数字 0、字母 l/数字 1 易混）"
+            )
         else:
             problems.append(f"{written}（档案中不存在）")
     if problems:
@@ -292,7 +313,12 @@ def _cancel(out: _Findings, values: dict[str, Any], enterprise: Enterprise) -> N
         return
     own = {a.account_name: a for a in enterprise.accounts}
     account = next((own[n] for n in sorted(account_variants(target)) if n in own), None)
-    if account is None:
+    near = did_you_mean(target, enterprise.accounts) if account is None else None
+    if near is not None:
+        out.add("records_cancel_target", "fail",
+                f"要注销的账号 {target} 不在档案中；您是否指 {near.account_name}？请核对后在表单中改正。",
+                "target_accounts")  # fmt: skip
+    elif account is None:
         out.add("records_cancel_target", "fail", f"要注销的账号 {target} 不属于该企业。", "target_accounts")
     elif account.status != "active":
         out.add("records_cancel_target", "fail", f"账号 {account.account_name} 已经注销。", "target_accounts")
@@ -451,3 +477,124 @@ def ticket_candidates(ticket: TicketLike, values: dict[str, Any] | None = None) 
     if ticket.requester_email:
         add(lookup.by_sender(ticket.requester_email), "email", detail=email_key(ticket.requester_email))
     return list(out.values())[:10]
+
+
+# ------------------------------------------------------------------------------------------ gate
+
+#: what to ask the enterprise for when a check that blocks an action failed or is unknown
+MATERIAL = {
+    "gate_licence": "加盖公章的营业执照扫描件",
+    "gate_seal": "加盖公章的申请说明（《{kind}》）",
+    "gate_codes": "填写正确的统一社会信用代码/组织机构代码的《{kind}》",
+    "gate_company": "与营业执照名称一致、加盖公章的《{kind}》",
+    "gate_account": "写明要办理的账号（须为贵单位名下账号）的《{kind}》",
+    "gate_several": "贵单位名下全部账号的列表（解绑、注销仅适用于有一个以上账号的企业）",
+}
+KIND_NAMES = {"change": "变更说明", "unbind": "解绑说明", "cancel": "注销说明"}
+#: the actions the gate applies to: they change the records on the strength of a stamped letter
+GATED_ACTIONS = ("change", "unbind", "cancel")
+_RECORD_GATES = {
+    "records_company_name": "gate_company",
+    "records_accounts": "gate_account",
+    "records_cancel_target": "gate_account",
+    "records_binding": "gate_account",
+    "records_multiple_accounts": "gate_several",
+    "records_new_uscc": "gate_codes",
+    "records_new_org_code": "gate_codes",
+}
+
+
+def _letter_findings(ticket: TicketLike) -> dict[str, list[Any]]:
+    read = current_letter(ticket).read
+    out: dict[str, list[Any]] = {}
+    for f in read.findings if read else ():
+        out.setdefault(f.code, []).append(f)
+    return out
+
+
+def gate_checks(ticket: TicketLike, action: str) -> list[dict[str, Any]]:
+    """The required checks of `action` that failed or are unknown: each blocks it until the material
+    arrives or an agent overrides with a reason. Dicts ``{"code", "status", "message", "material"}``.
+
+    The agent's value of 公章 / 营业执照 (ticket.fields) wins over the reading; a check nothing says
+    anything about is unknown, never a pass.
+    """
+    if action not in GATED_ACTIONS:
+        return []
+    values = ticket_values(ticket)
+    letter = _letter_findings(ticket)
+    kind = KIND_NAMES[action]
+    out: list[dict[str, Any]] = []
+
+    def block(code: str, status: str, message: str) -> None:
+        out.append({"code": code, "status": status, "message": message,
+                    "material": MATERIAL[code].format(kind=kind)})  # fmt: skip
+
+    if action in ("unbind", "cancel"):
+        licence = values.get("has_licence")
+        if licence is False:
+            block("gate_licence", "fail", "未附营业执照扫描件。")
+        elif licence is not True:
+            block("gate_licence", "unknown", "无法确认是否附有营业执照扫描件。")
+    seal = values.get("seal")
+    if seal == "none":
+        block("gate_seal", "fail", "来函未见公章。")
+    elif seal != "seal":
+        block("gate_seal", "unknown", "无法确认来函是否加盖公章。")
+    bad_codes = [f.message for c in ("uscc_checksum", "org_code_checksum") for f in letter.get(c, [])
+                 if f.status == "fail"]  # fmt: skip
+    if bad_codes:
+        block("gate_codes", "fail", "；".join(bad_codes) + "。")
+    seen = {item["code"] for item in out}
+    for f in record_findings(ticket):
+        gate = _RECORD_GATES.get(f["code"])
+        if gate is None or f["status"] == "pass" or gate in seen:
+            continue
+        seen.add(gate)
+        block(gate, f["status"], f["message"])
+    return out
+
+
+def gate_fingerprint(blockers: list[dict[str, Any]]) -> str:
+    """A short stable digest of the blocking checks, to tell whether they changed since a page was shown."""
+    text = "|".join(f"{b['code']}:{b['status']}:{b['message']}" for b in blockers)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------------ one list
+
+#: internal detail that means nothing to an agent (the seal hint's pixel box, in stored readings too)
+_COORDINATES = re.compile(r"[，,]?\s*位置\s*\(\d+,\s*\d+\)\s*-\s*\(\d+,\s*\d+\)")
+#: letter checks an agent's value of the field replaces: field -> (check code, pass text, fail text)
+_AGENT_SETS = {
+    "seal": ("seal", "客服已确认来函加盖公章", "客服已确认来函未见公章"),
+    "has_licence": ("licence", "客服已确认附有营业执照扫描件", "客服已确认未附营业执照扫描件"),
+}
+
+
+def ticket_checks(ticket: Any) -> list[dict[str, Any]]:
+    """The ticket's one list of checks: the letter's, as the agent corrected them, then the records'.
+
+    A closed ticket shows one line saying so: its records now hold the result, and checking the
+    letter against them again would contradict it (an account just cancelled is "已经注销").
+    """
+    if not getattr(ticket, "is_open", True):
+        return [{"code": "closed", "status": "pass", "field": None,
+                 "message": f"已办结（{getattr(ticket, 'status_label', '')}）：以下核对不再适用。"}]  # fmt: skip
+    read = current_letter(ticket)
+    corrected = read.corrected
+    out: list[dict[str, Any]] = []
+    for f in read.read.findings if read.read else ():
+        if f.code == "seal" and "seal" in corrected:
+            continue
+        message = _COORDINATES.sub("", f.message)
+        out.append({"code": f.code, "status": f.status, "message": message, "field": f.field})
+    for name, (code, yes, no) in _AGENT_SETS.items():
+        if name in corrected and read.values.get(name) in (True, False, "seal", "none"):
+            ok = read.values[name] in (True, "seal")
+            out.append({"code": code, "status": "pass" if ok else "fail", "message": yes if ok else no,
+                        "field": name})  # fmt: skip
+    if "has_licence" in corrected:
+        # the reading's "缺少营业执照" no longer holds (or holds) once an agent looked at the attachments
+        out = [f for f in out if not (f["code"] == "required_attachments" and "营业执照" in f["message"])]
+    return out + record_findings(ticket)

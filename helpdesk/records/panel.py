@@ -48,6 +48,8 @@ class Panel:
     pending: PendingApproval | None = None
     titles: dict[str, str] = field(default_factory=lambda: dict(ACTION_TITLES))
     ready: dict[str, bool] = field(default_factory=dict)  #: action -> its record checks all pass
+    #: action -> the required checks that failed or are unknown (findings.gate_checks), for its forms
+    blockers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def summary(self) -> dict[str, int]:
@@ -75,10 +77,15 @@ def records_panel(ticket: Any) -> Panel:
     if not target and enterprise is not None and ticket.type == "unbind":
         holder = next((a for a in active_accounts(enterprise) if a.app_bound), None)
         target = holder.account_name if holder else ""
+    if target and enterprise is not None:  # an O/0 or l/1 slip: prefill the record's spelling
+        near = findings.did_you_mean(target, enterprise.accounts)
+        target = near.account_name if near is not None else target
     panel.target_account = target
     panel.forms = FORMS_BY_TYPE.get(ticket.type, ())
     panel.other_forms = tuple(a for a in ACTION_TITLES if a not in panel.forms)
     panel.ready = _ready(panel.findings)
+    if ticket.is_open and enterprise is not None:
+        panel.blockers = {a: findings.gate_checks(ticket, a) for a in panel.forms}
     panel.pending = session.scalar(
         select(PendingApproval).where(
             PendingApproval.ticket_id == ticket.id, PendingApproval.decision.is_(None)

@@ -343,7 +343,12 @@ def _projects_under(enterprise: Enterprise, *, name: bool, division: bool) -> li
 
 
 def apply_change(
-    enterprise: Enterprise, *, actor: Actor | None, ticket_id: int | None, **values: Any
+    enterprise: Enterprise,
+    *,
+    actor: Actor | None,
+    ticket_id: int | None,
+    detail: dict[str, Any] | None = None,
+    **values: Any,
 ) -> Applied:
     """Correct codes and/or qualification fields; the qualification goes back to 未审核. Flushes.
 
@@ -387,7 +392,7 @@ def apply_change(
     summary = "；".join(
         f"{c.label}由 {c.before or '空'} 变更为 {c.after}" for c in changes if c.field != "review_status"
     )
-    _audit(changes, action="change", enterprise=enterprise, actor=actor, ticket_id=ticket_id)
+    _audit(changes, action="change", enterprise=enterprise, actor=actor, ticket_id=ticket_id, detail=detail)
     session.flush()
     return Applied("change", summary, tuple(changes), notes=tuple(notes))
 
@@ -409,14 +414,19 @@ def check_unbind(enterprise: Enterprise, account_name: str) -> PlatformAccount:
 
 
 def apply_unbind(
-    enterprise: Enterprise, account_name: str, *, actor: Actor | None, ticket_id: int | None
+    enterprise: Enterprise,
+    account_name: str,
+    *,
+    actor: Actor | None,
+    ticket_id: int | None,
+    detail: dict[str, Any] | None = None,
 ) -> Applied:
     """Remove the fund application's binding from the named account. Flushes."""
     enterprise = _lock(enterprise)
     account = check_unbind(enterprise, account_name)
     account.app_bound = False
     changes = [Change("account", account.account_name, "app_bound", BOUND, UNBOUND)]
-    _audit(changes, action="unbind", enterprise=enterprise, actor=actor, ticket_id=ticket_id)
+    _audit(changes, action="unbind", enterprise=enterprise, actor=actor, ticket_id=ticket_id, detail=detail)
     session.flush()
     return Applied("unbind", f"解绑账号 {account.account_name} 的{APP}", tuple(changes))
 

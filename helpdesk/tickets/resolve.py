@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from helpdesk.auth.models import Role, User
 from helpdesk.db import lock_row, session, unit_of_work, utcnow
 from helpdesk.records import resolutions
-from helpdesk.records.findings import ticket_values
+from helpdesk.records.findings import gate_checks, gate_fingerprint, ticket_values
 from helpdesk.records.models import Enterprise, PendingApproval
 from helpdesk.records.resolutions import APP, Applied, PreconditionFailed
 from helpdesk.records.settings import second_approval_required
@@ -34,16 +34,26 @@ from helpdesk.tickets.models import STATUS_LABELS, Ticket, TicketEvent, TicketSt
 
 __all__ = [
     "ACTIONS",
+    "Blocked",
     "PreconditionFailed",
+    "Preview",
     "ResolutionOutcome",
     "apply_resolution",
     "approve",
     "decline",
     "link_enterprise",
     "pending_for",
+    "preview_resolution",
+    "request_material",
 ]
 
 ACTIONS = ("change", "unbind", "cancel", "recovery")
+ACTION_TITLES = {
+    "change": "办理变更",
+    "unbind": "办理解绑",
+    "cancel": "办理注销",
+    "recovery": "告知账号（找回）",
+}
 CHANGE_PARAMS = (
     "new_uscc", "new_org_code", "new_name", "new_division_code", "new_division_name", "industry",
     "main_business", "headcount", "old_uscc", "old_org_code", "company_name",
@@ -58,6 +68,38 @@ class ResolutionOutcome:
     message: str  #: Chinese, for the agent
     summary: str = ""
     approval_id: int | None = None
+
+
+class Blocked(TicketError):
+    """Required checks failed or are unknown: request the material, or override with a written reason."""
+
+    def __init__(self, blockers: list[dict[str, Any]]) -> None:
+        self.blockers = blockers
+        shown = "；".join(b["message"].rstrip("。") for b in blockers)
+        super().__init__(
+            f"核对未通过，不能直接办理：{shown}。请一键向企业索要缺少的材料，或填写理由后强制办理（理由会记入审计并提交审批人）。"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What applying would do, computed in a transaction that is rolled back."""
+
+    action: str
+    summary: str  #: the record change, in Chinese
+    subject: str  #: of the reply ("" when the ticket has no requester address)
+    reply: str  #: the reply as it would be sent; the agent may edit it
+    blockers: list[dict[str, Any]]
+    checks: str  #: gate_fingerprint(blockers): the apply refuses when it differs
+    version: int  #: the ticket version the preview was made at
+    needs_approval: bool
+
+
+class _RolledBack(Exception):
+    """Raised inside a unit of work to undo it (the preview)."""
+
+    def __init__(self, preview: Preview) -> None:
+        self.preview = preview
 
 
 def pending_for(ticket: Ticket) -> PendingApproval | None:
@@ -136,10 +178,12 @@ def _apply(action: str, ticket: Ticket, enterprise: Enterprise, params: dict[str
            detail: dict[str, Any] | None = None) -> Applied:  # fmt: skip
     if action == "change":
         return resolutions.apply_change(
-            enterprise, actor=by, ticket_id=ticket.id, **_change_params(ticket, params)
+            enterprise, actor=by, ticket_id=ticket.id, detail=detail, **_change_params(ticket, params)
         )
     if action == "unbind":
-        return resolutions.apply_unbind(enterprise, _account_param(params), actor=by, ticket_id=ticket.id)
+        return resolutions.apply_unbind(
+            enterprise, _account_param(params), actor=by, ticket_id=ticket.id, detail=detail
+        )
     if action == "cancel":
         return resolutions.apply_cancel(
             enterprise, _account_param(params), actor=by, ticket_id=ticket.id, detail=detail
@@ -188,9 +232,18 @@ def notice(ticket: Ticket, enterprise: Enterprise, applied: Applied) -> str:
     return "\n".join(lines)
 
 
-def _finish(
-    ticket: Ticket, enterprise: Enterprise, applied: Applied, by: User, detail: dict[str, Any]
-) -> None:
+def _reply_text(reply: str | None, generated: str) -> str:
+    """The reply to queue: the one the agent saw (and perhaps edited) in the preview, else the notice."""
+    if reply is None:
+        return generated
+    text = reply.replace("\r\n", "\n").strip()
+    if not text:
+        raise TicketError("回复内容不能为空：请填写要发给企业的回复，或恢复预览中的默认内容。")
+    return text
+
+
+def _finish(ticket: Ticket, enterprise: Enterprise, applied: Applied, by: User, detail: dict[str, Any],
+            reply: str | None = None) -> None:  # fmt: skip
     """Event, reply and status: the tickets side of an applied resolution (caller's transaction)."""
     now = utcnow()
     lifecycle.record(ticket, "resolution", by=by, field=applied.action, new=applied.summary,
@@ -201,9 +254,13 @@ def _finish(
         ticket.assignee_id = by.id
         lifecycle.record(ticket, "assigned", by=by, field="assignee", old=None, new=by.id, at=now)
     if ticket.requester_email:
-        lifecycle.queue_reply(ticket, notice(ticket, enterprise, applied), by=by, kind="resolution",
-                              subject=f"已办结：{ticket.subject}")  # fmt: skip
+        body = _reply_text(reply, notice(ticket, enterprise, applied))
+        lifecycle.queue_reply(ticket, body, by=by, kind="resolution", subject=_reply_subject(ticket))
     lifecycle.change_status(ticket, TicketStatus.RESOLVED, by=by, at=now, reason=applied.summary)
+
+
+def _reply_subject(ticket: Ticket) -> str:
+    return f"已办结：{ticket.subject}"
 
 
 def _run(fn: Any) -> Any:
@@ -221,14 +278,44 @@ def _run(fn: Any) -> Any:
 # ------------------------------------------------------------------------------------------ actions
 
 
+def _override(blockers: list[dict[str, Any]], reason: str) -> dict[str, Any]:
+    """The override as stored in the event, the audit entry and the approval: reason and what it overrode."""
+    reason = reason.strip()[:1000]
+    if not blockers or not reason:
+        return {}
+    checks = [{k: b[k] for k in ("code", "status", "message")} for b in blockers]
+    return {"override": {"reason": reason, "checks": checks}}
+
+
+def _check_unchanged(blockers: list[dict[str, Any]], checks: str | None) -> None:
+    # the page showed other checks (someone edited the fields or the records since): the agent
+    # decided on something that no longer holds
+    if checks is not None and checks != gate_fingerprint(blockers):
+        raise TicketError(
+            "自您预览以来，核对结果已经变化（他人修改了来信字段或企业档案）。本次没有办理，请重新预览后再确认。"
+        )
+
+
 def apply_resolution(
-    ticket: Ticket, action: str, params: dict[str, Any], *, by: User, expected_version: int | None = None
+    ticket: Ticket,
+    action: str,
+    params: dict[str, Any],
+    *,
+    by: User,
+    expected_version: int | None = None,
+    reply: str | None = None,
+    override_reason: str = "",
+    checks: str | None = None,
 ) -> ResolutionOutcome:
     """Apply a change / unbind / cancel / recovery and resolve the ticket, all or nothing. Commits.
 
-    With the require_second_approval setting on, a cancel only records a PendingApproval (the ticket
-    stays open) and `approve` applies it later. Raises TicketError (incl. Conflict) or
-    PreconditionFailed; in every such case nothing was changed.
+    A required check that failed or is unknown (records.findings.gate_checks) refuses with Blocked
+    unless `override_reason` is given; the reason is stored in the event, the audit entry and the
+    approval. `reply` is the text the agent saw in the preview (queued as is); `checks` the preview's
+    fingerprint of the blocking checks (refused when they changed). With the require_second_approval
+    setting on, a cancel only records a PendingApproval (the ticket stays open) and `approve` applies
+    it later. Raises TicketError (incl. Conflict, Blocked) or PreconditionFailed; in every such case
+    nothing was changed.
     """
     if action not in ACTIONS:
         raise TicketError("未知的办理类型。")
@@ -239,24 +326,111 @@ def apply_resolution(
         _check_open(t, expected_version)
         enterprise = _enterprise(t)
         _check_no_pending(t)
+        blockers = gate_checks(t, action)
+        _check_unchanged(blockers, checks)
         if action == "cancel" and second_approval_required():
             account = resolutions.check_cancel(enterprise, _account_param(params))
-            pending = PendingApproval(ticket_id=t.id, action="cancel", params={"account": account.account_name},
+            override = _override(blockers, override_reason)
+            if blockers and not override:
+                raise Blocked(blockers)
+            stored: dict[str, Any] = {"account": account.account_name, **override}
+            if reply is not None:
+                stored["reply"] = _reply_text(reply, "")
+            pending = PendingApproval(ticket_id=t.id, action="cancel", params=stored,
                                       requested_by_id=by.id, requested_at=utcnow())  # fmt: skip
             session.add(pending)
             session.flush()
             lifecycle.record(t, "approval_requested", by=by, field="cancel", new=account.account_name,
-                            detail={"approval": pending.id, "account": account.account_name})  # fmt: skip
+                            detail={"approval": pending.id, "account": account.account_name, **override})  # fmt: skip
             if t.status == TicketStatus.NEW.value:
                 lifecycle.change_status(t, TicketStatus.OPEN, by=by, at=utcnow())
             return ResolutionOutcome(t.id, action, "pending",
                                      f"注销账号 {account.account_name} 需要主管审批，已提交；批准后自动办理并回复企业。",
                                      f"注销账号 {account.account_name}", pending.id)  # fmt: skip
-        applied = _apply(action, t, enterprise, params, by)
-        _finish(t, enterprise, applied, by, {})
+        # the hard preconditions (records.resolutions) refuse first: no reason overrides those
+        detail = _override(blockers, override_reason)
+        applied = _apply(action, t, enterprise, params, by, detail=detail or None)
+        if blockers and not detail:  # after _apply: a refused precondition is the clearer message
+            raise Blocked(blockers)
+        _finish(t, enterprise, applied, by, detail, reply)
         return ResolutionOutcome(
             t.id, action, "applied", f"已办结：{applied.summary}。回复已放入发件队列。", applied.summary
         )
+
+    return _run(work)
+
+
+def preview_resolution(
+    ticket: Ticket, action: str, params: dict[str, Any], *, by: User, expected_version: int | None = None
+) -> Preview:
+    """What `apply_resolution` would change and reply, and which checks block it. Changes nothing.
+
+    The resolution is applied in a unit of work that is then rolled back, so the preview runs the very
+    code (and preconditions) that the apply will. Raises TicketError or PreconditionFailed like it.
+    """
+    if action not in ACTIONS:
+        raise TicketError("未知的办理类型。")
+    params = dict(params)
+
+    def work() -> None:
+        t = _lock_ticket(ticket.id)
+        _check_open(t, expected_version)
+        enterprise = _enterprise(t)
+        _check_no_pending(t)
+        blockers = gate_checks(t, action)
+        version = t.version
+        needs_approval = action == "cancel" and second_approval_required()
+        applied = _apply(action, t, enterprise, params, by)
+        raise _RolledBack(Preview(action, applied.summary,
+                                  _reply_subject(t) if t.requester_email else "",
+                                  notice(t, enterprise, applied) if t.requester_email else "",
+                                  blockers, gate_fingerprint(blockers), version, needs_approval))  # fmt: skip
+
+    try:
+        _run(work)
+    except _RolledBack as done:
+        return done.preview
+    raise AssertionError("unreachable: the preview always rolls back")
+
+
+def material_request(ticket: Ticket, items: list[str]) -> str:
+    """The mail that asks the enterprise for exactly `items` (Chinese)."""
+    enterprise = session.get(Enterprise, ticket.enterprise_id) if ticket.enterprise_id else None
+    lines = [f"{enterprise.name}：" if enterprise else "您好！", "",
+             f"您的来函（工单 {ticket.number}）我们已收到。经核对，办理还需要以下材料：", ""]  # fmt: skip
+    lines += [f"    {i}. {item}" for i, item in enumerate(items, 1)]
+    lines += [
+        "",
+        "请直接回复本邮件并附上以上材料（保留标题中的工单号），收到后我们会尽快办理。",
+        "",
+        SIGNATURE,
+    ]
+    return "\n".join(lines)
+
+
+def request_material(
+    ticket: Ticket, action: str, *, by: User, expected_version: int | None = None
+) -> list[str]:
+    """Ask the enterprise for what the blocking checks of `action` lack, in one mail, and set the ticket
+    to 待企业补充. Returns the items asked for. Commits."""
+
+    def work() -> list[str]:
+        t = _lock_ticket(ticket.id)
+        _check_open(t, expected_version)
+        items = list(dict.fromkeys(b["material"] for b in gate_checks(t, action)))
+        if not items:
+            raise TicketError("核对均已通过，没有需要企业补充的材料。")
+        if not t.requester_email:
+            raise TicketError("这张工单没有发件人地址，无法发邮件索要材料。请电话联系企业。")
+        now = utcnow()
+        lifecycle.queue_reply(t, material_request(t, items), by=by, kind="request",
+                              subject=f"请补充材料：{t.subject}")  # fmt: skip
+        lifecycle.record(t, "material_requested", by=by, field=action, new="、".join(items),
+                        detail={"action": action, "items": items}, at=now)  # fmt: skip
+        lifecycle.change_status(
+            t, TicketStatus.WAITING, by=by, at=now, reason="请企业补充：" + "、".join(items)
+        )
+        return items
 
     return _run(work)
 
@@ -285,11 +459,13 @@ def approve(pending: PendingApproval, *, by: User) -> ResolutionOutcome:
         now = utcnow()
         p.decision, p.decided_by_id, p.decided_at = "approved", by.id, now
         detail = {"approval": p.id, "requested_by": p.requested_by_id, "approved_by": by.id}
+        if p.params.get("override"):
+            detail["override"] = p.params["override"]
         lifecycle.record(
             t, "approval_approved", by=by, field=p.action, new=p.params.get("account"), detail=detail
         )
         applied = _apply(p.action, t, enterprise, dict(p.params), by, detail=detail)
-        _finish(t, enterprise, applied, by, detail)
+        _finish(t, enterprise, applied, by, detail, p.params.get("reply"))
         return ResolutionOutcome(
             t.id, p.action, "applied", f"已批准并办结：{applied.summary}。", applied.summary, p.id
         )

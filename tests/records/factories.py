@@ -64,6 +64,12 @@ def letter(type_: str, **fields: Any) -> dict[str, Any]:
 
 def make_ticket(type_: str = "unbind", *, enterprise: Enterprise | None = None, status: str = "open",
                 requester: str = "contact@hengda.cn", subject: str = "解绑说明", **fields: Any) -> Ticket:  # fmt: skip
+    # a complete letter unless the test says otherwise: stamped, with the licence for unbind / cancel
+    if type_ in ("change", "unbind", "cancel"):
+        fields.setdefault("seal", "seal")
+    if type_ in ("unbind", "cancel"):
+        fields.setdefault("has_licence", True)
+    fields = {k: v for k, v in fields.items() if v is not None}  # None: the letter does not say it
     ticket = Ticket(type=type_, status=status, subject=subject, requester_email=requester,
                     enterprise_id=enterprise.id if enterprise else None, fields={})  # fmt: skip
     session.add(ticket)

@@ -42,15 +42,21 @@ def test_each_resolution_end_to_end_in_the_browser(live_server, browser, page, u
     for action in ("change", "unbind", "recovery"):
         page.goto(f"{live_server.url}/tickets/{ids[action]}")
         if action == "change":
-            assert page.locator("#records").get_by_text("按来函内容可以办理变更").count() == 1
+            assert page.locator("#findings").get_by_text("按来函内容可以办理变更").count() == 1
             screenshot(page, "records-panel-change")
         page.locator(f'form[data-action="{action}"] button[type=submit]').first.click()
         page.wait_for_load_state()
+        # the preview: the reply it will send, then the confirmation that applies it
+        assert page.locator("textarea#reply").input_value().strip(), action
+        with page.expect_navigation():  # the click only starts the POST; wait for its redirect
+            page.get_by_test_id("confirm-resolution").click()
         assert "已办结" in _flash(page), (action, _flash(page))
 
     page.goto(f"{live_server.url}/tickets/{ids['cancel']}")
     page.locator('form[data-action="cancel"] button[type=submit]').first.click()
     page.wait_for_load_state()
+    with page.expect_navigation():  # the click only starts the POST; wait for its redirect
+        page.get_by_test_id("confirm-resolution").click()
     assert "需要主管审批" in _flash(page)
 
     supervisor = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN").new_page()

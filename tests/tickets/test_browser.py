@@ -175,12 +175,23 @@ def test_agent_works_a_change_letter_end_to_end(live_server, page, users, smtp, 
     assert "盖章的变更说明已附上" in page.locator(".conversation").inner_text()
     assert "变更说明（盖章）.pdf" in page.locator(".conversation").inner_text()
 
+    # the seal hint cannot judge this PDF, and an unknown seal blocks the change: the agent looks
+    # at the attachment and confirms the seal (a correction on the timeline)
+    page.select_option("#field-seal", "seal")
+    with page.expect_navigation():
+        page.get_by_role("button", name="保存字段修改").click()
+    assert "客服已确认来函加盖公章" in page.locator("#findings").inner_text()
     # apply the resolution from the records panel: "a" focuses its primary action
     assert "企业档案" in page.locator("#records").inner_text()
     page.keyboard.press("a")
     assert page.evaluate("document.activeElement.dataset.key") == "apply"
     page.keyboard.press("Enter")
     page.wait_for_load_state()
+    # the preview shows the reply it will send (editable); nothing blocks a stamped, valid change
+    assert "91110108551385082Q" in page.locator("textarea#reply").input_value()
+    assert page.locator("#blockers").count() == 0, page.locator("#blockers").inner_text()
+    with page.expect_navigation():  # the click only starts the POST; wait for its redirect
+        page.get_by_test_id("confirm-resolution").click()
     assert "已办结" in page.locator(".flashes").inner_text()
     with session_factory() as own:
         from helpdesk.records.models import Enterprise
