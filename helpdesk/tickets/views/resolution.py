@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from helpdesk.auth.models import Role, User
 from helpdesk.db import session
+from helpdesk.params import optional_int, parse_id
 from helpdesk.records import findings
 from helpdesk.records.models import Enterprise, PendingApproval
 from helpdesk.records.resolutions import PreconditionFailed
@@ -24,8 +25,7 @@ from helpdesk.web import NAV_COUNTS, requires
 
 
 def _version() -> int | None:
-    raw = request.form.get("version", "")
-    return int(raw) if raw.isdigit() else None
+    return optional_int(request.form.get("version", ""), "工单版本号")
 
 
 def _back_to(default: str) -> Any:
@@ -44,7 +44,8 @@ def link_enterprise(ticket_id: int) -> Any:
     raw = request.form.get("enterprise_id", "")
     ent = None
     if raw:
-        ent = session.get(Enterprise, int(raw)) if raw.isdigit() else None
+        ent_id = parse_id(raw)
+        ent = session.get(Enterprise, ent_id) if ent_id is not None else None
         if ent is None:
             abort(400, "所选企业不存在。")
     try:
