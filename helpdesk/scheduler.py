@@ -77,11 +77,11 @@ def sla_calendar() -> None:
 
 def ocr_pending() -> None:
     from helpdesk.core import leases
-    from helpdesk.tickets import intake
+    from helpdesk.tickets import ocr_job
 
     with leases.held("ocr") as lease:
         if lease is not None:
-            intake.run_ocr_pending()
+            ocr_job.run_ocr_pending()
 
 
 def retry_failed_ingest() -> None:

@@ -54,7 +54,7 @@ class InboundMail(Base):
     status: Mapped[str] = mapped_column(String(20), default="stored")  #: stored/ingested/failed/ignored
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    #: the claim of the path that is turning this mail into a ticket (compare-and-set; see intake.claim)
+    #: the claim of the path that is turning this mail into a ticket (compare-and-set; see tickets.inbound.claim)
     claim_token: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))

@@ -14,11 +14,8 @@ from its headers alone; in every case it becomes a ticket with the original .eml
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,23 +24,27 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.util import identity_key
+from sqlalchemy import func, or_, select
 
-from helpdesk.core import sandbox
 from helpdesk.db import session, utcnow
 from helpdesk.letters import Letter, current
-from helpdesk.letters import read as read_letter
 from helpdesk.letters.sniff import sniff
 from helpdesk.mail import addresses, filters, identity, store
 from helpdesk.mail.models import InboundMail, OutboundMail
-from helpdesk.mail.parse import parse_mail
 from helpdesk.mail.parsed import MailAttachment, ParsedMail
 from helpdesk.records import lookup
 from helpdesk.sla import clock
 from helpdesk.tickets import lifecycle, services
+from helpdesk.tickets.inbound import ClaimLost, claim, claim_ttl, settle, store_raw
 from helpdesk.tickets.models import Attachment, Message, MessageKind, Ticket, TicketStatus
+from helpdesk.tickets.reading import (
+    MAX_ATTACHMENTS,
+    Prepared,
+    intake_sandbox,
+    max_attachment_bytes,
+    prepare_all,
+    read_all,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,19 +76,11 @@ SNIFFED_MIME = {
 }
 #: attachments up to this size also live in the database row (so a lost disk keeps small letters)
 INLINE_ATTACHMENT_BYTES = 0
-#: attachments kept per mail; a mail with more keeps the rest inside its original.eml
-MAX_ATTACHMENTS = 100
 
 
 #: a mail whose ingest was started this many times without finishing (each start killed the process)
 #: goes straight to the fallback ticket: one poisonous mail must not stop the ones behind it
 MAX_ATTEMPTS = 5
-#: workers of the intake sandbox (parse + letter reading)
-PARALLEL_WORKERS = int(os.environ.get("HELPDESK_INTAKE_WORKERS", "2"))
-
-
-class ClaimLost(Exception):
-    """Another path claimed this mail after us (our claim had expired): our work is rolled back."""
 
 
 @dataclass(frozen=True)
@@ -96,15 +89,6 @@ class IngestResult:
     ticket_id: int | None
     outcome: str  #: created / threaded / duplicate / elsewhere / failed
     detail: str = ""
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """What the sandbox read from one stored mail, and what it could not read."""
-
-    mail: ParsedMail
-    letter: Letter
-    unread: str = ""  #: why the attachments' content was not read ("" when it was)
 
 
 def _settings() -> Any:
@@ -116,192 +100,6 @@ def _our_addresses() -> set[str]:
         str(_settings()["HELPDESK_SMTP_FROM"]).lower(),
         str(_settings()["HELPDESK_IMAP_USER"]).lower(),
     } - {""}
-
-
-def store_raw(
-    raw: bytes,
-    *,
-    internal_date: datetime,
-    mailbox_id: int | None = None,
-    uidvalidity: int | None = None,
-    uid: int | None = None,
-    source: str = "imap",
-    commit: bool = True,
-) -> tuple[InboundMail, bool]:
-    """Keep the raw message before anything else; returns (row, created). Commits unless commit=False
-    (the poller stores a whole batch, then commits once, before any of it is parsed).
-
-    The key is the content without trace headers (helpdesk.mail.identity): the same mail fetched
-    twice, from another UID, after a UIDVALIDITY change or delivered by two routes finds the existing
-    row; a different mail that reuses a Message-ID is a new row.
-    """
-    key = identity.content_key(raw)
-    existing = session.scalar(select(InboundMail).where(InboundMail.message_key == key))
-    if existing is not None:
-        if uid is not None and existing.uid != uid and mailbox_id is not None:
-            # same message seen under a new UID (moved, re-uploaded, new UIDVALIDITY): remember the newest
-            existing.mailbox_id, existing.uidvalidity, existing.uid = mailbox_id, uidvalidity, uid
-            existing.flagged_on_server = False
-            if commit:
-                session.commit()
-        return existing, False
-    row = InboundMail(
-        mailbox_id=mailbox_id,
-        uidvalidity=uidvalidity,
-        uid=uid,
-        message_key=key,
-        message_id=identity.message_id(raw),
-        raw_sha256=_sha256(raw),
-        raw=raw,
-        internal_date=internal_date,
-        source=source,
-    )
-    try:
-        # a savepoint, so that losing the race below undoes only this row, not the batch around it
-        with session.begin_nested():
-            session.add(row)
-        if commit:
-            session.commit()
-    except IntegrityError:  # a concurrent worker stored it first (unique message_key)
-        if commit:
-            session.rollback()
-        existing = session.scalar(select(InboundMail).where(InboundMail.message_key == key))
-        if existing is None:
-            raise
-        return existing, False
-    return row, True
-
-
-def _sha256(raw: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(raw).hexdigest()
-
-
-# ---- claims -------------------------------------------------------------------------------------
-
-
-def claim_ttl() -> timedelta:
-    return timedelta(seconds=int(_settings()["HELPDESK_LEASE_SECONDS"]))
-
-
-def claim(inbound_ids: Sequence[int], *, now: datetime | None = None) -> tuple[str, list[int]]:
-    """Claim the stored mails that no other path is working on; returns (token, the ids won). Commits.
-
-    A claim older than the lease TTL belongs to a path that died: it may be taken over. The claim
-    only says who does the work; the ticket's transaction checks the token again (`_settle`).
-    """
-    now = now or utcnow()
-    token = uuid.uuid4().hex
-    if not inbound_ids:
-        return token, []
-    session.execute(
-        update(InboundMail)
-        .where(
-            InboundMail.id.in_(list(inbound_ids)),
-            InboundMail.status.in_(("stored", "failed")),
-            or_(InboundMail.claimed_at.is_(None), InboundMail.claimed_at < now - claim_ttl()),
-        )
-        .values(claim_token=token, claimed_at=now, attempts=InboundMail.attempts + 1)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    # populate_existing: the identity map may hold these rows as they were before the update
-    won = session.scalars(
-        select(InboundMail)
-        .where(InboundMail.claim_token == token)
-        .order_by(InboundMail.id)
-        .execution_options(populate_existing=True)
-    ).all()
-    return token, [row.id for row in won]
-
-
-def _settle(inbound_id: int, token: str, **values: Any) -> None:
-    """Mark the mail done, in the caller's transaction, only if our claim still stands."""
-    done = session.execute(
-        update(InboundMail)
-        .where(
-            InboundMail.id == inbound_id,
-            InboundMail.claim_token == token,
-            InboundMail.status != "ingested",
-        )
-        .values(claim_token=None, claimed_at=None, **values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if done != 1:
-        raise ClaimLost(f"inbound mail {inbound_id}")
-    row = session.identity_map.get(identity_key(InboundMail, inbound_id))
-    if row is not None:  # the update went around the ORM: reload the row when it is next read
-        session.expire(row)
-
-
-# ---- reading, in the sandbox --------------------------------------------------------------------
-
-
-#: a letter is a page or two (a quoted chain a few more): the reader gets at most this much of a
-#: body, since its cost grows with the text (the ticket keeps the whole body)
-LETTER_TEXT_LIMIT = 20_000
-
-
-def _for_letter(mail: ParsedMail, *, attachments: bool = True) -> ParsedMail:
-    return dataclasses.replace(
-        mail,
-        text=mail.text[:LETTER_TEXT_LIMIT],
-        html=mail.html[:LETTER_TEXT_LIMIT],
-        attachments=mail.attachments[:MAX_ATTACHMENTS] if attachments else (),
-    )
-
-
-def prepare(raw: bytes, max_attachment_bytes: int) -> Prepared:
-    """The pure, CPU-bound part of intake (parse + read the letter without OCR); runs in the sandbox."""
-    mail = parse_mail(raw, max_attachment_bytes=max_attachment_bytes)
-    return Prepared(mail, read_letter(_for_letter(mail), ocr=False))
-
-
-def prepare_body_only(raw: bytes, max_attachment_bytes: int, unread: str) -> Prepared:
-    """The fallback when reading the attachments overran: the letter from the mail's own text."""
-    mail = parse_mail(raw, max_attachment_bytes=max_attachment_bytes)
-    return Prepared(mail, read_letter(_for_letter(mail, attachments=False), ocr=False), unread)
-
-
-def max_attachment_bytes() -> int:
-    return int(_settings()["HELPDESK_MAX_ATTACHMENT_MB"]) << 20
-
-
-def _sandbox() -> sandbox.Sandbox:
-    memory = int(_settings()["HELPDESK_PARSE_MEMORY_MB"])
-    return sandbox.shared(
-        f"intake:{memory}",
-        lambda: sandbox.Sandbox(
-            min(PARALLEL_WORKERS, os.cpu_count() or 1),
-            memory_mb=memory,
-            preload=["helpdesk.tickets.prepare_worker"],
-        ),
-    )
-
-
-#: what a reading that hit its budget ends with (any other exception is a bug or a broken mail)
-_OVERRUN = (sandbox.BudgetExceeded, sandbox.WorkerDied, MemoryError, RecursionError)
-
-
-def prepare_all(raws: Sequence[bytes]) -> list[Prepared | BaseException]:
-    """Read each stored mail in the sandbox within the budget; degrade step by step, never wait forever.
-
-    A mail that overruns or kills its worker is read again without its attachments' content (half
-    the budget); what fails that too comes back as the exception, and `ingest` makes the fallback.
-    """
-    return _read_all(_sandbox(), raws, float(_settings()["HELPDESK_PARSE_SECONDS"]), max_attachment_bytes())
-
-
-def _read_all(box: sandbox.Sandbox, raws: Sequence[bytes], budget: float, limit: int) -> list[Any]:
-    """prepare_all without the app's settings: it also runs on the read-ahead thread."""
-    results: list[Any] = box.run(prepare, [(raw, limit) for raw in raws], budget)
-    again = [i for i, r in enumerate(results) if isinstance(r, _OVERRUN)]
-    if again:
-        calls = [(raws[i], limit, str(results[i])) for i in again]
-        for i, second in zip(again, box.run(prepare_body_only, calls, budget / 2), strict=True):
-            results[i] = second
-    return results
 
 
 # ---- ingest -------------------------------------------------------------------------------------
@@ -374,7 +172,7 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
         if not mail.is_bounce and not auto_reasons:
             _wake(ticket, inbound.internal_date, now)
         ticket.search_text = services.search_text_for(ticket)
-        _settle(inbound.id, token, status="ingested", ticket_id=ticket.id, processed_at=now, error=None)
+        settle(inbound.id, token, status="ingested", ticket_id=ticket.id, processed_at=now, error=None)
         return IngestResult(inbound.id, ticket.id, "threaded")
 
     ticket = Ticket(
@@ -403,7 +201,7 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
     if named is not None:
         _note_stranger(ticket, named, mail.sender)
     _note_problems(ticket, inbound, prepared)
-    _link_enterprise(ticket, letter, mail.sender)
+    link_enterprise(ticket, letter, mail.sender)
     ticket.search_text = services.search_text_for(ticket)
     requester = addresses.single_mailbox(mail.sender)
     if auto_reasons:
@@ -416,7 +214,7 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
         lifecycle.record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": ["rate limit"]})
     else:
         _acknowledge(ticket, requester.address)
-    _settle(inbound.id, token, status="ingested", ticket_id=ticket.id, processed_at=now, error=None)
+    settle(inbound.id, token, status="ingested", ticket_id=ticket.id, processed_at=now, error=None)
     return IngestResult(inbound.id, ticket.id, "created")
 
 
@@ -633,7 +431,7 @@ def _problem_text(att: MailAttachment) -> str:
     return f"附件无法保存：{att.problem}"
 
 
-def _link_enterprise(ticket: Ticket, letter: Letter, sender: str) -> None:
+def link_enterprise(ticket: Ticket, letter: Letter, sender: str) -> None:
     found = lookup.candidates(
         usccs=[str(v) for v in letter.values("uscc")],
         org_codes=[str(v) for v in letter.values("org_code")],
@@ -741,7 +539,7 @@ def _fallback_ticket(inbound: InboundMail | None, exc: BaseException, token: str
         _attach_original(ticket, note, inbound)
         lifecycle.record(ticket, "created", new="inquiry", detail={"fallback": True, "error": reason})
         ticket.search_text = services.search_text_for(ticket)
-        _settle(inbound_id, token, status="ingested", ticket_id=ticket.id, processed_at=now, error=reason)
+        settle(inbound_id, token, status="ingested", ticket_id=ticket.id, processed_at=now, error=reason)
         session.commit()
         return IngestResult(inbound_id, ticket.id, "failed", reason)
     except ClaimLost:
@@ -751,7 +549,7 @@ def _fallback_ticket(inbound: InboundMail | None, exc: BaseException, token: str
         session.rollback()
         log.exception("fallback ticket for inbound mail %s failed", inbound_id)
         try:
-            _settle(inbound_id, token, status="failed", error=f"{reason}; fallback: {second!r}"[:2000])
+            settle(inbound_id, token, status="failed", error=f"{reason}; fallback: {second!r}"[:2000])
             session.commit()
         except ClaimLost:
             session.rollback()
@@ -799,7 +597,7 @@ def ingest_many(
     Each chunk is claimed just before it is read: another path (the retry job, a second worker) can
     still take the chunks after it. A claimed chunk is always ingested, even past the deadline.
     """
-    box = _sandbox()
+    box = intake_sandbox()
     budget = float(_settings()["HELPDESK_PARSE_SECONDS"])
     limit = max_attachment_bytes()
     chunks = [candidates[i : i + PENDING_CHUNK] for i in range(0, len(candidates), PENDING_CHUNK)]
@@ -814,7 +612,7 @@ def ingest_many(
                 rows = [row for row in (session.get(InboundMail, i) for i in won) if row is not None]
                 readable = [row.raw for row in rows if row.attempts <= MAX_ATTEMPTS]
                 session.commit()  # hold no transaction (on SQLite: no write lock) while the sandbox reads
-                claimed = (len(chunk), token, rows, reader.submit(_read_all, box, readable, budget, limit))
+                claimed = (len(chunk), token, rows, reader.submit(read_all, box, readable, budget, limit))
             if ahead is not None:
                 size, token, rows, reading = ahead
                 ready = iter(reading.result())
@@ -834,81 +632,3 @@ def import_eml(raw: bytes, *, received_at: datetime | None = None) -> IngestResu
     if not created and inbound.status == "ingested":
         return IngestResult(inbound.id, inbound.ticket_id, "duplicate")
     return ingest(inbound)
-
-
-def read_with_ocr(raw: bytes, max_attachment_bytes: int, budget_s: float) -> Letter:
-    """Parse and read the letter with OCR; runs in the OCR sandbox (no memory cap: the engine maps a lot)."""
-    mail = parse_mail(raw, max_attachment_bytes=max_attachment_bytes)
-    return read_letter(mail, ocr=True, ocr_budget_s=budget_s)
-
-
-def _waiting_for_ocr(ticket: Ticket) -> list[Message]:
-    """The ticket's inbound messages whose reading still waits for OCR, oldest first.
-
-    A reading stored before readings lived on messages (or without the flag) falls back to the first
-    inbound message: the ticket says OCR is pending, so that is the mail to read again.
-    """
-    inbound = [
-        m for m in ticket.messages if m.inbound_mail_id is not None and m.kind == MessageKind.INBOUND.value
-    ]
-    waiting = [m for m in inbound if current.waits_for_ocr(m)]
-    return waiting or inbound[:1]
-
-
-def _ocr_sandbox() -> sandbox.Sandbox:
-    return sandbox.shared(
-        "ocr",
-        lambda: sandbox.Sandbox(
-            1, memory_mb=None, recycle_mb=None, preload=["helpdesk.tickets.prepare_worker"]
-        ),
-    )
-
-
-def run_ocr_pending(limit: int = 5, budget_s: float = 60.0) -> int:
-    """Re-read letters that need OCR (off the request path) and update that message's reading. Commits per ticket.
-
-    One message per ticket and pass (the oldest whose reading waits for OCR); the ticket stays pending
-    while another of its messages waits. The reading runs in a sandbox process: a scan that keeps
-    the engine busy past the budget (and a grace for the engine to load) is given up with a note, so
-    it cannot hold the OCR job.
-    """
-    done = 0
-    for ticket in session.scalars(
-        select(Ticket).where(Ticket.ocr_pending.is_(True)).order_by(Ticket.id).limit(limit)
-    ).all():
-        waiting = _waiting_for_ocr(ticket)
-        first = session.get(InboundMail, waiting[0].inbound_mail_id) if waiting else None
-        if first is None:
-            ticket.ocr_pending = False
-            session.commit()
-            continue
-        message_id, raw = waiting[0].id, first.raw
-        session.commit()  # no transaction stays open while the engine works
-        [letter] = _ocr_sandbox().run(read_with_ocr, [(raw, max_attachment_bytes(), budget_s)], budget_s + 60)
-        ticket = session.get(Ticket, ticket.id)
-        message = session.get(Message, message_id)
-        if ticket is None or not ticket.ocr_pending or message is None or message.ticket_id != ticket.id:
-            session.rollback()
-            continue
-        ticket.ocr_pending = len(waiting) > 1
-        if isinstance(letter, BaseException):
-            lifecycle.record(
-                ticket, "ocr_failed", detail={"error": f"{type(letter).__name__}: {letter}"[:500]}
-            )
-            session.commit()
-            continue
-        message.letter = letter.to_dict()
-        ticket.fields = current.refreshed_fields(ticket)
-        if ticket.type == "inquiry" and letter.type != "inquiry":
-            lifecycle.record(
-                ticket, "type", field="type", old=ticket.type, new=letter.type, detail={"ocr": True}
-            )
-            ticket.type = letter.type
-            clock.recompute(ticket)
-        if ticket.enterprise_id is None:
-            _link_enterprise(ticket, letter, ticket.requester_email)
-        ticket.search_text = services.search_text_for(ticket)
-        lifecycle.record(ticket, "ocr_done", detail={"seconds": letter.timings.get("total")})
-        session.commit()
-        done += 1
-    return done

@@ -27,6 +27,7 @@ from helpdesk.db import session, utcnow
 from helpdesk.mail import imap
 from helpdesk.mail.imap import FetchedMessage, ImapSettings, ImapSource
 from helpdesk.mail.models import InboundMail, Mailbox
+from helpdesk.tickets import inbound as inbound_mail
 from helpdesk.tickets import intake
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ def _process_batch(
     ingest each message (one commit each) in UID order, then mark the batch on the server at once."""
     stored = []
     for fetched in batch:
-        inbound, created = intake.store_raw(
+        inbound, created = inbound_mail.store_raw(
             fetched.raw,
             internal_date=fetched.internal_date,
             mailbox_id=mailbox.id,

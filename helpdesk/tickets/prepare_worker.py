@@ -1,4 +1,4 @@
-"""Preloaded by the intake worker processes (forkserver): the modules `intake.prepare` needs."""
+"""Preloaded by the intake worker processes (forkserver): the modules `reading.prepare` needs."""
 
 import helpdesk.letters  # noqa: F401
 import helpdesk.mail.parse  # noqa: F401

@@ -9,7 +9,8 @@ from sqlalchemy import func, select, update
 
 from helpdesk.db import session, utcnow
 from helpdesk.mail.models import InboundMail, OutboundMail
-from helpdesk.tickets import intake
+from helpdesk.tickets import inbound as stored
+from helpdesk.tickets import intake, reading
 from helpdesk.tickets.models import Attachment, Message, Ticket, TicketEvent
 from tests.intake.conftest import make_mail
 from tests.intake.hostile import slow_pdf
@@ -61,17 +62,17 @@ def test_a_byte_identical_copy_and_a_copy_by_another_route_are_one_mail(app):
 
 
 def test_a_mail_claimed_by_another_path_is_left_to_it_until_its_claim_expires(app):
-    inbound, _ = intake.store_raw(make_mail(sender="d@corp-d.example.cn"), internal_date=utcnow())
-    token, won = intake.claim([inbound.id])  # another path, alive
+    inbound, _ = stored.store_raw(make_mail(sender="d@corp-d.example.cn"), internal_date=utcnow())
+    token, won = stored.claim([inbound.id])  # another path, alive
     assert won == [inbound.id]
-    assert intake.claim([inbound.id])[1] == []
+    assert stored.claim([inbound.id])[1] == []
     result = intake.ingest(inbound)
     assert result.outcome == "elsewhere" and tickets() == []
     # that path died: after the lease TTL its claim may be taken over
     session.execute(
         update(InboundMail)
         .where(InboundMail.id == inbound.id)
-        .values(claimed_at=utcnow() - intake.claim_ttl() - timedelta(seconds=1))
+        .values(claimed_at=utcnow() - stored.claim_ttl() - timedelta(seconds=1))
     )
     session.commit()
     assert intake.ingest(session.get(InboundMail, inbound.id)).outcome == "created"
@@ -80,16 +81,16 @@ def test_a_mail_claimed_by_another_path_is_left_to_it_until_its_claim_expires(ap
 
 
 def test_a_path_whose_claim_was_taken_over_rolls_back_its_ticket(app):
-    inbound, _ = intake.store_raw(make_mail(sender="e@corp-e.example.cn"), internal_date=utcnow())
-    slow_token, _ = intake.claim([inbound.id])
-    [prepared] = intake.prepare_all([inbound.raw])  # the slow path has read the mail ...
+    inbound, _ = stored.store_raw(make_mail(sender="e@corp-e.example.cn"), internal_date=utcnow())
+    slow_token, _ = stored.claim([inbound.id])
+    [prepared] = reading.prepare_all([inbound.raw])  # the slow path has read the mail ...
     session.execute(  # ... but stalled past its claim, and another path took the mail over
         update(InboundMail)
         .where(InboundMail.id == inbound.id)
-        .values(claimed_at=utcnow() - intake.claim_ttl() - timedelta(seconds=1))
+        .values(claimed_at=utcnow() - stored.claim_ttl() - timedelta(seconds=1))
     )
     session.commit()
-    fast_token, won = intake.claim([inbound.id])
+    fast_token, won = stored.claim([inbound.id])
     assert won == [inbound.id] and fast_token != slow_token
     late = intake.ingest(session.get(InboundMail, inbound.id), prepared=prepared, token=slow_token)
     assert late.outcome == "elsewhere" and tickets() == [] and acks() == 0  # fenced: nothing written
@@ -162,9 +163,9 @@ def test_a_mail_no_worker_can_read_becomes_a_fallback_ticket_from_its_headers(ap
 
 
 def test_a_mail_that_killed_its_reader_again_and_again_goes_to_the_fallback(app):
-    inbound, _ = intake.store_raw(make_mail(sender="i@corp-i.example.cn"), internal_date=utcnow())
+    inbound, _ = stored.store_raw(make_mail(sender="i@corp-i.example.cn"), internal_date=utcnow())
     for _ in range(intake.MAX_ATTEMPTS):  # each claim was taken by a process that died with it
-        intake.claim([inbound.id])
+        stored.claim([inbound.id])
         session.execute(update(InboundMail).values(claimed_at=utcnow() - timedelta(hours=1)))
         session.commit()
     result = intake.ingest(session.get(InboundMail, inbound.id))
@@ -174,8 +175,8 @@ def test_a_mail_that_killed_its_reader_again_and_again_goes_to_the_fallback(app)
 
 @pytest.mark.parametrize("path", ["retry", "import"])
 def test_every_path_claims_first(app, path):
-    inbound, _ = intake.store_raw(make_mail(sender="j@corp-j.example.cn"), internal_date=utcnow())
-    intake.claim([inbound.id])  # the poll has it
+    inbound, _ = stored.store_raw(make_mail(sender="j@corp-j.example.cn"), internal_date=utcnow())
+    stored.claim([inbound.id])  # the poll has it
     if path == "retry":
         assert intake.ingest_pending() == []
     else:
@@ -185,20 +186,53 @@ def test_every_path_claims_first(app, path):
 
 def test_a_mail_with_too_many_attachments_keeps_the_rest_in_its_original(app):
     many = [
-        (f"附件{i}.pdf", "application/pdf", b"%%PDF-1.4 %d" % i) for i in range(intake.MAX_ATTACHMENTS + 30)
+        (f"附件{i}.pdf", "application/pdf", b"%%PDF-1.4 %d" % i) for i in range(reading.MAX_ATTACHMENTS + 30)
     ]
     result = intake.import_eml(make_mail(subject="很多附件", sender="k@corp-k.example.cn", attachments=many))
     ticket = session.get(Ticket, result.ticket_id)
     names = session.scalars(select(Attachment.original_name).where(Attachment.ticket_id == ticket.id)).all()
-    assert len(names) == intake.MAX_ATTACHMENTS + 1 and "original.eml" in names
-    assert f"带有 {intake.MAX_ATTACHMENTS + 30} 个附件" in notes(ticket)
+    assert len(names) == reading.MAX_ATTACHMENTS + 1 and "original.eml" in names
+    assert f"带有 {reading.MAX_ATTACHMENTS + 30} 个附件" in notes(ticket)
 
 
 def test_a_huge_body_is_stored_whole_and_its_letter_read_from_the_start(app):
     letter = "解绑说明\n我司在平台有2个账号（corp_l1、corp_l2），申请将专项资金申报与账号corp_l2解绑。\n"
-    body = letter + "附：往来记录。\n" * (intake.LETTER_TEXT_LIMIT)
+    body = letter + "附：往来记录。\n" * (reading.LETTER_TEXT_LIMIT)
     result = intake.import_eml(make_mail(subject="解绑说明", sender="l@corp-l.example.cn", body=body))
     ticket = session.get(Ticket, result.ticket_id)
     assert ticket.type == "unbind"
     inbound = [m for m in ticket.messages if m.kind == "inbound"][0]
     assert len(inbound.body_text.rstrip()) >= len(body.rstrip())  # nothing cut from what is stored
+
+
+@pytest.mark.ocr
+def test_the_ocr_job_reads_a_scanned_letter_in_its_sandbox(app):
+    from helpdesk.tickets import ocr_job
+    from tests.letters.make_letters import text_image
+
+    scan = text_image(
+        [
+            "注销说明",
+            "外贸发展专项资金（中小）网络管理应用项目组：",
+            "我司在商务部业务系统统一平台存在2个账号，现申请注销账号scan_corp_b。",
+            "特此说明！",
+            "2026年11月20日",
+        ],
+        fmt="JPEG",
+    )
+    result = intake.import_eml(
+        make_mail(
+            subject="说明",
+            sender="m@corp-m.example.cn",
+            body="见附件。",
+            attachments=[("scan.jpg", "image/jpeg", scan)],
+        )
+    )
+    ticket = session.get(Ticket, result.ticket_id)
+    assert ticket.ocr_pending and ticket.type == "inquiry"  # intake reads no scans
+    assert ocr_job.run_ocr_pending() == 1
+    session.expire_all()
+    ticket = session.get(Ticket, result.ticket_id)
+    assert not ticket.ocr_pending and ticket.type == "cancel"
+    kinds = session.scalars(select(TicketEvent.kind).where(TicketEvent.ticket_id == ticket.id)).all()
+    assert "ocr_done" in kinds and "type" in kinds

@@ -174,7 +174,7 @@ def test_unparseable_mail_becomes_inquiry_with_raw_eml(app, imap, imap_settings,
         raise RuntimeError("letter reader exploded")
 
     # the reading runs in sandbox processes that a monkeypatch cannot reach: break the in-process step
-    monkeypatch.setattr(intake, "_link_enterprise", broken)
+    monkeypatch.setattr(intake, "link_enterprise", broken)
     raw = make_mail(subject="会让解析失败的邮件")
     imap.append(raw)
     report = poll.poll_once(imap_settings)
