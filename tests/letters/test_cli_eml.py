@@ -108,12 +108,12 @@ def test_seal_on_a_colour_page_without_a_seal_is_none(monkeypatch: pytest.Monkey
 @pytest.mark.parametrize("stamped", [True, False])
 def test_seal_on_an_image_only_pdf_page_is_judged_as_a_page(stamped: bool) -> None:
     """The page picture of an image-only PDF is not shrunk like an e-seal picture first."""
-    from helpdesk.letters import reader
+    from helpdesk.letters import reader, seal_check
 
     pdf = scanmaker.render_pdf_scan("\n".join(LETTER), seed=6, seal=stamped)
     src = reader.from_attachment("说明.pdf", pdf)[0]
     src.role, src.page_roles = "letter", ["letter"]
-    (verdict, why), _label = reader._seal(src)
+    (verdict, why), _label = seal_check.seal(src)
     assert verdict == ("seal" if stamped else "none"), why
 
 

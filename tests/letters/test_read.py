@@ -176,10 +176,10 @@ def test_letter_pasted_in_the_body_with_a_licence_scan_and_ocr_deferred():
 
 
 def test_ocr_unavailable_is_a_finding(monkeypatch):
-    from helpdesk.letters import reader
+    from helpdesk.letters import inputs
 
-    real = reader._optional
-    monkeypatch.setattr(reader, "_optional", lambda name: None if name == "ocr" else real(name))
+    real = inputs.optional
+    monkeypatch.setattr(inputs, "optional", lambda name: None if name == "ocr" else real(name))
     scan = text_image(["解绑说明", "我司申请解绑账号"], fmt="PNG")
     got = read(make_mail(attachments=[("scan.png", scan)]), today=TODAY)
     assert finding(got, "ocr").message == "OCR 不可用：扫描件未识别，请人工查看附件"
@@ -191,7 +191,7 @@ def test_ocr_budget_spent_is_a_finding(monkeypatch):
     import time as _time
     import types
 
-    from helpdesk.letters import reader
+    from helpdesk.letters import inputs
 
     calls = []
 
@@ -207,8 +207,8 @@ def test_ocr_budget_spent_is_a_finding(monkeypatch):
         )
 
     fake = types.SimpleNamespace(available=lambda: True, ocr_image=slow_ocr, ocr_pdf=slow_ocr)
-    real = reader._optional
-    monkeypatch.setattr(reader, "_optional", lambda name: fake if name == "ocr" else real(name))
+    real = inputs.optional
+    monkeypatch.setattr(inputs, "optional", lambda name: fake if name == "ocr" else real(name))
     scans = [(f"s{i}.png", text_image([f"第{i}页"], fmt="PNG")) for i in range(3)]
     got = read(make_mail(attachments=scans), today=TODAY, ocr_budget_s=0.2)
     assert len(calls) == 1 and calls[0] is not None

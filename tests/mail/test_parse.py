@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from helpdesk.mail import html as mail_html
+from helpdesk.mail import mime as mime_module
 from helpdesk.mail import parse as parse_module
 from helpdesk.mail.html import html_to_text, sanitize_html
 from helpdesk.mail.parse import parse_mail
@@ -299,14 +300,14 @@ def test_an_internal_error_degrades_to_headers_and_the_raw_body(monkeypatch: pyt
 
 
 def test_a_broken_part_is_kept_and_the_rest_parsed(monkeypatch: pytest.MonkeyPatch):
-    real_leaf = parse_module._leaf
+    real_leaf = mime_module._leaf
 
     def leaf(part, info, st, body):  # type: ignore[no-untyped-def]
         if info.content_type == "application/pdf":
             raise ValueError("broken")
         real_leaf(part, info, st, body)
 
-    monkeypatch.setattr(parse_module, "_leaf", leaf)
+    monkeypatch.setattr(mime_module, "_leaf", leaf)
     mail = golden("006-raw-8bit-utf8-filename")
     assert mail.text == "见附件。"
     assert [(a.content_type, a.problem) for a in mail.attachments] == [("message/rfc822", "unparsed")]
