@@ -28,6 +28,7 @@ lines lost (a printed line found in no OCR line within a tenth of its length in 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import io
 import os
@@ -37,7 +38,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from helpdesk.letters import ocr  # noqa: E402
+from helpdesk.letters import ocr, raster  # noqa: E402
 
 
 def _scanmaker() -> Any:
@@ -57,12 +58,38 @@ def _scanmaker() -> Any:
     return mod
 
 
+@contextlib.contextmanager
+def _old_session_options() -> Iterator[None]:
+    """The sessions as built before: spinning off, rapidocr's own arena (off) and inter-op threads."""
+    from rapidocr_onnxruntime.utils import infer_engine
+
+    cls = infer_engine.OrtInferSession
+    orig = cls.__dict__["_init_sess_opts"]
+
+    def opts(config: dict) -> object:
+        o = orig.__func__(config)
+        o.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        o.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        return o
+
+    cls._init_sess_opts = staticmethod(opts)
+    try:
+        yield
+    finally:
+        cls._init_sess_opts = orig
+
+
 class BeforeEngine(ocr._RapidEngine):
     """The code path before issue 12 / 18: whole page reduced to 1280 px for detection, every
     line through the angle classifier (which turns some over: they come back empty)."""
 
-    def __init__(self, ocr_instance: Any) -> None:  # shares the warm engine of "after"
-        self._ocr = ocr_instance
+    def __init__(self) -> None:
+        from rapidocr_onnxruntime import RapidOCR
+
+        with _old_session_options():
+            self._ocr = RapidOCR(
+                print_verbose=False, intra_op_num_threads=max(1, min(2, os.cpu_count() or 1))
+            )
         self._lock = threading.Lock()
 
     def _read_steps(self, grey: np.ndarray) -> list[tuple[list, str]]:
@@ -198,12 +225,14 @@ class Tally:
 
 
 def _with_engine(engine: ocr._Engine, fn: Callable[[], ocr.OcrResult]) -> ocr.OcrResult:
-    saved = ocr._engine
+    saved = ocr._engine, raster.REDUCE_FILTER
     ocr._engine = lambda: engine  # type: ignore[assignment]
+    if isinstance(engine, BeforeEngine):
+        raster.REDUCE_FILTER = Image.Resampling.LANCZOS  # pages were reduced so before
     try:
         return fn()
     finally:
-        ocr._engine = saved  # type: ignore[assignment]
+        ocr._engine, raster.REDUCE_FILTER = saved  # type: ignore[assignment]
 
 
 def run_set(sm: Any, name: str, pages: list[Page], engines: dict[str, ocr._Engine]) -> dict[str, Tally]:
@@ -251,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     engines: dict[str, ocr._Engine] = {"after": after}
     if isinstance(after, ocr._RapidEngine):
-        engines = {"before": BeforeEngine(after._ocr), "after": after}
+        engines = {"before": BeforeEngine(), "after": after}
     load_avg = os.getloadavg()
     rows = []
     for name in args.sets:

@@ -6,16 +6,24 @@ Public interface::
     engine_name() -> str
     ocr_image(data, *, deadline=None) -> OcrResult
     ocr_pdf(data, *, deadline=None, max_pages=10) -> OcrResult
+    normalise_dates(line) -> str      (applied to every OCR'd line already)
 
 Engines, behind one small internal interface (``_Engine.read(image) -> lines``):
 
-- ``rapidocr``: RapidOCR (PP-OCR models on onnxruntime, the ``[ocr]`` extra), loaded once, lazily,
-  and reused; calls are serialised by a lock.
+- ``rapidocr``: RapidOCR (PP-OCR models on onnxruntime, the ``[ocr]`` extra), loaded once per
+  process, lazily, and reused (a worker process keeps it warm); calls are serialised by a lock.
+  Its steps are called one by one: the glyph height and the text area are read from the page
+  (connected components, a few ms); detection runs on the text area only, reduced so that body
+  glyphs are :data:`DET_GLYPH_PX` tall (not a fixed page size: 10.5 pt text on a 600 dpi scan
+  stays as large as the detector needs); the angle classifier votes once for the page (upside
+  down or not) instead of turning single lines over, which lost lines; recognition reads the
+  full-size line crops in batches of lines of about the same length.
 - ``tesseract``: the ``tesseract`` CLI with ``chi_sim``, the fallback when rapidocr is not importable.
 
 ``HELPDESK_OCR_ENGINE`` (``auto`` | ``rapidocr`` | ``tesseract`` | ``none``) forces a choice; ``auto``
 (the default) takes rapidocr, then tesseract. ``HELPDESK_OCR_THREADS`` sets onnxruntime's threads
-(default min(2, cpus)).
+per session (default: the cores this process may run on, at most :data:`MAX_THREADS`; with several
+OCR worker processes on one machine, set it to cores / processes).
 
 Both engines see the page's *red channel* as a grey image: red seal ink is almost white there,
 so the seal drops out while black and blue ink stay dark. Big images are reduced to
@@ -47,13 +55,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageChops
+from PIL import Image, ImageFilter
 
 from . import raster
 
 log = logging.getLogger(__name__)
 
 PAGE_SEPARATOR = "\n\f\n"
+SEAL_LEVEL_PERCENT = 55  # red ink brighter than this share of the paper around it is seal ink
 MAX_IMAGE_PAGES = 10  # frames of a multi-page TIFF that ocr_image reads
 TESSERACT_TIMEOUT = 120.0
 # Text detection runs on the text area of the page, reduced so that body glyphs are DET_GLYPH_PX
@@ -61,10 +70,13 @@ TESSERACT_TIMEOUT = 120.0
 DET_GLYPH_PX = 20
 DET_MIN_SIDE = 960  # never reduce the page's long side below this for detection
 DET_FALLBACK_SIDE = 1600  # the page's long side for detection when the text size is unknown
+REC_BATCH = 8  # lines recognised in one call at most
+REC_WIDTH_TOLERANCE = 1.1  # lines batched together differ in length by at most 10 %
 ORIENTATION_SAMPLE = 8  # lines the angle classifier looks at to decide whether the page is upside down
 TEXT_MIN_GLYPHS = 20  # fewer character-like components than this: no text size estimate
 
 ENGINE_ENV = "HELPDESK_OCR_ENGINE"
+MAX_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -102,16 +114,23 @@ class _Engine:
 
 def _grey_for_ocr(image: Image.Image) -> Image.Image:
     """The red channel as a grey image, clearly red pixels set to white: the seal vanishes,
-    black and blue text stays (also where it crosses the seal, because red over black is dark)."""
+    black and blue text stays (also where it crosses the seal, because red over black is dark).
+
+    Seal ink is told from text crossing it by its brightness against the paper around it (the
+    brightest red-channel level nearby), not by a fixed level: in a phone photo's shade the seal is
+    as dark as 130, and a fixed threshold left its serial number to be read as a line of text.
+    """
     if image.mode != "RGB":
         return image.convert("L")
-    r, g, b = image.split()
-    redness = ImageChops.subtract(r, ImageChops.lighter(g, b))  # R - max(G, B), clipped at 0
+    rgb = np.asarray(image)
+    r = rgb[:, :, 0]
+    redness = r.astype(np.int16) - np.maximum(rgb[:, :, 1], rgb[:, :, 2])  # R - max(G, B)
+    w, h = image.size
+    small = image.getchannel("R").resize((max(1, w // 16), max(1, h // 16)), Image.Resampling.BOX)
+    paper = np.asarray(small.filter(ImageFilter.MaxFilter(5)).resize((w, h), Image.Resampling.BILINEAR))
     # light and clearly red: seal ink; dark pixels (text strokes, also across the seal) are kept
-    seal_ink = ImageChops.multiply(
-        redness.point(lambda v: 255 if v > 40 else 0), r.point(lambda v: 255 if v > 140 else 0)
-    )
-    return ImageChops.lighter(r, seal_ink)
+    seal_ink = (redness > 40) & (r.astype(np.uint16) * 100 > paper.astype(np.uint16) * SEAL_LEVEL_PERCENT)
+    return Image.fromarray(np.where(seal_ink, np.uint8(255), r))
 
 
 @dataclass
@@ -168,22 +187,33 @@ def _order_lines(raw: list[tuple[list[list[float]], str]]) -> list[str]:
     return out
 
 
+def _cores() -> int:
+    """The CPUs this process may run on (its affinity mask: a container's or taskset's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _threads() -> int:
-    """onnxruntime threads per session: HELPDESK_OCR_THREADS, else min(2, cpus)."""
+    """onnxruntime threads per session: HELPDESK_OCR_THREADS, else the cores this process may use
+    (at most MAX_THREADS: beyond that the small models gain nothing)."""
     try:
         n = int(os.environ.get("HELPDESK_OCR_THREADS", "0"))
     except ValueError:
         n = 0
-    return max(1, min(n or 2, os.cpu_count() or 1))
+    return max(1, min(n or MAX_THREADS, _cores()))
 
 
 @contextlib.contextmanager
 def _no_spinning() -> Iterator[None]:
-    """Build RapidOCR's onnxruntime sessions with thread spinning off.
+    """Build RapidOCR's onnxruntime sessions with thread spinning off, one inter-op thread, and
+    the memory arena on.
 
     Spinning worker threads burn the CPU they wait on; on a small box shared with the web process
-    (or other workers) that makes OCR several times slower. rapidocr 1.4.4 has no option for it,
-    so its session-options factory is wrapped while the sessions are created.
+    (or other workers) that makes OCR several times slower. The arena (rapidocr turns it off)
+    keeps the buffers between pages of a warm engine: about 10 % less CPU per page. rapidocr 1.4.4
+    has no option for these, so its session-options factory is wrapped while the sessions are created.
     """
     try:
         from rapidocr_onnxruntime.utils import infer_engine
@@ -198,6 +228,8 @@ def _no_spinning() -> Iterator[None]:
         o = orig.__func__(config)
         o.add_session_config_entry("session.intra_op.allow_spinning", "0")
         o.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        o.inter_op_num_threads = 1
+        o.enable_cpu_mem_arena = True
         return o
 
     cls._init_sess_opts = staticmethod(opts)
@@ -284,7 +316,7 @@ class _RapidEngine(_Engine):
                 for b in boxes
             ]
         crops = o.get_crop_img_list(full, boxes)
-        rec, _ = o.text_rec(crops, False)
+        rec = _recognise(o, crops)
         return [
             (box.tolist(), res[0])
             for box, res in zip(boxes, rec, strict=True)
@@ -316,6 +348,31 @@ class _RapidEngine(_Engine):
             pts += np.array([x0, y0], dtype=np.float32)
             out.append(np.clip(pts, 0, [w - 1, h - 1]).astype(np.float32))
         return out
+
+
+def _recognise(o: object, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+    """(text, score) per crop, recognised in batches of lines of about the same length.
+
+    The recogniser pads every line of a batch to the longest one: rapidocr's batches of six mix a
+    "您好！" with full-width lines and cost twice the CPU of one line at a time (bench/ocr.py).
+    Lines within REC_WIDTH_TOLERANCE of each other's length (the full-width body lines) share
+    a batch at almost no padding.
+    """
+    rec = o.text_rec  # type: ignore[attr-defined]
+    ratio = [c.shape[1] / max(1, c.shape[0]) for c in crops]
+    order = sorted(range(len(crops)), key=lambda i: ratio[i])
+    out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+    batch: list[int] = []
+    for pos, i in enumerate(order):
+        batch.append(i)
+        last = pos == len(order) - 1
+        if last or len(batch) >= REC_BATCH or ratio[order[pos + 1]] > REC_WIDTH_TOLERANCE * ratio[batch[0]]:
+            rec.rec_batch_num = len(batch)
+            results, _ = rec([crops[j] for j in batch], False)
+            for j, res in zip(batch, results, strict=True):
+                out[j] = (str(res[0]), float(res[1]))
+            batch = []
+    return out
 
 
 def det_scale(glyph: float | None, size: tuple[int, int]) -> float:
