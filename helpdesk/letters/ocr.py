@@ -55,14 +55,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageChops
 
 from . import raster
 
 log = logging.getLogger(__name__)
 
 PAGE_SEPARATOR = "\n\f\n"
-SEAL_LEVEL_PERCENT = 55  # red ink brighter than this share of the paper around it is seal ink
 MAX_IMAGE_PAGES = 10  # frames of a multi-page TIFF that ocr_image reads
 TESSERACT_TIMEOUT = 120.0
 # Text detection runs on the text area of the page, reduced so that body glyphs are DET_GLYPH_PX
@@ -114,23 +113,16 @@ class _Engine:
 
 def _grey_for_ocr(image: Image.Image) -> Image.Image:
     """The red channel as a grey image, clearly red pixels set to white: the seal vanishes,
-    black and blue text stays (also where it crosses the seal, because red over black is dark).
-
-    Seal ink is told from text crossing it by its brightness against the paper around it (the
-    brightest red-channel level nearby), not by a fixed level: in a phone photo's shade the seal is
-    as dark as 130, and a fixed threshold left its serial number to be read as a line of text.
-    """
+    black and blue text stays (also where it crosses the seal, because red over black is dark)."""
     if image.mode != "RGB":
         return image.convert("L")
-    rgb = np.asarray(image)
-    r = rgb[:, :, 0]
-    redness = r.astype(np.int16) - np.maximum(rgb[:, :, 1], rgb[:, :, 2])  # R - max(G, B)
-    w, h = image.size
-    small = image.getchannel("R").resize((max(1, w // 16), max(1, h // 16)), Image.Resampling.BOX)
-    paper = np.asarray(small.filter(ImageFilter.MaxFilter(5)).resize((w, h), Image.Resampling.BILINEAR))
+    r, g, b = image.split()
+    redness = ImageChops.subtract(r, ImageChops.lighter(g, b))  # R - max(G, B), clipped at 0
     # light and clearly red: seal ink; dark pixels (text strokes, also across the seal) are kept
-    seal_ink = (redness > 40) & (r.astype(np.uint16) * 100 > paper.astype(np.uint16) * SEAL_LEVEL_PERCENT)
-    return Image.fromarray(np.where(seal_ink, np.uint8(255), r))
+    seal_ink = ImageChops.multiply(
+        redness.point(lambda v: 255 if v > 40 else 0), r.point(lambda v: 255 if v > 140 else 0)
+    )
+    return ImageChops.lighter(r, seal_ink)
 
 
 @dataclass

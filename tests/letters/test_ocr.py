@@ -527,17 +527,6 @@ def test_garbled_date_of_a_scan_becomes_the_letter_date(monkeypatch: pytest.Monk
     assert got.get("letter_date").value == "2026-11-20"
 
 
-def test_seal_in_the_shade_of_a_phone_photo_is_dropped() -> None:
-    # the page at 60 % light: paper, seal ink, text, text across the seal
-    im = Image.new("RGB", (64, 64), (150, 149, 145))
-    for x, colour in ((20, (128, 22, 26)), (30, (17, 17, 19)), (40, (15, 3, 4))):
-        for y in range(28, 36):
-            im.putpixel((x, y), colour)
-    grey = ocr._grey_for_ocr(im)
-    assert [grey.getpixel((x, 30)) for x in (20, 30, 40)] == [255, 17, 15]
-    assert grey.getpixel((5, 5)) == 150
-
-
 def test_red_ink_is_dropped_black_ink_kept() -> None:
     im = Image.new("RGB", (3, 1))
     im.putdata([(214, 36, 44), (30, 30, 30), (25, 5, 6)])  # seal ink, text, text under the seal
