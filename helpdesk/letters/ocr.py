@@ -6,16 +6,24 @@ Public interface::
     engine_name() -> str
     ocr_image(data, *, deadline=None) -> OcrResult
     ocr_pdf(data, *, deadline=None, max_pages=10) -> OcrResult
+    normalise_dates(line) -> str      (applied to every OCR'd line already)
 
 Engines, behind one small internal interface (``_Engine.read(image) -> lines``):
 
-- ``rapidocr``: RapidOCR (PP-OCR models on onnxruntime, the ``[ocr]`` extra), loaded once, lazily,
-  and reused; calls are serialised by a lock.
+- ``rapidocr``: RapidOCR (PP-OCR models on onnxruntime, the ``[ocr]`` extra), loaded once per
+  process, lazily, and reused (a worker process keeps it warm); calls are serialised by a lock.
+  Its steps are called one by one: the glyph height and the text area are read from the page
+  (connected components, a few ms); detection runs on the text area only, reduced so that body
+  glyphs are :data:`DET_GLYPH_PX` tall (not a fixed page size: 10.5 pt text on a 600 dpi scan
+  stays as large as the detector needs); the angle classifier votes once for the page (upside
+  down or not) instead of turning single lines over, which lost lines; recognition reads the
+  full-size line crops in batches of lines of about the same length.
 - ``tesseract``: the ``tesseract`` CLI with ``chi_sim``, the fallback when rapidocr is not importable.
 
 ``HELPDESK_OCR_ENGINE`` (``auto`` | ``rapidocr`` | ``tesseract`` | ``none``) forces a choice; ``auto``
 (the default) takes rapidocr, then tesseract. ``HELPDESK_OCR_THREADS`` sets onnxruntime's threads
-(default min(2, cpus)).
+per session (default: the cores this process may run on, at most :data:`MAX_THREADS`; with several
+OCR worker processes on one machine, set it to cores / processes).
 
 Both engines see the page's *red channel* as a grey image: red seal ink is almost white there,
 so the seal drops out while black and blue ink stay dark. Big images are reduced to
@@ -46,6 +54,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
 from PIL import Image, ImageChops
 
 from . import raster
@@ -55,9 +64,18 @@ log = logging.getLogger(__name__)
 PAGE_SEPARATOR = "\n\f\n"
 MAX_IMAGE_PAGES = 10  # frames of a multi-page TIFF that ocr_image reads
 TESSERACT_TIMEOUT = 120.0
-DET_MAX_SIDE = 1280  # text detection runs on the page reduced to this (recognition on full size)
+# Text detection runs on the text area of the page, reduced so that body glyphs are DET_GLYPH_PX
+# tall (recognition always reads the full-size page). See bench/ocr.py and tests/letters/test_ocr.py.
+DET_GLYPH_PX = 20
+DET_MIN_SIDE = 960  # never reduce the page's long side below this for detection
+DET_FALLBACK_SIDE = 1600  # the page's long side for detection when the text size is unknown
+REC_BATCH = 8  # lines recognised in one call at most
+REC_WIDTH_TOLERANCE = 1.1  # lines batched together differ in length by at most 10 %
+ORIENTATION_SAMPLE = 8  # lines the angle classifier looks at to decide whether the page is upside down
+TEXT_MIN_GLYPHS = 20  # fewer character-like components than this: no text size estimate
 
 ENGINE_ENV = "HELPDESK_OCR_ENGINE"
+MAX_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -161,22 +179,33 @@ def _order_lines(raw: list[tuple[list[list[float]], str]]) -> list[str]:
     return out
 
 
+def _cores() -> int:
+    """The CPUs this process may run on (its affinity mask: a container's or taskset's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _threads() -> int:
-    """onnxruntime threads per session: HELPDESK_OCR_THREADS, else min(2, cpus)."""
+    """onnxruntime threads per session: HELPDESK_OCR_THREADS, else the cores this process may use
+    (at most MAX_THREADS: beyond that the small models gain nothing)."""
     try:
         n = int(os.environ.get("HELPDESK_OCR_THREADS", "0"))
     except ValueError:
         n = 0
-    return max(1, min(n or 2, os.cpu_count() or 1))
+    return max(1, min(n or MAX_THREADS, _cores()))
 
 
 @contextlib.contextmanager
 def _no_spinning() -> Iterator[None]:
-    """Build RapidOCR's onnxruntime sessions with thread spinning off.
+    """Build RapidOCR's onnxruntime sessions with thread spinning off, one inter-op thread, and
+    the memory arena on.
 
     Spinning worker threads burn the CPU they wait on; on a small box shared with the web process
-    (or other workers) that makes OCR several times slower. rapidocr 1.4.4 has no option for it,
-    so its session-options factory is wrapped while the sessions are created.
+    (or other workers) that makes OCR several times slower. The arena (rapidocr turns it off)
+    keeps the buffers between pages of a warm engine: about 10 % less CPU per page. rapidocr 1.4.4
+    has no option for these, so its session-options factory is wrapped while the sessions are created.
     """
     try:
         from rapidocr_onnxruntime.utils import infer_engine
@@ -191,6 +220,8 @@ def _no_spinning() -> Iterator[None]:
         o = orig.__func__(config)
         o.add_session_config_entry("session.intra_op.allow_spinning", "0")
         o.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        o.inter_op_num_threads = 1
+        o.enable_cpu_mem_arena = True
         return o
 
     cls._init_sess_opts = staticmethod(opts)
@@ -198,6 +229,39 @@ def _no_spinning() -> Iterator[None]:
         yield
     finally:
         cls._init_sess_opts = orig
+
+
+def _page_text(grey: np.ndarray) -> tuple[float | None, tuple[int, int, int, int]]:
+    """The body text's glyph height in pixels (None when the page shows too few characters) and
+    the box (x0, y0, x1, y1) around all text, with a margin; the whole page when unsure.
+
+    Read from the connected components of the page binarised against its local mean (half size),
+    so uneven light, grey toner and a removed seal do not matter. A CJK glyph is mostly one
+    component as tall as the glyph; radicals and punctuation are smaller, so the 80th percentile of
+    the heights is the glyph height. Lines merged by tight spacing do not change it (a projection
+    profile would).
+    """
+    import cv2
+
+    h, w = grey.shape
+    f = 2 if min(h, w) >= 800 else 1
+    small = cv2.resize(grey, (w // f, h // f), interpolation=cv2.INTER_AREA) if f > 1 else grey
+    ink = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 31, 25)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    sw, sh = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
+    glyphs = stats[1:][(sh >= 3) & (sh <= small.shape[0] // 12) & (sw <= 3 * sh + 2) & (sw >= 2)]
+    whole = (0, 0, w, h)
+    if len(glyphs) < TEXT_MIN_GLYPHS:
+        return None, whole
+    glyph = float(np.percentile(glyphs[:, cv2.CC_STAT_HEIGHT], 80))
+    # the text box: every component at least half a glyph tall (specks and dust are smaller)
+    text = glyphs[glyphs[:, cv2.CC_STAT_HEIGHT] >= 0.5 * glyph]
+    margin = 3 * glyph
+    x0 = max(0, int((text[:, cv2.CC_STAT_LEFT].min() - margin) * f))
+    y0 = max(0, int((text[:, cv2.CC_STAT_TOP].min() - margin) * f))
+    x1 = min(w, int((text[:, cv2.CC_STAT_LEFT] + text[:, cv2.CC_STAT_WIDTH]).max() * f + margin * f))
+    y1 = min(h, int((text[:, cv2.CC_STAT_TOP] + text[:, cv2.CC_STAT_HEIGHT]).max() * f + margin * f))
+    return glyph * f, (x0, y0, x1, y1)
 
 
 class _RapidEngine(_Engine):
@@ -215,51 +279,121 @@ class _RapidEngine(_Engine):
         self._lock = threading.Lock()
 
     def read(self, image: Image.Image, deadline: float | None) -> list[str]:
-        import numpy as np
-
-        grey = _grey_for_ocr(image)
-        full = np.ascontiguousarray(np.repeat(np.asarray(grey)[:, :, None], 3, axis=2))
+        grey = np.asarray(_grey_for_ocr(image))
         with self._lock:
             try:
-                boxes = self._detect_reduced(grey, full)
+                boxes = self._read_steps(grey)
             except AttributeError:  # rapidocr internals changed: use its one-call API
-                result, _ = self._ocr(full)
+                result, _ = self._ocr(_rgb(grey))
                 boxes = [(box, text) for box, text, _score in result or []]
         return _order_lines([([list(map(float, p)) for p in box], str(text)) for box, text in boxes])
 
-    def _detect_reduced(self, grey: Image.Image, full: object) -> list[tuple[list, str]]:
-        """Text detection on the page reduced to DET_MAX_SIDE, recognition on full-size crops.
-
-        rapidocr runs detection at (nearly) full size whatever its limit options say; detection
-        on ~1280 px is as good for a letter page and costs half as much. Its steps are called
-        one by one (rapidocr 1.4.4 API: text_det / get_crop_img_list / text_cls / text_rec).
-        """
-        import numpy as np
-
+    def _read_steps(self, grey: np.ndarray) -> list[tuple[list, str]]:
+        """Detection on the text area at a size chosen from the text, one orientation for the
+        page, recognition of full-size line crops (rapidocr 1.4.4 steps: text_det,
+        get_crop_img_list, text_cls, text_rec)."""
         o = self._ocr
-        w, h = grey.size
-        scale = min(1.0, DET_MAX_SIDE / max(w, h))
-        if scale >= 1.0 or min(w, h) < 200 or max(w, h) > 8 * min(w, h):
-            result, _ = o(full)
-            return [(box, text) for box, text, _score in result or []]
-        small = grey.resize((round(w * scale), round(h * scale)), Image.Resampling.BOX)
-        det_in = np.ascontiguousarray(np.repeat(np.asarray(small)[:, :, None], 3, axis=2))
-        dt_boxes, _ = o.auto_text_det(det_in)
-        if dt_boxes is None or len(dt_boxes) == 0:
+        boxes = self._detect(grey)
+        if not boxes:
             return []
-        boxes = [
-            np.clip(np.asarray(b, dtype=np.float32) / scale, 0, [w - 1, h - 1]).astype(np.float32)
-            for b in dt_boxes
-        ]
+        h, w = grey.shape
+        full = _rgb(grey)
+        if _upside_down(o, o.get_crop_img_list(full, boxes)):
+            # turn the page, not single lines: the angle classifier is wrong on some lines
+            # (tight spacing lets the crop take in strokes of the neighbours) and a line it turns
+            # over comes back empty, i.e. lost
+            full = np.ascontiguousarray(full[::-1, ::-1])
+            boxes = [
+                np.ascontiguousarray((np.array([w - 1, h - 1], dtype=np.float32) - b)[[2, 3, 0, 1]])
+                for b in boxes
+            ]
         crops = o.get_crop_img_list(full, boxes)
-        if o.use_cls:
-            crops, _, _ = o.text_cls(crops)
-        rec, _ = o.text_rec(crops, False)
+        rec = _recognise(o, crops)
         return [
             (box.tolist(), res[0])
-            for box, res in zip(boxes, rec, strict=False)
+            for box, res in zip(boxes, rec, strict=True)
             if float(res[1]) >= o.text_score and res[0]
         ]
+
+    def _detect(self, grey: np.ndarray) -> list[np.ndarray]:
+        """Text boxes (4 points, full-size page coordinates) from the detector run on the text
+        area of the page, scaled so that body glyphs are DET_GLYPH_PX tall."""
+        import cv2
+
+        o = self._ocr
+        h, w = grey.shape
+        glyph, (x0, y0, x1, y1) = _page_text(grey)
+        scale = det_scale(glyph, (w, h))
+        area = grey[y0:y1, x0:x1]
+        if scale < 1.0:
+            size = (max(32, round(area.shape[1] * scale)), max(32, round(area.shape[0] * scale)))
+            area = cv2.resize(area, size, interpolation=cv2.INTER_AREA)
+        # the size is chosen here: rapidocr must only round it to a multiple of 32
+        o.text_det.limit_type, o.text_det.limit_side_len = "max", 1 << 16
+        dt_boxes, _ = o.text_det(_rgb(area))
+        if dt_boxes is None or len(dt_boxes) == 0:
+            return []
+        sx, sy = (x1 - x0) / area.shape[1], (y1 - y0) / area.shape[0]
+        out = []
+        for b in dt_boxes:
+            pts = np.asarray(b, dtype=np.float32) * np.array([sx, sy], dtype=np.float32)
+            pts += np.array([x0, y0], dtype=np.float32)
+            out.append(np.clip(pts, 0, [w - 1, h - 1]).astype(np.float32))
+        return out
+
+
+def _recognise(o: object, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+    """(text, score) per crop, recognised in batches of lines of about the same length.
+
+    The recogniser pads every line of a batch to the longest one: rapidocr's batches of six mix a
+    "您好！" with full-width lines and cost twice the CPU of one line at a time (bench/ocr.py).
+    Lines within REC_WIDTH_TOLERANCE of each other's length (the full-width body lines) share
+    a batch at almost no padding.
+    """
+    rec = o.text_rec  # type: ignore[attr-defined]
+    ratio = [c.shape[1] / max(1, c.shape[0]) for c in crops]
+    order = sorted(range(len(crops)), key=lambda i: ratio[i])
+    out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+    batch: list[int] = []
+    for pos, i in enumerate(order):
+        batch.append(i)
+        last = pos == len(order) - 1
+        if last or len(batch) >= REC_BATCH or ratio[order[pos + 1]] > REC_WIDTH_TOLERANCE * ratio[batch[0]]:
+            rec.rec_batch_num = len(batch)
+            results, _ = rec([crops[j] for j in batch], False)
+            for j, res in zip(batch, results, strict=True):
+                out[j] = (str(res[0]), float(res[1]))
+            batch = []
+    return out
+
+
+def det_scale(glyph: float | None, size: tuple[int, int]) -> float:
+    """The factor the page is reduced by for text detection: body glyphs DET_GLYPH_PX tall, the
+    page's long side at least DET_MIN_SIDE; DET_FALLBACK_SIDE when the text size is unknown."""
+    long_side = max(size)
+    if glyph is None:
+        return min(1.0, DET_FALLBACK_SIDE / long_side)
+    return min(1.0, max(DET_GLYPH_PX / glyph, DET_MIN_SIDE / long_side))
+
+
+def _rgb(grey: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+
+
+def _upside_down(o: object, crops: list[np.ndarray]) -> bool:
+    """True when most lines of the page read upside down (the angle classifier's vote over the
+    first four glyph widths of up to ORIENTATION_SAMPLE of the longest lines)."""
+    pieces = []
+    for c in sorted(crops, key=lambda c: -c.shape[1])[:ORIENTATION_SAMPLE]:
+        ch, cw = c.shape[:2]
+        if cw >= 2 * ch:
+            # the classifier squeezes a crop to 4:1; a long line squeezed so is unreadable to it
+            pieces.append(np.ascontiguousarray(c[:, : 4 * ch]))
+    if not pieces:
+        return False
+    _, votes, _ = o.text_cls(pieces)  # type: ignore[attr-defined]
+    flipped = sum(1 for label, score in votes if label == "180" and float(score) >= 0.9)
+    return flipped * 3 >= len(pieces) * 2
 
 
 _CJK = r"\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef"
@@ -305,6 +439,68 @@ class _TesseractEngine(_Engine):
             if line:
                 lines.append(line)
         return lines
+
+
+# --------------------------------------------------------------------------- dates in OCR text
+
+# OCR reads the digits of a date as look-alike letters (1 -> l I |, 0 -> O o), the day mark 日 as
+# 曰, and splits a date into boxes with spaces between ("2026年1l月2O 日", "2026.11.2O"). The date
+# parser (fields.py) wants digits, so such a date is rewritten here, only where the shape is a
+# date: a four-character year next to 年 or a dotted / dashed triple, with month and day in range.
+_DIGITISH = "0-9lI|Oo"
+_TO_DIGIT = str.maketrans({"l": "1", "I": "1", "|": "1", "O": "0", "o": "0"})
+_D = rf"[{_DIGITISH}]"
+_YEAR = rf"[12lI|](?:\s?{_D}){{3}}"
+_DAYISH = rf"{_D}(?:\s?{_D})?"
+_OCR_DATE_CN = re.compile(
+    rf"(?<![A-Za-z0-9_])(?P<y>{_YEAR})\s*年\s*(?P<m>{_DAYISH})\s*月(?:\s*(?P<d>{_DAYISH})\s*(?P<mark>[日曰号]))?"
+)
+_OCR_DATE_DOTS = re.compile(
+    rf"(?<![A-Za-z0-9_.\-/])(?P<y>{_YEAR})\s?(?P<sep>[.．\-/])\s?(?P<m>{_DAYISH})\s?(?P=sep)\s?(?P<d>{_DAYISH})"
+    rf"(?![A-Za-z0-9_\-/]|[.．]\d)"
+)
+# a Chinese-numeral year: OCR reads 〇 as O, o, 0 or ○
+_OCR_CN_YEAR = re.compile(r"(?<![0-9])([一二三四五六七八九〇○Oo0零]{4})(\s*年)")
+
+
+def _digits(s: str) -> str:
+    return re.sub(r"\s", "", s).translate(_TO_DIGIT)
+
+
+def _date_ok(y: str, m: str, d: str | None) -> bool:
+    return 1990 <= int(y) <= 2099 and 1 <= int(m) <= 12 and (d is None or 1 <= int(d) <= 31)
+
+
+def _fix_cn(m: re.Match[str]) -> str:
+    y, mo = _digits(m["y"]), _digits(m["m"])
+    d = _digits(m["d"]) if m["d"] else None
+    if not _date_ok(y, mo, d):
+        return m[0]
+    day = f"{d}{'日' if m['mark'] == '曰' else m['mark']}" if d is not None else ""
+    return f"{y}年{mo}月{day}"
+
+
+def _fix_dots(m: re.Match[str]) -> str:
+    y, mo, d = _digits(m["y"]), _digits(m["m"]), _digits(m["d"])
+    sep = "." if m["sep"] == "．" else m["sep"]
+    return f"{y}{sep}{mo}{sep}{d}" if _date_ok(y, mo, d) else m[0]
+
+
+def _fix_cn_year(m: re.Match[str]) -> str:
+    year = m[1]
+    if not any(c in "一二三四五六七八九" for c in year):  # "0000年": not a Chinese numeral
+        return m[0]
+    return re.sub("[○Oo0零]", "〇", year) + m[2]
+
+
+def normalise_dates(line: str) -> str:
+    """``line`` with OCR-garbled dates rewritten in digits (``2026年1l月2O日`` -> ``2026年11月20日``,
+    ``2O26.11.2O`` -> ``2026.11.20``, ``二O二六年`` -> ``二〇二六年``); anything else unchanged."""
+    if not re.search(r"[年.．\-/]", line):
+        return line
+    line = _OCR_DATE_CN.sub(_fix_cn, line)
+    line = _OCR_DATE_DOTS.sub(_fix_dots, line)
+    return _OCR_CN_YEAR.sub(_fix_cn_year, line)
 
 
 _ENGINES: dict[str, type[_Engine]] = {"rapidocr": _RapidEngine, "tesseract": _TesseractEngine}
@@ -382,7 +578,7 @@ def _read_page(
     engine: _Engine, frame: raster.Frame, index: int, deadline: float | None
 ) -> tuple[str, str | None]:
     try:
-        return "\n".join(engine.read(frame.image, deadline)), None
+        return "\n".join(normalise_dates(line) for line in engine.read(frame.image, deadline)), None
     except subprocess.TimeoutExpired:
         return "", f"第 {index + 1} 页 OCR 超时"
     except Exception as exc:  # noqa: BLE001 - an engine failure on one page must not lose the others

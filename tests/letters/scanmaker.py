@@ -227,21 +227,37 @@ def _wrap(paragraph: str, fnt: ImageFont.FreeTypeFont, width: int, indent: float
     return lines
 
 
-def _layout(text: str, dpi: int, family: str, draw: ImageDraw.ImageDraw, page_w: int) -> tuple[int, int, int]:
-    """Draw the letter; return (x-centre, y-top, y-bottom) of the signature block."""
-    body_font = font(family, _pt(14, dpi))
+def _layout(
+    text: str,
+    dpi: int,
+    family: str,
+    draw: ImageDraw.ImageDraw,
+    page_w: int,
+    *,
+    body_pt: float = 14.0,
+    line_spacing: float = 1.75,
+    ink: tuple[int, int, int] = INK,
+) -> tuple[int, int, int, list[str]]:
+    """Draw the letter; return (x-centre, y-top, y-bottom) of the signature block and the lines drawn.
+
+    ``line_spacing`` is the line pitch over the font size: Word's "single" spacing of a CJK font
+    is about 1.3, 1.5 and 1.75 are the other usual settings.
+    """
+    body_font = font(family, _pt(body_pt, dpi))
     title_font = font(family + "-bold", _pt(22, dpi))
     left, right, top = _mm(28, dpi), page_w - _mm(26, dpi), _mm(35, dpi)
     width = right - left
-    leading = round(_pt(14, dpi) * 1.75)
+    leading = round(_pt(body_pt, dpi) * line_spacing)
     lines = [ln.strip() for ln in text.strip("\n").split("\n")]
     sig = lines[-2:] if len(lines) >= 4 else []
     main = lines[: len(lines) - len(sig)]
     y = top
+    drawn: list[str] = []
     for i, line in enumerate(main):
         if i == 0:
             w = title_font.getlength(line)
-            draw.text(((page_w - w) / 2, y), line, font=title_font, fill=INK)
+            draw.text(((page_w - w) / 2, y), line, font=title_font, fill=ink)
+            drawn.append(line)
             y += round(_pt(22, dpi) * 2.4)
             continue
         if not line:
@@ -249,17 +265,19 @@ def _layout(text: str, dpi: int, family: str, draw: ImageDraw.ImageDraw, page_w:
             continue
         indent = 0.0 if (i == 1 and line.endswith(("：", ":"))) else 2 * body_font.getlength("中")
         for j, part in enumerate(_wrap(line, body_font, width, indent)):
-            draw.text((left + (indent if j == 0 else 0), y), part, font=body_font, fill=INK)
+            draw.text((left + (indent if j == 0 else 0), y), part, font=body_font, fill=ink)
+            drawn.append(part)
             y += leading
     y += leading
     sig_top = y
     widths = [body_font.getlength(s) for s in sig]
     block_right = right - 2 * body_font.getlength("中")
     for s, w in zip(sig, widths, strict=True):
-        draw.text((block_right - w, y), s, font=body_font, fill=INK)
+        draw.text((block_right - w, y), s, font=body_font, fill=ink)
+        drawn.append(s)
         y += leading
     centre = round(block_right - (max(widths) / 2 if widths else 0))
-    return centre, sig_top, y
+    return centre, sig_top, y, drawn
 
 
 # --------------------------------------------------------------------------- seal
@@ -340,8 +358,27 @@ def _noise_layer(size: tuple[int, int], sigma: float, rng: random.Random) -> Ima
     return raw.point(_gauss_lut(sigma))
 
 
-def _degrade(page: Image.Image, *, rng: random.Random, noise: float, rotate: float) -> Image.Image:
-    page = page.filter(ImageFilter.GaussianBlur(0.55))
+def _uneven_light(page: Image.Image, strength: float, rng: random.Random) -> Image.Image:
+    """A phone photo's light: a smooth shading falling off from a random bright spot, darkening the
+    paper (and the text) by up to ``strength`` (0-1) in the far corner."""
+    small = Image.new("L", (64, 90))
+    bx, by = rng.uniform(0, 64), rng.uniform(0, 90)
+    far = max(math.dist((bx, by), c) for c in ((0, 0), (64, 0), (0, 90), (64, 90)))
+    small.putdata(
+        [
+            round(255 * (1 - strength * math.dist((x, y), (bx, by)) / far))
+            for y in range(90)
+            for x in range(64)
+        ]
+    )
+    shade = small.resize(page.size, Image.Resampling.BILINEAR)
+    return ImageChops.multiply(page, Image.merge("RGB", [shade] * 3))
+
+
+def _degrade(
+    page: Image.Image, *, rng: random.Random, noise: float, rotate: float, blur: float = 0.55
+) -> Image.Image:
+    page = page.filter(ImageFilter.GaussianBlur(blur))
     if noise > 0:
         sigma = noise * 255 * 0.5
         bands = [_noise_layer(page.size, sigma, rng) for _ in range(3)]
@@ -360,7 +397,12 @@ def _degrade(page: Image.Image, *, rng: random.Random, noise: float, rotate: flo
 # --------------------------------------------------------------------------- public
 
 
-def render_page(
+def render_page(text: str, *, seed: int, **options: object) -> Image.Image:
+    """The degraded page as a Pillow image (RGB, or L when ``grey``); see :func:`render_page_lines`."""
+    return render_page_lines(text, seed=seed, **options)[0]  # type: ignore[arg-type]
+
+
+def render_page_lines(
     text: str,
     *,
     seed: int,
@@ -371,14 +413,28 @@ def render_page(
     noise: float = 0.02,
     grey: bool = False,
     family: str | None = None,
-) -> Image.Image:
-    """The degraded page as a Pillow image (RGB, or L when ``grey``)."""
+    body_pt: float = 14.0,
+    line_spacing: float = 1.75,
+    ink: tuple[int, int, int] = INK,
+    light: float = 0.0,
+    blur: float = 0.55,
+    seal_at: tuple[float, float] | None = None,
+) -> tuple[Image.Image, list[str]]:
+    """The degraded page as a Pillow image (RGB, or L when ``grey``), and the text lines drawn on it.
+
+    ``body_pt`` / ``line_spacing``: body font size in points and line pitch over it (小四 is 12 pt,
+    五号 10.5 pt); ``ink``: text colour (light grey toner: ~(110, 110, 115)); ``light``: uneven
+    lighting of a phone photo (0-1); ``blur``: Gaussian blur radius in pixels (focus, scanner optics);
+    ``seal_at``: the seal's centre as fractions of the page (x, y) instead of over the signature.
+    """
     rng = random.Random(seed)
     fam = family or rng.choice(["sans", "serif"])
     w, h = _mm(A4_MM[0], dpi), _mm(A4_MM[1], dpi)
     page = Image.new("RGB", (w, h), PAPER)
     draw = ImageDraw.Draw(page)
-    cx, sig_top, sig_bottom = _layout(text, dpi, fam, draw, w)
+    cx, sig_top, sig_bottom, drawn = _layout(
+        text, dpi, fam, draw, w, body_pt=body_pt, line_spacing=line_spacing, ink=ink
+    )
     if seal:
         lines = [ln.strip() for ln in text.strip().split("\n")]
         name = seal_text or (re.sub(r"（.*?）|\(.*?\)", "", lines[-2]) if len(lines) >= 4 else "")
@@ -388,11 +444,15 @@ def render_page(
             cx + rng.randint(-jitter, jitter),
             (sig_top + sig_bottom) // 2 + rng.randint(-jitter, jitter),
         )
+        if seal_at is not None:
+            centre = (round(seal_at[0] * w), round(seal_at[1] * h))
         stamp(page, mask, centre, rng)
-    page = _degrade(page, rng=rng, noise=noise, rotate=rotate)
+    if light:
+        page = _uneven_light(page, light, rng)
+    page = _degrade(page, rng=rng, noise=noise, rotate=rotate, blur=blur)
     if grey:
         page = page.convert("L")
-    return page
+    return page, drawn
 
 
 def render_scan(
@@ -406,10 +466,22 @@ def render_scan(
     jpeg_quality: int = 75,
     noise: float = 0.02,
     grey: bool = False,
+    **page_options: object,
 ) -> bytes:
-    """JPEG bytes of an A4 scan of ``text`` at ``dpi`` (see the module docstring for the layout)."""
+    """JPEG bytes of an A4 scan of ``text`` at ``dpi`` (see the module docstring for the layout).
+
+    ``page_options`` go to :func:`render_page` (``body_pt``, ``line_spacing``, ``ink``, ``light`` ...).
+    """
     page = render_page(
-        text, seed=seed, dpi=dpi, seal=seal, seal_text=seal_text, rotate=rotate, noise=noise, grey=grey
+        text,
+        seed=seed,
+        dpi=dpi,
+        seal=seal,
+        seal_text=seal_text,
+        rotate=rotate,
+        noise=noise,
+        grey=grey,
+        **page_options,  # type: ignore[arg-type]
     )
     buf = io.BytesIO()
     page.save(buf, "JPEG", quality=jpeg_quality, dpi=(dpi, dpi))
@@ -427,12 +499,21 @@ def render_pdf_scan(
     jpeg_quality: int = 75,
     noise: float = 0.02,
     grey: bool = False,
+    **page_options: object,
 ) -> bytes:
     """An image-only PDF (one JPEG per page, no text layer); a sequence of texts makes several pages."""
     texts = [text] if isinstance(text, str) else list(text)
     pages = [
         render_page(
-            t, seed=seed + i, dpi=dpi, seal=seal, seal_text=seal_text, rotate=rotate, noise=noise, grey=grey
+            t,
+            seed=seed + i,
+            dpi=dpi,
+            seal=seal,
+            seal_text=seal_text,
+            rotate=rotate,
+            noise=noise,
+            grey=grey,
+            **page_options,  # type: ignore[arg-type]
         )
         for i, t in enumerate(texts)
     ]
