@@ -110,7 +110,7 @@ def read_all(box: sandbox.Sandbox, raws: Sequence[bytes], budget: float, limit: 
 def read_with_ocr(raw: bytes, max_attachment_bytes: int, budget_s: float) -> Letter:
     """Parse and read the letter with OCR; runs in the OCR sandbox (no memory cap: the engine maps a lot)."""
     mail = parse_mail(raw, max_attachment_bytes=max_attachment_bytes)
-    return read_letter(mail, ocr=True, ocr_budget_s=budget_s)
+    return read_letter(_for_letter(mail), ocr=True, ocr_budget_s=budget_s)
 
 
 def ocr_sandbox() -> sandbox.Sandbox:
