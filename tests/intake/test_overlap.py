@@ -130,17 +130,17 @@ def wait_for_no_processes(mark: str, timeout: float = 10) -> list[int]:
     return left
 
 
-def assert_exactly_once(env: dict[str, str], count_acks: int = COUNT) -> None:
-    assert count(InboundMail) == COUNT
-    assert count(Ticket) == COUNT
-    assert count(InboundMail, InboundMail.status == "ingested") == COUNT
+def assert_exactly_once(env: dict[str, str], total: int = COUNT) -> None:
+    assert count(InboundMail) == total
+    assert count(Ticket) == total
+    assert count(InboundMail, InboundMail.status == "ingested") == total
     tickets = session.scalars(select(InboundMail.ticket_id)).all()
     session.rollback()
-    assert len(set(tickets)) == COUNT and None not in tickets  # one ticket per mail, none shared
-    assert count(Ticket, Ticket.type == "unbind") == COUNT  # no mail fell back to an inquiry
-    assert count(OutboundMail, OutboundMail.kind == "ack") == count_acks
+    assert len(set(tickets)) == total and None not in tickets  # one ticket per mail, none shared
+    assert count(Ticket, Ticket.type == "unbind") == total  # no mail fell back to an inquiry
+    assert count(OutboundMail, OutboundMail.kind == "ack") == total
     status = run("mail-status", env=env)
-    assert f"已入库 {COUNT}；失败 0；待处理 0" in status, status
+    assert f"已入库 {total}；失败 0；待处理 0" in status, status
 
 
 @pytest.mark.dovecot
@@ -190,7 +190,9 @@ def test_two_worker_processes_make_each_ticket_and_acknowledgement_once(app, ima
 
 @pytest.mark.dovecot
 def test_poller_sigkilled_mid_batch_three_times_loses_and_doubles_nothing(app, imap, db_kind):
-    for raw in letter_mails():
+    # twice the mail of the other tests: on a quiet machine a poller gets far before each kill
+    total = 2 * COUNT
+    for raw in letter_mails(total):
         imap.append(raw)
     env = cli_env(app, imap)
     mark = env["HELPDESK_TEST_MARK"]
@@ -205,8 +207,10 @@ def test_poller_sigkilled_mid_batch_three_times_loses_and_doubles_nothing(app, i
             if poller.poll() is None:
                 break  # working, mid-batch
             out = poller.stdout.read() if poller.stdout else ""
-            assert "另一个进程正在收取" in out, out  # it may only stop early because of the lock
-            assert time.monotonic() - started < 30, "the killed poller's lock was never freed"
+            # it may only stop early because of the lock, or because all that is left is still
+            # claimed by the killed poller (its claims expire after the lease TTL too)
+            assert "另一个进程正在收取" in out or "取回 0 封" in out, out
+            assert time.monotonic() - started < 30, "the killed poller's lock or claims were never freed"
         restarts.append(time.monotonic() - started)
         children = [pid for pid in marked_processes(mark) if pid != poller.pid]
         assert children, "the poller reads mail in sandbox processes"
@@ -214,9 +218,9 @@ def test_poller_sigkilled_mid_batch_three_times_loses_and_doubles_nothing(app, i
         poller.wait(10)
         assert wait_for_no_processes(mark) == [], "orphaned helper processes outlived the poller"
     assert max(restarts) < 3 + 10  # TTL + starting a process and reading a chunk, on a busy machine
-    assert count(Ticket) < COUNT  # the kills really interrupted the work
+    assert count(Ticket) < total  # the kills really interrupted the work
     time.sleep(3.5)  # the claims of the last killed poller expire (HELPDESK_LEASE_SECONDS)
     out = run("poll-mail", "--once", env=env)  # also takes over what the killed pollers left stored
     assert "跳过" not in out, out
-    assert_exactly_once(env)
+    assert_exactly_once(env, total)
     assert wait_for_no_processes(mark) == []
