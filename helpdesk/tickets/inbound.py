@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.util import identity_key
 
+from helpdesk.core import leases
 from helpdesk.db import session, utcnow
 from helpdesk.mail import identity
 from helpdesk.mail.models import InboundMail
@@ -87,8 +87,8 @@ def _sha256(raw: bytes) -> str:
 
 
 def claim_ttl() -> timedelta:
-    """A claim older than this belongs to a path that died (the lease TTL setting)."""
-    return timedelta(seconds=int(current_app.config["HELPDESK"]["HELPDESK_LEASE_SECONDS"]))
+    """A claim older than this belongs to a path that died: the job locks' TTL, one setting for both."""
+    return leases.ttl_from_settings()
 
 
 def claim(inbound_ids: Sequence[int], *, now: datetime | None = None) -> tuple[str, list[int]]:

@@ -199,7 +199,7 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
         detail={"type_reasons": list(letter.type_reasons), "due_at": ticket.due_at.isoformat()},
     )
     if named is not None:
-        _note_stranger(ticket, named, mail.sender)
+        _note_stranger(ticket, named, mail.sender, inbound)
     _note_problems(ticket, inbound, prepared)
     link_enterprise(ticket, letter, mail.sender)
     ticket.search_text = services.search_text_for(ticket)
@@ -266,21 +266,15 @@ def _note_problems(ticket: Ticket, inbound: InboundMail, prepared: Prepared) -> 
             )
 
 
-def _note_stranger(ticket: Ticket, named: Ticket, sender: str) -> None:
+def _note_stranger(ticket: Ticket, named: Ticket, sender: str, inbound: InboundMail) -> None:
     """A reply by headers from someone who does not belong to the ticket it names: linked, not joined."""
     lifecycle.record(ticket, "related", field="related_ticket", new=named.id, detail={"sender": sender})
     lifecycle.record(named, "related", field="related_ticket", new=ticket.id, detail={"sender": sender})
-    session.add(
-        Message(
-            ticket=ticket,
-            kind=MessageKind.NOTE.value,
-            sender="系统",
-            body_text=(
-                f"这封邮件回复的是工单 ZXZJ#{named.id}，但发件人 {sender or '（无）'} 不是该工单的企业联系人，"
-                "为免他人写入别的企业的工单，已单独建立本工单并与之关联。"
-            ),
-            created_at=ticket.received_at,
-        )
+    _system_note(
+        ticket,
+        inbound,
+        f"这封邮件回复的是工单 ZXZJ#{named.id}，但发件人 {sender or '（无）'} 不是该工单的企业联系人，"
+        "为免他人写入别的企业的工单，已单独建立本工单并与之关联。",
     )
 
 

@@ -16,6 +16,7 @@ from helpdesk import params
 from helpdesk.auth import services as auth_services
 from helpdesk.auth.models import User
 from helpdesk.db import session
+from helpdesk.tickets.queue_filters import QUERY_KEYS
 from tests.conftest import PASSWORD, csrf_token_from, login
 from tests.records.factories import make_enterprise, make_ticket
 
@@ -42,17 +43,7 @@ ODD = [
 ODD_PATH = ["²", "99999999999999999999", "2147483648", "0"]
 #: every query, form and JSON name the views read (from request.args / form / get_json)
 NAMES = [
-    "view",
-    "status",
-    "type",
-    "assignee",
-    "enterprise",
-    "sla",
-    "due",
-    "received_from",
-    "received_to",
-    "q",
-    "ids",
+    *QUERY_KEYS,
     "after",
     "limit",
     "page",
