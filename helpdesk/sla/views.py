@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from helpdesk.auth.models import Role
 from helpdesk.db import session
 from helpdesk.sla import clock, service
+from helpdesk.sla.notice_text import NoticeTextError, parse_notice_text
 from helpdesk.vocabulary import TYPE_LABELS
 from helpdesk.web import requires
 
@@ -128,7 +129,7 @@ def import_form() -> Any:
 @bp.post("/calendar/import")
 @requires(Role.SUPERVISOR)
 def import_year() -> Any:
-    form = {k: request.form.get(k, "") for k in ("year", "off", "work", "source", "replace")}
+    form = {k: request.form.get(k, "") for k in ("year", "off", "work", "source", "replace", "text")}
     try:
         year = int(form["year"])
     except ValueError:
@@ -136,13 +137,18 @@ def import_year() -> Any:
         return render_template("sla/import.html", form=form, notice=None, info=None), 400
     info = service.year_info(year) if 2000 <= year <= 2100 else None
     try:
+        if form["text"].strip():  # the notice's own prose: read into date lines, then the same checks
+            pasted = parse_notice_text(form["text"], year)
+            form.update(off="\n".join(pasted.off), work="\n".join(pasted.work), text="")
+            for note in pasted.notes:
+                flash(note, "info")
         notice = service.parse_notice(year, [form["off"]], [form["work"]])
         if request.form.get("confirm") != "1":  # first the check, then the supervisor confirms
             return render_template("sla/import.html", form=form, notice=notice, info=info)
         result = service.import_year(
             notice, source=form["source"], by=current_user, replace=form["replace"] == "1"
         )
-    except service.CalendarError as exc:
+    except (service.CalendarError, NoticeTextError) as exc:
         flash(str(exc), "error")
         return render_template("sla/import.html", form=form, notice=None, info=info), 400
     off, work = notice.counts

@@ -293,3 +293,45 @@ def test_year_page_lists_the_days_and_the_check(supervisor_client):
     )
     assert "2025-01-28" in html and "2025-10-11" in html
     assert supervisor_client.get("/sla/calendar/year/1999").status_code == 404
+
+
+def test_the_notice_text_pasted_is_checked_then_confirmed(supervisor_client):
+    token = page_csrf(supervisor_client, "/sla/calendar/import")
+    form = {
+        "csrf_token": token,
+        "year": "2027",
+        "source": NOTICE,
+        "text": "一、元旦：1月1日（周五）至3日（周日）放假，共3天。"
+        "二、春节：2月6日（农历腊月三十、周六）至14日（农历正月初八、周日）放假调休，共9天。2月20日（周六）上班。",
+        "off": "",
+        "work": "",
+    }
+    preview = text(supervisor_client.post("/sla/calendar/import", data=form))
+    assert '<strong data-count="days_off">6</strong>' in preview  # 1 Jan, 8-12 Feb
+    assert '<strong data-count="makeup">1</strong>' in preview
+    assert session.get(CalendarYear, 2027) is None
+    # the confirmation step carries the date lines the prose was read into
+    assert "2027-02-06:2027-02-14 春节" in preview
+    confirm = {k: v for k, v in form.items() if k != "text"} | {
+        "off": "2027-01-01:2027-01-03 元旦\n2027-02-06:2027-02-14 春节",
+        "work": "2027-02-20 春节",
+        "confirm": "1",
+    }
+    response = supervisor_client.post("/sla/calendar/import", data=confirm, follow_redirects=True)
+    assert "工作日放假 6 天，调休上班 1 天" in flashes(text(response))[0]
+    assert session.get(CalendarDay, date(2027, 2, 20)).kind == "work"
+
+
+def test_a_notice_of_another_year_is_refused(supervisor_client):
+    token = page_csrf(supervisor_client, "/sla/calendar/import")
+    form = {
+        "csrf_token": token,
+        "year": "2027",
+        "source": NOTICE,
+        "off": "",
+        "work": "",
+        "text": "国务院办公厅关于2026年部分节假日安排的通知 一、元旦：1月1日放假。",
+    }
+    response = supervisor_client.post("/sla/calendar/import", data=form)
+    assert response.status_code == 400
+    assert "粘贴的是 2026 年的通知" in text(response)
