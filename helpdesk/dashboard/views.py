@@ -21,8 +21,10 @@ from sqlalchemy import select
 from helpdesk.auth.models import Role, User
 from helpdesk.dashboard import charts, exports, queries, services
 from helpdesk.dashboard.figures import ID_LINK_LIMIT, Figures
+from helpdesk.dashboard.periods import DEFAULT_PERIOD
 from helpdesk.db import session, utcnow
 from helpdesk.params import optional_int, parse_id, parse_int
+from helpdesk.sla.wording import working_time
 from helpdesk.tickets.models import STATUS_LABELS, TYPE_LABELS, Ticket
 from helpdesk.web import requires
 
@@ -68,7 +70,7 @@ def _agent_arg() -> int | None:
 def _report(now: datetime) -> queries.Report:
     today = now.astimezone(queries.TZ).date()
     period = queries.period_for(
-        request.args.get("period", "month"), today, request.args.get("from"), request.args.get("to")
+        request.args.get("period", DEFAULT_PERIOD), today, request.args.get("from"), request.args.get("to")
     )
     return queries.period_report(
         period, now, ticket_type=request.args.get("type") or None, agent_id=_agent_arg()
@@ -87,7 +89,7 @@ def overdue(minutes: int | None) -> str:
         return "—"
     if minutes <= 0:
         return "不足 1 分钟（截止后为非工作时间）"
-    return hours(minutes, " 工作小时")
+    return working_time(minutes)
 
 
 def pct(value: float | None) -> str:

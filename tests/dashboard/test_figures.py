@@ -309,6 +309,8 @@ def test_periods_in_local_time():
     assert (custom.first, custom.last) == (date(2026, 9, 28), date(2026, 10, 11))
     assert custom.start == datetime.combine(date(2026, 9, 28), time(0), tzinfo=SH)
     assert queries.period_for("custom", today, "garbage", "").key == "month"
+    # the default: a rolling 30 days, so the 1st of a month is not an empty "本月"
+    assert queries.period_for("30d", date(2026, 12, 1)) == Period("30d", date(2026, 11, 2), date(2026, 12, 1))
 
 
 def test_quantiles_by_nearest_rank():

@@ -74,6 +74,7 @@ def test_supervisor_page_links_numbers_to_the_queue(h, supervisor_client):
 def test_now_fragment_is_polled(h, supervisor_client):
     page = supervisor_client.get("/dashboard/").get_data(as_text=True)
     assert 'data-poll="/dashboard/now"' in page
+    assert "近 30 天 2026-09-13 至 2026-10-12" in page  # the default period ends today
     resp = supervisor_client.get("/dashboard/now", headers={"X-Requested-With": "fetch"})
     body = resp.get_data(as_text=True)
     assert resp.status_code == 200 and "<html" not in body

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from helpdesk import params
 from helpdesk.db import session
 from helpdesk.records.models import Enterprise
+from helpdesk.sla.wording import working_time
 from helpdesk.tickets import queries
 from helpdesk.tickets.models import Ticket
 
@@ -49,13 +50,8 @@ def flash_form_errors(form: Any) -> None:
 
 @bp.app_template_filter("minutes")
 def fmt_minutes(minutes: int | None) -> str:
-    """Business minutes as "11 小时 30 分"."""
-    if minutes is None:
-        return "—"
-    hours, rest = divmod(abs(int(minutes)), 60)
-    if hours and rest:
-        return f"{hours} 小时 {rest} 分"
-    return f"{hours} 小时" if hours else f"{rest} 分"
+    """Business minutes in working days and hours: "1 个工作日 3 小时"."""
+    return "—" if minutes is None else working_time(minutes)
 
 
 @bp.app_template_filter("time_left")
@@ -67,7 +63,7 @@ def fmt_time_left(minutes: int | None, state: str) -> str:
         return f"暂停（剩 {fmt_minutes(minutes)}）"
     if minutes < 0 or state == "breached":
         over = -minutes if minutes < 0 else 0
-        return f"超时 {fmt_minutes(over)}" if over else "已超时"
+        return f"已超时 {fmt_minutes(over)}" if over else "已超时"
     return f"剩 {fmt_minutes(minutes)}"
 
 
