@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Flask, abort, current_app, g, render_template, request
+from flask import Flask, abort, current_app, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
@@ -18,7 +18,7 @@ from helpdesk.params import IdConverter
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: endpoints that anonymous visitors may reach; everything else requires login
-PUBLIC_ENDPOINTS = {"auth.login", "static"}
+PUBLIC_ENDPOINTS = {"auth.login", "static", "favicon"}
 
 WEEKDAYS = "一二三四五六日"
 
@@ -125,6 +125,10 @@ def init_app(app: Flask) -> None:
         return links
 
     app.jinja_env.globals["nav_links"] = nav_links
+
+    @app.get("/favicon.ico")
+    def favicon() -> Any:  # browsers ask for it before reading the page's <link rel="icon">
+        return redirect(url_for("static", filename="favicon.svg"), 301)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

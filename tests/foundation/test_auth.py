@@ -142,3 +142,11 @@ def test_logout_ends_the_session(agent_client):
     response = agent_client.post("/logout", data={"csrf_token": token})
     assert response.status_code == 302 and "/login" in response.headers["Location"]
     assert agent_client.get("/").status_code == 302
+
+
+def test_the_favicon_is_ours_and_public(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response.headers["Location"].endswith("/static/favicon.svg")
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml" and b"<svg" in icon.data
+    assert 'rel="icon"' in client.get("/login").get_data(as_text=True)
