@@ -153,6 +153,15 @@ def _describe(event: TicketEvent, users: dict[int, User]) -> str:
         "sla_restarted": f"重新开始计时（第 {detail.get('clock', '')} 轮）",
         "sla_warned": "SLA 预警",
         "sla_breached": "SLA 已超时",
+        "sla_warning": f"SLA 预警已发出（第 {detail.get('clock', 1)} 轮计时）",
+        "sla_breach": f"SLA 已超时，超时通知已发出（第 {detail.get('clock', 1)} 轮计时）",
+        "resolution": f"办理{TYPE_LABELS.get(event.field or '', '')}：{event.new_value or ''}",
+        "material_requested": f"请企业补充材料：{event.new_value or ''}",
+        "approval_requested": f"提交主管审批（{TYPE_LABELS.get(event.field or '', '')}"
+        + (f"，账号 {event.new_value}" if event.new_value else "")
+        + (f"，越过核对的理由：{detail['override']['reason']}" if detail.get("override") else "")
+        + "）",
+        "approval_declined": "主管驳回审批" + (f"：{detail['reason']}" if detail.get("reason") else ""),
         "merged": f"合并到 ZXZJ#{event.new_value}",
         "merged_from": f"ZXZJ#{event.new_value} 合并到本工单",
         "enterprise_linked": f"关联企业 #{event.new_value}",
@@ -165,10 +174,11 @@ def _describe(event: TicketEvent, users: dict[int, User]) -> str:
     }
     if kind in simple:
         return simple[kind]
-    parts = [kind]
-    if event.field:
-        parts.append(f"{event.field}：{event.old_value or ''} → {event.new_value or ''}")
-    return " ".join(parts)
+    # a kind without wording yet: say what changed without internal codes
+    label = FIELD_LABELS.get(event.field or "", "")
+    if label:
+        return f"{label}：{event.old_value or '（空）'} → {event.new_value or '（空）'}"
+    return "其他操作" + (f"：{event.new_value}" if event.new_value else "")
 
 
 def _attachment_rows(ticket: Ticket) -> tuple[list[dict[str, Any]], dict[int | None, list[dict[str, Any]]]]:
