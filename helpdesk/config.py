@@ -121,6 +121,12 @@ VARIABLES: tuple[Variable, ...] = (
         "每封邮件解析和读取说明函的时限（秒）；超时的部分标为无法读取，原始邮件附在工单上",
     ),
     Variable("HELPDESK_PARSE_MEMORY_MB", "1024", _positive_int, "解析邮件的子进程内存上限（MB）"),
+    Variable(
+        "HELPDESK_NOTIFY_BY_MAIL",
+        "false",
+        _bool,
+        "除站内通知外，也把“企业回复、分配给我、待审批、审批结果”的通知发到客服的邮箱",
+    ),
 )
 
 

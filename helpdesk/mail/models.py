@@ -77,7 +77,7 @@ class OutboundMail(Base):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     kind: Mapped[str] = mapped_column(
         String(30), default="reply"
-    )  #: ack / reply / request / resolution / sla
+    )  #: ack / reply / request / resolution / sla / notice
     to_addr: Mapped[str] = mapped_column(String(1000))
     cc_addr: Mapped[str] = mapped_column(String(1000), default="")
     subject: Mapped[str] = mapped_column(Text)  #: "回复：" + a whole ticket subject

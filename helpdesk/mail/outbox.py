@@ -197,7 +197,7 @@ def build_message(row: OutboundMail, sender: str) -> EmailMessage:
     if references:
         msg["References"] = " ".join(f"<{r}>" for r in references)
     # our mail is machine-sent when it is an acknowledgement or a notice: tell other robots not to answer
-    if row.kind in {"ack", "sla"}:
+    if row.kind in {"ack", "sla", "notice"}:
         msg["Auto-Submitted"] = "auto-replied" if row.kind == "ack" else "auto-generated"
         msg["X-Auto-Response-Suppress"] = "All"
     msg["X-Loop"] = sender

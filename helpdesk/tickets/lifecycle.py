@@ -22,6 +22,7 @@ from helpdesk.db import Conflict, Refused, session, utcnow
 from helpdesk.mail import addresses, outbox
 from helpdesk.mail.filters import add_subject_tag
 from helpdesk.sla import clock
+from helpdesk.tickets import notify
 from helpdesk.tickets.models import Message, MessageKind, Ticket, TicketEvent
 from helpdesk.vocabulary import (
     ANSWERED_STATUSES,
@@ -67,6 +68,8 @@ def record(
         at=at or utcnow(),
     )
     session.add(event)
+    if kind in notify.EVENT_KINDS:
+        notify.from_event(ticket, event)
     return event
 
 

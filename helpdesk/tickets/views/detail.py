@@ -161,6 +161,7 @@ def _describe(event: TicketEvent, users: dict[int, User]) -> str:
         + (f"，账号 {event.new_value}" if event.new_value else "")
         + (f"，越过核对的理由：{detail['override']['reason']}" if detail.get("override") else "")
         + "）",
+        "approval_approved": f"主管批准{TYPE_LABELS.get(event.field or '', '')}申请",
         "approval_declined": "主管驳回审批" + (f"：{detail['reason']}" if detail.get("reason") else ""),
         "merged": f"合并到 ZXZJ#{event.new_value}",
         "merged_from": f"ZXZJ#{event.new_value} 合并到本工单",

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from helpdesk.auth import services as auth_services
 from helpdesk.db import session
 from helpdesk.params import parse_id
-from helpdesk.tickets import queries, services
+from helpdesk.tickets import notify, queries, services
 from helpdesk.tickets.models import Ticket
 from helpdesk.tickets.views.common import bp, is_local_path
 
@@ -36,6 +36,7 @@ def notifications() -> Any:
         rows=rows,
         tickets=tickets,
         unread=sum(1 for n in rows if n.read_at is None),
+        kind_labels=notify.KIND_LABELS,
     )
 
 
