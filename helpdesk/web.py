@@ -31,6 +31,7 @@ CSP = (
 
 #: navigation entries: (endpoint, label, lowest role that sees it); missing endpoints are left out
 NAV = (
+    ("tickets.new_ticket", "登记来电", Role.AGENT),
     ("tickets.notifications", "通知", Role.AGENT),
     ("records.search", "企业档案", Role.AGENT),
     ("dashboard.index", "SLA 看板", Role.SUPERVISOR),

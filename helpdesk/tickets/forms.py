@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from helpdesk.params import parse_int
@@ -142,3 +142,19 @@ def format_field(value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else ""
     return str(value)
+
+
+class ByHandForm(FlaskForm):
+    """A ticket for a phone call or a visit (tickets/by_hand.py)."""
+
+    channel = RadioField("来源", choices=[("phone", "电话"), ("visit", "来访")], default="phone")
+    type = SelectField("类型", choices=list(TYPE_LABELS.items()), default="inquiry")
+    enterprise = StringField(
+        "企业（统一社会信用代码、平台账号或企业全称）",
+        validators=[DataRequired("请填写企业。"), Length(max=200)],
+    )
+    contact = StringField("联系人和电话", validators=[Optional(), Length(max=200)])
+    email = StringField("企业邮箱（用于受理确认和回复，可不填）", validators=[Optional(), Length(max=254)])
+    note = TextAreaField("来电内容", validators=[DataRequired("请填写来电内容。"), Length(max=20000)])
+    acknowledge = BooleanField("发送受理确认邮件")
+    client_key = HiddenField()

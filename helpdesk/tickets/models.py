@@ -25,6 +25,12 @@ class Ticket(Base):
     subject: Mapped[str] = mapped_column(Text, default="")  #: whole, as sent (lists shorten it)
     requester_email: Mapped[str] = mapped_column(String(254), default="")
     requester_name: Mapped[str] = mapped_column(String(200), default="")
+    channel: Mapped[str] = mapped_column(
+        String(10), default="mail", server_default="mail"
+    )  #: mail / phone / visit
+    client_key: Mapped[str | None] = mapped_column(
+        String(40), unique=True, index=True
+    )  #: the form that opened it
     enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))

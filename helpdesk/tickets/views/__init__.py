@@ -8,6 +8,7 @@ renders the conflict page (409) with a reload link and the text the agent typed;
 from helpdesk.tickets.views import (  # noqa: F401  (each module registers its routes on bp)
     actions,
     attachments,
+    by_hand,
     detail,
     macros,
     notifications,

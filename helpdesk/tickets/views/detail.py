@@ -112,6 +112,8 @@ def _describe(event: TicketEvent, users: dict[int, User]) -> str:
     kind = event.kind
     if kind == "created":
         text = f"创建工单（类型：{TYPE_LABELS.get(event.new_value or '', event.new_value)}）"
+        if detail.get("channel") in ("phone", "visit"):
+            text += "，" + ("电话登记" if detail["channel"] == "phone" else "来访登记")
         return text + ("，邮件无法解析，原始邮件已附上" if detail.get("fallback") else "")
     if kind == "status":
         text = (
