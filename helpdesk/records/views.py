@@ -148,23 +148,23 @@ def import_upload() -> Any:
 
 
 @bp.post("/settings/second-approval")
-@requires(Role.ADMIN)
+@requires(Role.SUPERVISOR)
 def set_second_approval() -> Any:
     value = request.form.get("value") == "1"
     settings.set_second_approval(value, by=current_user)
     flash("注销账号现在需要主管审批。" if value else "注销账号不再需要主管审批。", "success")
-    return redirect(url_for("records.import_page"))
+    return redirect(url_for("admin.settings"))
 
 
 @bp.get("/export")
-@requires(Role.ADMIN)
+@requires(Role.SUPERVISOR)
 def export_page() -> Any:
     today = datetime.now(current_app.config["HELPDESK"].timezone).date()
     return render_template("records/export.html", since=today - timedelta(days=30), until=today)
 
 
 @bp.get("/export/download")
-@requires(Role.ADMIN)
+@requires(Role.SUPERVISOR)
 def export_download() -> Any:
     def parse(name: str) -> date | None:
         raw = request.args.get(name, "")

@@ -53,8 +53,11 @@ def test_search_and_enterprise_page_for_an_agent(agent_client, acme):
 def test_admin_pages_are_forbidden_to_agents_and_supervisors(agent_client, supervisor_client, app, users):
     for client in (agent_client, supervisor_client):
         assert client.get("/records/import").status_code == 403
-        assert client.get("/records/export").status_code == 403
-        assert client.get("/records/export/download?since=2026-01-01").status_code == 403
+    # supervisors export the changes (the platform team asks them); agents do not
+    assert agent_client.get("/records/export").status_code == 403
+    assert agent_client.get("/records/export/download?since=2026-01-01").status_code == 403
+    assert supervisor_client.get("/records/export").status_code == 200
+    assert supervisor_client.get("/records/export/download?since=2026-01-01&format=csv").status_code == 200
     assert agent_client.get("/records/approvals").status_code == 403
     assert supervisor_client.get("/records/approvals").status_code == 200
 
@@ -174,10 +177,14 @@ def test_import_upload_and_report(admin_client, app):
     assert response.status_code == 200 and session.scalar(select(Enterprise)).uscc == uscc
 
 
-def test_second_approval_setting_toggle_is_audited(admin_client, app):
-    token = page_csrf(admin_client, "/records/import")
-    admin_client.post("/records/settings/second-approval", data={"csrf_token": token, "value": "1"})
+def test_second_approval_setting_toggle_is_audited(supervisor_client, app):
+    token = page_csrf(supervisor_client, "/admin/settings")
+    response = supervisor_client.post(
+        "/records/settings/second-approval", data={"csrf_token": token, "value": "1"}
+    )
+    assert response.headers["Location"].endswith("/admin/settings")
     assert session.get(Setting, "require_second_approval").value is True
+    assert "已开启" in supervisor_client.get("/admin/settings").get_data(as_text=True)
     assert session.scalars(select(AuditEntry).where(AuditEntry.action == "setting")).one().after == "True"
 
 
