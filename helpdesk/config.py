@@ -41,6 +41,14 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _days_or_off(raw: str) -> int:
+    """A number of days, or 0 for "off" (empty, 0 or off)."""
+    value = raw.strip().lower()
+    if value in {"", "0", "off"}:
+        return 0
+    return _positive_int(value)
+
+
 def _security(raw: str) -> str:
     value = raw.strip().lower()
     if value not in {"none", "starttls", "ssl"}:
@@ -121,6 +129,12 @@ VARIABLES: tuple[Variable, ...] = (
         "每封邮件解析和读取说明函的时限（秒）；超时的部分标为无法读取，原始邮件附在工单上",
     ),
     Variable("HELPDESK_PARSE_MEMORY_MB", "1024", _positive_int, "解析邮件的子进程内存上限（MB）"),
+    Variable(
+        "HELPDESK_RETENTION_DAYS",
+        "",
+        _days_or_off,
+        "已关闭工单的个人信息（原始邮件、附件、营业执照扫描件、邮件正文）保留天数，过期由后台任务删除；为空或 0 表示不删除",
+    ),
 )
 
 

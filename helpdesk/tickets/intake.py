@@ -119,6 +119,16 @@ def ingest(
         if not won:
             return _not_ours(inbound_id)
     inbound = session.get(InboundMail, inbound_id) or inbound
+    if inbound.raw_removed_at is not None:  # retention emptied it: there is nothing left to read
+        from helpdesk.tickets.retention import removed_raw_text
+
+        reason = removed_raw_text(inbound)
+        try:  # settled as ignored, so that it is not retried or counted as failed for ever
+            settle(inbound_id, token, status="ignored", error=reason)
+            session.commit()
+        except ClaimLost:
+            session.rollback()
+        return IngestResult(inbound_id, inbound.ticket_id, "removed", reason)
     if inbound.attempts > MAX_ATTEMPTS:
         reason = f"已尝试处理 {inbound.attempts - 1} 次都未完成（处理进程中途退出）"
         return _fallback_ticket(inbound, RuntimeError(reason), token)
@@ -570,6 +580,7 @@ def ingest_pending(
         select(InboundMail.id)
         .where(
             InboundMail.status.in_(("stored", "failed")),
+            InboundMail.raw_removed_at.is_(None),  # emptied by retention: nothing to read
             or_(InboundMail.claimed_at.is_(None), InboundMail.claimed_at < stale),
         )
         .order_by(InboundMail.id)
