@@ -29,6 +29,7 @@ from sqlalchemy import exists, func, or_, select, update
 
 from helpdesk.core import leases
 from helpdesk.db import lock_row, session, unit_of_work, utcnow
+from helpdesk.letters import current
 from helpdesk.mail.models import InboundMail
 from helpdesk.tickets import lifecycle
 from helpdesk.tickets.models import (
@@ -161,12 +162,12 @@ def due_ticket_ids(cutoff: datetime, *, after: int = 0, limit: int = BATCH) -> l
 
 def _licence_names(messages: Iterable[Message]) -> set[str]:
     """File names the letter reader took for the business licence (its sources with role licence)."""
-    names: set[str] = set()
-    for m in messages:
-        for source in (m.letter or {}).get("sources", ()):
-            if source.get("role") == "licence" and source.get("filename"):
-                names.add(str(source["filename"]))
-    return names
+    return {
+        s.filename
+        for letter in current.stored_readings(messages)
+        for s in letter.sources
+        if s.role == "licence"
+    }
 
 
 def _attachment_kind(att: Attachment, licences: set[str]) -> str:
