@@ -87,7 +87,7 @@ MAX_ATTEMPTS = 5
 class IngestResult:
     inbound_id: int
     ticket_id: int | None
-    outcome: str  #: created / threaded / duplicate / elsewhere / failed
+    outcome: str  #: created / threaded / duplicate / elsewhere / failed / removed (retention emptied it)
     detail: str = ""
 
 
@@ -580,7 +580,6 @@ def ingest_pending(
         select(InboundMail.id)
         .where(
             InboundMail.status.in_(("stored", "failed")),
-            InboundMail.raw_removed_at.is_(None),  # emptied by retention: nothing to read
             or_(InboundMail.claimed_at.is_(None), InboundMail.claimed_at < stale),
         )
         .order_by(InboundMail.id)
