@@ -41,6 +41,14 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _days_or_off(raw: str) -> int:
+    """A number of days, or 0 for "off" (empty, 0 or off)."""
+    value = raw.strip().lower()
+    if value in {"", "0", "off"}:
+        return 0
+    return _positive_int(value)
+
+
 def _security(raw: str) -> str:
     value = raw.strip().lower()
     if value not in {"none", "starttls", "ssl"}:
@@ -126,6 +134,12 @@ VARIABLES: tuple[Variable, ...] = (
         "false",
         _bool,
         "除站内通知外，也把“企业回复、分配给我、待审批、审批结果”的通知发到客服的邮箱",
+    ),
+    Variable(
+        "HELPDESK_RETENTION_DAYS",
+        "",
+        _days_or_off,
+        "已关闭工单的个人信息（原始邮件、附件、营业执照扫描件、邮件正文）保留天数，过期由后台任务删除；为空或 0 表示不删除",
     ),
 )
 

@@ -90,6 +90,15 @@ def retry_failed_ingest() -> None:
     intake.ingest_pending(limit=50, deadline=time.monotonic() + 30)
 
 
+def retention() -> None:
+    from flask import current_app
+
+    from helpdesk.tickets import retention as retention_module
+
+    settings = current_app.config["HELPDESK"]
+    retention_module.scheduled_run(int(settings["HELPDESK_RETENTION_DAYS"] or 0), settings.attachments_dir)
+
+
 class IdleWatcher(threading.Thread):
     """Holds an IMAP IDLE connection and wakes the poll job within seconds of new mail.
 
@@ -129,6 +138,7 @@ def build(app: Flask, *, blocking: bool) -> BaseScheduler:
         ("sla-calendar", sla_calendar, 86400),
         ("ocr", ocr_pending, 30),
         ("retry-ingest", retry_failed_ingest, int(settings["HELPDESK_INGEST_RETRY_SECONDS"])),
+        ("retention", retention, 3600),  # a no-op while HELPDESK_RETENTION_DAYS is off
     ]
     for name, fn, seconds in jobs:
         scheduler.add_job(in_app(app, fn, name), "interval", seconds=seconds, id=name, next_run_time=_soon())

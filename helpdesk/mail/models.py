@@ -50,6 +50,8 @@ class InboundMail(Base):
     message_id: Mapped[str | None] = mapped_column(String(500), index=True)
     raw_sha256: Mapped[str] = mapped_column(String(64), index=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+    #: set when the retention policy emptied `raw` (helpdesk.tickets.retention): nothing reads it again
+    raw_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     internal_date: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(20), default="stored")  #: stored/ingested/failed/ignored
     error: Mapped[str | None] = mapped_column(Text)

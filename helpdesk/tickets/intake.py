@@ -87,7 +87,7 @@ MAX_ATTEMPTS = 5
 class IngestResult:
     inbound_id: int
     ticket_id: int | None
-    outcome: str  #: created / threaded / duplicate / elsewhere / failed
+    outcome: str  #: created / threaded / duplicate / elsewhere / failed / removed (retention emptied it)
     detail: str = ""
 
 
@@ -119,6 +119,16 @@ def ingest(
         if not won:
             return _not_ours(inbound_id)
     inbound = session.get(InboundMail, inbound_id) or inbound
+    if inbound.raw_removed_at is not None:  # retention emptied it: there is nothing left to read
+        from helpdesk.tickets.retention import removed_raw_text
+
+        reason = removed_raw_text(inbound)
+        try:  # settled as ignored, so that it is not retried or counted as failed for ever
+            settle(inbound_id, token, status="ignored", error=reason)
+            session.commit()
+        except ClaimLost:
+            session.rollback()
+        return IngestResult(inbound_id, inbound.ticket_id, "removed", reason)
     if inbound.attempts > MAX_ATTEMPTS:
         reason = f"已尝试处理 {inbound.attempts - 1} 次都未完成（处理进程中途退出）"
         return _fallback_ticket(inbound, RuntimeError(reason), token)

@@ -6,7 +6,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpdesk.db import Base, UTCDateTime, utcnow
@@ -91,6 +102,10 @@ class Ticket(Base):
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="ticket", order_by="Attachment.id", foreign_keys="Attachment.ticket_id"
     )
+    #: what the retention policy removed from this ticket (helpdesk.tickets.retention writes these)
+    retention_removals: Mapped[list[RetentionRemoval]] = relationship(
+        order_by="RetentionRemoval.removed_at, RetentionRemoval.id", viewonly=True
+    )
 
     @property
     def number(self) -> str:
@@ -136,6 +151,8 @@ class Message(Base):
     #: through helpdesk.letters.current (the ticket's letter merges every message's reading)
     letter: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: set when the retention policy cleared this mail's body (helpdesk.tickets.retention)
+    body_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages", foreign_keys=[ticket_id])
 
@@ -155,8 +172,23 @@ class Attachment(Base):
     problem: Mapped[str | None] = mapped_column(String(500))  #: e.g. oversize, not stored
     data: Mapped[bytes | None] = mapped_column(LargeBinary)  #: small files may live in the database
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: set when the retention policy removed the bytes (file and `data`); the row stays for the record
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     ticket: Mapped[Ticket] = relationship(back_populates="attachments", foreign_keys=[ticket_id])
+
+
+class RetentionRemoval(Base):
+    """What the retention policy removed from a closed ticket: one row per kind and run."""
+
+    __tablename__ = "retention_removals"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))  #: raw_mail / attachment / licence_scan / mail_body
+    items: Mapped[int] = mapped_column(Integer, default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    policy_days: Mapped[int] = mapped_column(Integer, default=0)  #: HELPDESK_RETENTION_DAYS at the time
+    removed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class TicketEvent(Base):

@@ -45,6 +45,11 @@ def run_ocr_pending(limit: int = 5, budget_s: float = 60.0) -> int:
             ticket.ocr_pending = False
             session.commit()
             continue
+        if first.raw_removed_at is not None:  # retention emptied the mail: there is nothing to read
+            ticket.ocr_pending = False
+            lifecycle.record(ticket, "ocr_failed", detail={"error": "原始邮件已按个人信息保留期限删除"})
+            session.commit()
+            continue
         message_id, raw = waiting[0].id, first.raw
         session.commit()  # no transaction stays open while the engine works
         [letter] = ocr_sandbox().run(read_with_ocr, [(raw, max_attachment_bytes(), budget_s)], budget_s + 60)

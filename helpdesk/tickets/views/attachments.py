@@ -7,7 +7,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from flask import Response, abort, current_app
+from flask import Response, abort, current_app, make_response, render_template
 
 from helpdesk.db import session
 from helpdesk.mail import store
@@ -78,6 +78,11 @@ def _content_disposition(kind: str, name: str) -> str:
 def _attachment(ticket_id: int, attachment_id: int) -> tuple[Ticket, Attachment, int, bytes]:
     ticket = ticket_or_404(ticket_id)
     att = session.get(Attachment, attachment_id)
+    if att is not None and att.ticket_id == ticket.id and att.removed_at is not None:
+        from helpdesk.tickets.retention import removed_attachment_text
+
+        page = render_template("error.html", code=410, title="附件已删除", text=removed_attachment_text(att))
+        abort(make_response(page, 410))
     if att is None or att.ticket_id != ticket.id or att.problem or not (att.stored_name or att.data):
         abort(404)
     n = next((i for i, a in enumerate(ticket.attachments, start=1) if a.id == att.id), 0)

@@ -169,6 +169,7 @@ def _describe(event: TicketEvent, users: dict[int, User]) -> str:
         "merged_from": f"ZXZJ#{event.new_value} 合并到本工单",
         "enterprise_linked": f"关联企业 #{event.new_value}",
         "enterprise_candidates": "找到多个可能的企业，待人工确认",
+        "retention_removed": f"按个人信息保留期限（{detail.get('days', '')} 天）删除了原始邮件、附件和邮件正文",
         "attachment_problem": (
             f"附件未保存：{detail.get('name', '')}"
             if detail.get("name")
