@@ -31,3 +31,8 @@ def test_queue_cell_says_late_in_working_days():
     assert fmt_time_left(-(3 * 480 + 125), "breached") == "已超时 3 个工作日 2 小时"
     assert fmt_time_left(700, "ok") == "剩 1 个工作日 3 小时"
     assert fmt_time_left(None, "stopped") == "—"
+
+
+def test_a_ticket_paused_after_its_deadline_still_reads_as_late():
+    assert fmt_time_left(0, "paused") == "已超时（暂停中）"
+    assert fmt_time_left(125, "paused") == "暂停（剩 2 小时 5 分）"

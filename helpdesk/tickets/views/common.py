@@ -60,7 +60,8 @@ def fmt_time_left(minutes: int | None, state: str) -> str:
     if state == "stopped" or minutes is None:
         return "—"
     if state == "paused":
-        return f"暂停（剩 {fmt_minutes(minutes)}）"
+        # paused after the deadline passed: still a breach, the pause does not hide it
+        return "已超时（暂停中）" if minutes <= 0 else f"暂停（剩 {fmt_minutes(minutes)}）"
     if minutes < 0 or state == "breached":
         over = -minutes if minutes < 0 else 0
         return f"已超时 {fmt_minutes(over)}" if over else "已超时"
