@@ -27,3 +27,18 @@ class UserForm(FlaskForm):
     password = PasswordField(
         "初始密码", validators=[DataRequired("请输入初始密码。"), Length(min=8, message="密码至少 8 位。")]
     )
+
+
+class CodeForm(FlaskForm):
+    """The second login step, and the enrolment's confirmation."""
+
+    code = StringField(
+        "验证码", validators=[DataRequired("请输入验证码。"), Length(max=40, message="验证码太长。")]
+    )
+
+
+class ProofForm(FlaskForm):
+    """Proof that it is the user, before turning the second factor off or renewing recovery codes."""
+
+    code = StringField("当前验证码（或恢复码）", validators=[Length(max=40, message="验证码太长。")])
+    password = PasswordField("或者：登录密码", validators=[Length(max=200)])

@@ -1,4 +1,7 @@
-"""User accounts: creation, passwords, deactivation and the failed-login throttle."""
+"""User accounts: creation, passwords, deactivation and the failed-login throttle.
+
+The second login step, enrolment and recovery codes live in two_factor.py.
+"""
 
 from __future__ import annotations
 
@@ -131,11 +134,13 @@ def is_throttled(username: str, address: str, now: datetime | None = None) -> bo
 
 
 def authenticate(username: str, password: str, address: str) -> User | None:
-    """Check a login; a failure is recorded for the throttle, a success clears the user's failures. Commits."""
+    """Check a password; a failure is recorded for the throttle, a success clears the user's failures,
+    unless a second step follows (two_factor.complete_login clears them then: the right password
+    alone must not wipe out the wrong codes typed after it). Commits."""
     user = session.scalar(select(User).where(User.username == username.strip()))
     ok = user is not None and user.active and user.check_password(password)
     with unit_of_work() as s:
-        if ok:
+        if ok and not user.has_totp:  # type: ignore[union-attr]
             s.execute(delete(LoginAttempt).where(LoginAttempt.username == username.strip().lower()))
         else:
             s.add(LoginAttempt(username=username.strip().lower()[:80], address=address[:64]))
