@@ -37,8 +37,15 @@ class CodeForm(FlaskForm):
     )
 
 
-class ProofForm(FlaskForm):
-    """Proof that it is the user, before turning the second factor off or renewing recovery codes."""
+class DisableTwoFactorForm(FlaskForm):
+    """Proof that it is the user (a current code or the password) before the second factor goes."""
 
-    code = StringField("当前验证码（或恢复码）", validators=[Length(max=40, message="验证码太长。")])
-    password = PasswordField("或者：登录密码", validators=[Length(max=200)])
+    off_code = StringField("当前验证码（或恢复码）", validators=[Length(max=40, message="验证码太长。")])
+    off_password = PasswordField("或者：登录密码", validators=[Length(max=200)])
+
+
+class RenewCodesForm(FlaskForm):
+    """The same proof before new recovery codes replace the old ones (own names: both are on one page)."""
+
+    new_code = StringField("当前验证码（或恢复码）", validators=[Length(max=40, message="验证码太长。")])
+    new_password = PasswordField("或者：登录密码", validators=[Length(max=200)])

@@ -140,8 +140,9 @@ def authenticate(username: str, password: str, address: str) -> User | None:
     user = session.scalar(select(User).where(User.username == username.strip()))
     ok = user is not None and user.active and user.check_password(password)
     with unit_of_work() as s:
-        if ok and not user.has_totp:  # type: ignore[union-attr]
-            s.execute(delete(LoginAttempt).where(LoginAttempt.username == username.strip().lower()))
+        if ok:
+            if not user.has_totp:  # type: ignore[union-attr]
+                s.execute(delete(LoginAttempt).where(LoginAttempt.username == username.strip().lower()))
         else:
             s.add(LoginAttempt(username=username.strip().lower()[:80], address=address[:64]))
             s.execute(delete(LoginAttempt).where(LoginAttempt.at < utcnow() - THROTTLE_WINDOW * 4))

@@ -10,7 +10,7 @@ from flask import session as cookie_session
 from flask_login import current_user, login_required, login_user, logout_user
 
 from helpdesk.auth import services, totp, two_factor
-from helpdesk.auth.forms import CodeForm, LoginForm, PasswordForm, ProofForm
+from helpdesk.auth.forms import CodeForm, DisableTwoFactorForm, LoginForm, PasswordForm, RenewCodesForm
 from helpdesk.auth.models import User
 from helpdesk.db import session
 from helpdesk.extensions import login_manager
@@ -69,8 +69,10 @@ def login() -> Any:
 
 
 def _pending_check(user: User) -> str:
-    # a password change or a reset of the second factor meanwhile voids the half-done login
-    return services.hash_token(f"{user.id}|{user.password_hash}|{user.totp_secret or ''}")[:32]
+    # a password change or a reset of the second factor meanwhile voids the half-done login (an
+    # unconfirmed secret does not: the forced enrolment makes one during the half-done login)
+    factor = user.totp_secret if user.has_totp else ""
+    return services.hash_token(f"{user.id}|{user.password_hash}|{factor}")[:32]
 
 
 def _begin_pending(user: User, *, remember: bool, after: str) -> None:
@@ -255,8 +257,8 @@ def two_factor_page() -> Any:
         enabled=user.has_totp,
         required=user.role_enum in two_factor.required_roles(),
         codes_left=two_factor.recovery_codes_left(user) if user.has_totp else 0,
-        off_form=ProofForm(prefix="off"),
-        new_form=ProofForm(prefix="new"),
+        off_form=DisableTwoFactorForm(),
+        new_form=RenewCodesForm(),
     )
 
 
@@ -280,14 +282,14 @@ def two_factor_enrol() -> Any:
 @bp.post("/account/2fa/disable")
 @login_required
 def two_factor_disable() -> Any:
-    form = ProofForm(prefix="off")
+    form = DisableTwoFactorForm()
     if not form.validate_on_submit():
         return _proof_refused(form)
     try:
         two_factor.disable(
             current_user,
-            code=form.code.data or "",
-            password=form.password.data or "",
+            code=form.off_code.data or "",
+            password=form.off_password.data or "",
             address=_client_address(),
         )
     except services.AuthError as exc:
@@ -300,14 +302,14 @@ def two_factor_disable() -> Any:
 @bp.post("/account/2fa/recovery-codes")
 @login_required
 def two_factor_recovery() -> Any:
-    form = ProofForm(prefix="new")
+    form = RenewCodesForm()
     if not form.validate_on_submit():
         return _proof_refused(form)
     try:
         codes = two_factor.regenerate_recovery_codes(
             current_user,
-            code=form.code.data or "",
-            password=form.password.data or "",
+            code=form.new_code.data or "",
+            password=form.new_password.data or "",
             address=_client_address(),
         )
     except services.AuthError as exc:
@@ -316,7 +318,7 @@ def two_factor_recovery() -> Any:
     return render_template("auth/recovery_codes.html", codes=codes, after=url_for("auth.two_factor"))
 
 
-def _proof_refused(form: ProofForm) -> Any:
+def _proof_refused(form: DisableTwoFactorForm | RenewCodesForm) -> Any:
     for errors in form.errors.values():
         for error in errors:
             flash(str(error), "error")
