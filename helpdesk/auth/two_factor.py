@@ -138,13 +138,13 @@ def regenerate_recovery_codes(
     return codes
 
 
-def reset(user: User, *, by: User) -> None:
-    """An admin removes a user's second factor (lost phone): the user enrols again if their role
-    requires it. Commits."""
+def reset(user: User, *, by: User | None) -> None:
+    """An admin (or the operator, `helpdesk reset-2fa`: by=None) removes a user's second factor (lost
+    phone): the user enrols again if their role requires it. Commits."""
     had = "on" if user.has_totp else ("enrolling" if user.totp_secret else "off")
     with unit_of_work():
         _clear(user)
-        _audit(user, "2fa_reset", by=by, before=had, after="off")
+        _audit(user, "2fa_reset", by=by, before=had, after="off", detail=None if by else {"via": "cli"})
 
 
 def recovery_codes_left(user: User) -> int:
@@ -227,7 +227,7 @@ def _clear(user: User) -> None:
     session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
 
 
-def _audit(user: User, action: str, *, by: User, before: str | None = None, after: str | None = None,
-           detail: dict[str, int] | None = None) -> None:  # fmt: skip
-    session.add(AuditEntry(actor_id=by.id, action=action, entity="user", entity_id=str(user.id),
+def _audit(user: User, action: str, *, by: User | None, before: str | None = None, after: str | None = None,
+           detail: dict[str, int | str] | None = None) -> None:  # fmt: skip
+    session.add(AuditEntry(actor_id=by.id if by else None, action=action, entity="user", entity_id=str(user.id),
                            field="two_factor", before=before, after=after, detail=detail))  # fmt: skip

@@ -7,6 +7,7 @@ import time
 from urllib.parse import urlsplit
 
 import pyotp
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from helpdesk.auth.models import LoginAttempt, RecoveryCode, Role, User, UserSes
 from helpdesk.db import session
 from helpdesk.records.models import AuditEntry
 from tests.conftest import PASSWORD, csrf_token_from, page_csrf
+from tests.foundation.test_cli_and_schema import run_cli
 
 QUEUE = "/"  # the queue, where a login lands
 
@@ -303,3 +305,18 @@ def test_codes_match_only_within_the_drift_window():
     assert totp.matching_step(secret, app_code.at(now - 90), now, None) is None
     assert totp.matching_step(secret, app_code.at(now), now, totp.step_at(now)) is None  # used already
     assert totp.matching_step(secret, "１２３４５６", now, None) is None  # full-width digits are no code
+
+
+@pytest.mark.sqlite_only
+def test_the_operator_resets_a_locked_out_admin_from_the_command_line(
+    app: Flask, users, database_url, tmp_path
+):
+    _enrolled(users["admin"])
+    env = {"HELPDESK_DATABASE_URL": database_url, "HELPDESK_INSTANCE_DIR": str(tmp_path / "cli-instance")}
+    done = run_cli("reset-2fa", "admin1", env=env)
+    assert done.returncode == 0, done.stderr
+    session.expire_all()
+    assert not session.get(User, users["admin"].id).has_totp
+    [entry] = _audit("2fa_reset")
+    assert entry.actor_id is None and entry.detail == {"via": "cli"}
+    assert run_cli("reset-2fa", "nobody", env=env).returncode != 0
