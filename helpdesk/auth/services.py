@@ -64,11 +64,13 @@ def load_user(cookie_id: str) -> User | None:
 def start_session(user: User, *, user_agent: str = "", address: str = "") -> str:
     """Record a new login of `user` and return its key (for the cookie; only its hash is stored). Commits."""
     with unit_of_work():
-        key = _add_session(user, user_agent=user_agent, address=address)
+        key = add_session(user, user_agent=user_agent, address=address)
     return key
 
 
-def _add_session(user: User, *, user_agent: str, address: str) -> str:
+def add_session(user: User, *, user_agent: str, address: str) -> str:
+    """Add a login row for `user` and return its key; flushes only (the caller's unit of work commits:
+    change_password here, two_factor.complete_login)."""
     key = secrets.token_urlsafe(32)
     session.add(
         UserSession(
@@ -158,7 +160,7 @@ def change_password(user: User, old: str, new: str, *, user_agent: str = "", add
     with unit_of_work():
         user.set_password(new)
         _revoke_everything(user)
-        key = _add_session(user, user_agent=user_agent, address=address)
+        key = add_session(user, user_agent=user_agent, address=address)
     return key
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select, update
 
 from helpdesk.auth import totp
 from helpdesk.auth.models import LoginAttempt, RecoveryCode, Role, User
-from helpdesk.auth.services import AuthError, _add_session, is_throttled
+from helpdesk.auth.services import AuthError, add_session, is_throttled
 from helpdesk.core.models import Setting
 from helpdesk.db import session, unit_of_work, utcnow
 from helpdesk.records.models import AuditEntry
@@ -104,7 +104,7 @@ def complete_login(user: User, code: str, *, user_agent: str = "", address: str 
         s.execute(delete(LoginAttempt).where(LoginAttempt.username == user.username.lower()))
         if proof == "recovery":
             _audit(user, "2fa_recovery_used", by=user, detail={"left": _codes_left(user)})
-        key = _add_session(user, user_agent=user_agent, address=address)
+        key = add_session(user, user_agent=user_agent, address=address)
     return key
 
 

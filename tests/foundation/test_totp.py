@@ -16,7 +16,7 @@ from helpdesk.auth import services, totp, two_factor
 from helpdesk.auth.models import LoginAttempt, RecoveryCode, Role, User, UserSession
 from helpdesk.db import session
 from helpdesk.records.models import AuditEntry
-from tests.conftest import PASSWORD, csrf_token_from, page_csrf
+from tests.conftest import PASSWORD, browser_login, csrf_token_from, page_csrf, screenshot
 from tests.foundation.test_cli_and_schema import run_cli
 
 QUEUE = "/"  # the queue, where a login lands
@@ -320,3 +320,34 @@ def test_the_operator_resets_a_locked_out_admin_from_the_command_line(
     [entry] = _audit("2fa_reset")
     assert entry.actor_id is None and entry.detail == {"via": "cli"}
     assert run_cli("reset-2fa", "nobody", env=env).returncode != 0
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.browser
+def test_a_person_enrols_and_logs_in_with_the_keyboard_in_chromium(live_server, page, users):
+    browser_login(page, live_server, "agent1")
+    page.click("text=两步验证")
+    page.click("text=启用两步验证")
+    qr = page.locator("figure.qr svg")
+    box = qr.bounding_box()
+    assert box is not None and box["width"] > 100  # drawn under our CSP, no image service
+    secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+    screenshot(page, "two_factor_enrol")
+    page.keyboard.type(pyotp.TOTP(secret).at(time.time() - 30))  # the code field has the focus
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#recovery-codes")
+    assert page.locator("#recovery-codes li").count() == 10
+    screenshot(page, "two_factor_recovery_codes")
+    page.keyboard.press("Enter")  # "我已保存，继续" has the focus
+    page.wait_for_url(lambda url: url.endswith("/account/2fa"))
+    page.click("button:has-text('退出')")
+    page.wait_for_url(lambda url: "/login" in url)
+    page.fill("input[name=username]", "agent1")
+    page.fill("input[name=password]", PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: url.endswith("/login/2fa"))
+    page.keyboard.type(pyotp.TOTP(secret).now())
+    screenshot(page, "two_factor_second_step")
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: "/login" not in url)
+    assert "王客服" in page.locator(".me").inner_text()
