@@ -134,6 +134,12 @@ def login_code() -> Any:
             )
             return render_template("auth/login_code.html", form=form), 401
         _finish_login(user, state)
+        if not totp.looks_like_totp(form.code.data or ""):
+            left = two_factor.recovery_codes_left(user)
+            flash(
+                f"您用恢复码登录了，还剩 {left} 个未用的恢复码。如手机已丢失，请尽快在“两步验证”页面重新设置。",
+                "warning",
+            )
         return redirect(_after_login(state))
     return render_template("auth/login_code.html", form=form)
 
