@@ -62,6 +62,7 @@ def login() -> Any:
         if user.has_totp or two_factor.must_enrol(user):
             _begin_pending(user, remember=remember, after=after)
             return redirect(url_for("auth.login_code" if user.has_totp else "auth.login_enrol"))
+        cookie_session.pop(PENDING_KEY, None)  # another account's half-done login in this browser
         services.start_session(user, user_agent=_user_agent(), address=_client_address())
         login_user(user, remember=remember)
         return redirect(after or url_for("tickets.queue"))
