@@ -61,6 +61,24 @@ def create_user_command(
     click.echo(f"已创建用户 {username}（{Role(role).label}）。")
 
 
+@helpdesk.command("reset-2fa")
+@click.argument("username")
+@with_appcontext
+def reset_two_factor_command(username: str) -> None:
+    """Remove a user's second factor (lost phone, no recovery code, no other admin). Audited."""
+    from sqlalchemy import select
+
+    from helpdesk.auth import two_factor
+    from helpdesk.auth.models import User
+    from helpdesk.db import session
+
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.ClickException(f"用户 {username} 不存在。")
+    two_factor.reset(user, by=None)
+    click.echo(f"已重置 {username} 的两步验证：下次登录只需密码（如其角色要求，须重新设置）。")
+
+
 @helpdesk.command("worker")
 @with_appcontext
 def worker() -> None:

@@ -1,6 +1,6 @@
 """Import every model so that Base.metadata is complete (Alembic, create_all, relationships)."""
 
-from helpdesk.auth.models import LoginAttempt, Role, User, UserSession
+from helpdesk.auth.models import LoginAttempt, RecoveryCode, Role, User, UserSession
 from helpdesk.core.models import JobLease, Setting
 from helpdesk.mail.models import InboundMail, Mailbox, OutboundMail
 from helpdesk.records.models import (
@@ -42,6 +42,7 @@ __all__ = [
     "ProjectApplication",
     "Qualification",
     "RetentionRemoval",
+    "RecoveryCode",
     "Role",
     "SavedFilter",
     "Setting",

@@ -1,4 +1,4 @@
-"""Admin pages: users (create, role, deactivate) and mail health (mailboxes, outbox)."""
+"""Admin pages: users (create, role, deactivate, two-factor) and mail health (mailboxes, outbox)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import select
 
-from helpdesk.auth import services
+from helpdesk.auth import services, two_factor
 from helpdesk.auth.forms import UserForm
 from helpdesk.auth.models import Role, User
 from helpdesk.db import session
@@ -21,7 +21,9 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @requires(Role.ADMIN)
 def users() -> Any:
     rows = session.scalars(select(User).order_by(User.username)).all()
-    return render_template("admin/users.html", users=rows, form=UserForm())
+    return render_template(
+        "admin/users.html", users=rows, form=UserForm(), two_factor_roles=two_factor.required_roles()
+    )
 
 
 @bp.post("/users")
@@ -76,6 +78,34 @@ def set_role(user_id: int) -> Any:
         flash(str(exc), "error")
     else:
         flash(f"已将 {user.username} 的角色改为{role.label}。", "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/two-factor")
+@requires(Role.ADMIN)
+def set_two_factor_roles() -> Any:
+    try:
+        roles = {Role(value) for value in request.form.getlist("role")}
+    except ValueError:
+        abort(400, "角色无效。")
+    two_factor.set_required_roles(roles, by=current_user)
+    names = "、".join(r.label for r in sorted(roles, key=lambda r: r.rank)) or "无"
+    flash(
+        f"已保存：要求两步验证的角色为 {names}。这些角色中尚未设置的用户，下次打开页面时须先完成设置。",
+        "success",
+    )
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/two-factor/reset")
+@requires(Role.ADMIN)
+def reset_two_factor(user_id: int) -> Any:
+    user = session.get(User, user_id) or abort(404)
+    two_factor.reset(user, by=current_user)
+    flash(
+        f"已重置 {user.username} 的两步验证：其验证器和恢复码已作废，下次登录只需密码（如其角色要求，须重新设置）。",
+        "success",
+    )
     return redirect(url_for("admin.users"))
 
 

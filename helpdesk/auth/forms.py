@@ -27,3 +27,25 @@ class UserForm(FlaskForm):
     password = PasswordField(
         "初始密码", validators=[DataRequired("请输入初始密码。"), Length(min=8, message="密码至少 8 位。")]
     )
+
+
+class CodeForm(FlaskForm):
+    """The second login step, and the enrolment's confirmation."""
+
+    code = StringField(
+        "验证码", validators=[DataRequired("请输入验证码。"), Length(max=40, message="验证码太长。")]
+    )
+
+
+class DisableTwoFactorForm(FlaskForm):
+    """Proof that it is the user (a current code or the password) before the second factor goes."""
+
+    off_code = StringField("当前验证码（或恢复码）", validators=[Length(max=40, message="验证码太长。")])
+    off_password = PasswordField("或者：登录密码", validators=[Length(max=200)])
+
+
+class RenewCodesForm(FlaskForm):
+    """The same proof before new recovery codes replace the old ones (own names: both are on one page)."""
+
+    new_code = StringField("当前验证码（或恢复码）", validators=[Length(max=40, message="验证码太长。")])
+    new_password = PasswordField("或者：登录密码", validators=[Length(max=200)])

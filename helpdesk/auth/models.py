@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -47,6 +47,11 @@ class User(Base):
     ticket_types: Mapped[str] = mapped_column(String(200), default="")
     api_token_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: two-factor login (auth/two_factor.py): the base32 TOTP secret, set while enrolling and kept once
+    #: confirmed; totp_enabled_at says it was confirmed; totp_last_step refuses a code a second time
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
     # Flask-Login protocol
     @property
@@ -81,6 +86,11 @@ class User(Base):
     def name(self) -> str:
         return self.display_name or self.username
 
+    @property
+    def has_totp(self) -> bool:
+        """The user confirmed a TOTP app: logins then take a second step."""
+        return self.totp_enabled_at is not None and bool(self.totp_secret)
+
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
 
@@ -114,3 +124,14 @@ class UserSession(Base):
     #: what the login came with, shown in the user's list of sessions
     user_agent: Mapped[str] = mapped_column(String(200), default="")
     address: Mapped[str] = mapped_column(String(64), default="")
+
+
+class RecoveryCode(Base):
+    """A single-use code for a login without the TOTP app; only its SHA-256 hash is stored."""
+
+    __tablename__ = "user_recovery_codes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,4 +1,7 @@
-"""User accounts: creation, passwords, deactivation and the failed-login throttle."""
+"""User accounts: creation, passwords, deactivation and the failed-login throttle.
+
+The second login step, enrolment and recovery codes live in two_factor.py.
+"""
 
 from __future__ import annotations
 
@@ -61,11 +64,13 @@ def load_user(cookie_id: str) -> User | None:
 def start_session(user: User, *, user_agent: str = "", address: str = "") -> str:
     """Record a new login of `user` and return its key (for the cookie; only its hash is stored). Commits."""
     with unit_of_work():
-        key = _add_session(user, user_agent=user_agent, address=address)
+        key = add_session(user, user_agent=user_agent, address=address)
     return key
 
 
-def _add_session(user: User, *, user_agent: str, address: str) -> str:
+def add_session(user: User, *, user_agent: str, address: str) -> str:
+    """Add a login row for `user` and return its key; flushes only (the caller's unit of work commits:
+    change_password here, two_factor.complete_login)."""
     key = secrets.token_urlsafe(32)
     session.add(
         UserSession(
@@ -131,12 +136,15 @@ def is_throttled(username: str, address: str, now: datetime | None = None) -> bo
 
 
 def authenticate(username: str, password: str, address: str) -> User | None:
-    """Check a login; a failure is recorded for the throttle, a success clears the user's failures. Commits."""
+    """Check a password; a failure is recorded for the throttle, a success clears the user's failures,
+    unless a second step follows (two_factor.complete_login clears them then: the right password
+    alone must not wipe out the wrong codes typed after it). Commits."""
     user = session.scalar(select(User).where(User.username == username.strip()))
     ok = user is not None and user.active and user.check_password(password)
     with unit_of_work() as s:
         if ok:
-            s.execute(delete(LoginAttempt).where(LoginAttempt.username == username.strip().lower()))
+            if not user.has_totp:  # type: ignore[union-attr]
+                s.execute(delete(LoginAttempt).where(LoginAttempt.username == username.strip().lower()))
         else:
             s.add(LoginAttempt(username=username.strip().lower()[:80], address=address[:64]))
             s.execute(delete(LoginAttempt).where(LoginAttempt.at < utcnow() - THROTTLE_WINDOW * 4))
@@ -152,7 +160,7 @@ def change_password(user: User, old: str, new: str, *, user_agent: str = "", add
     with unit_of_work():
         user.set_password(new)
         _revoke_everything(user)
-        key = _add_session(user, user_agent=user_agent, address=address)
+        key = add_session(user, user_agent=user_agent, address=address)
     return key
 
 
