@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import select
 
-from helpdesk.auth import services, two_factor
+from helpdesk.auth import admin_actions, services, two_factor
 from helpdesk.auth.forms import UserForm
 from helpdesk.auth.models import Role, User
 from helpdesk.db import session
@@ -21,8 +21,13 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @requires(Role.ADMIN)
 def users() -> Any:
     rows = session.scalars(select(User).order_by(User.username)).all()
+    locked = {u.id for u in rows if admin_actions.is_locked(u)}
     return render_template(
-        "admin/users.html", users=rows, form=UserForm(), two_factor_roles=two_factor.required_roles()
+        "admin/users.html",
+        users=rows,
+        locked=locked,
+        form=UserForm(),
+        two_factor_roles=two_factor.required_roles(),
     )
 
 
@@ -106,6 +111,28 @@ def reset_two_factor(user_id: int) -> Any:
         f"已重置 {user.username} 的两步验证：其验证器和恢复码已作废，下次登录只需密码（如其角色要求，须重新设置）。",
         "success",
     )
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/password/reset")
+@requires(Role.ADMIN)
+def reset_password(user_id: int) -> Any:
+    user = session.get(User, user_id) or abort(404)
+    try:
+        password = admin_actions.reset_password(user, by=current_user)
+    except services.AuthError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.users"))
+    # shown once, on this page only: it is not stored anywhere but as its hash
+    return render_template("admin/password_reset.html", user=user, password=password)
+
+
+@bp.post("/users/<int:user_id>/unlock")
+@requires(Role.ADMIN)
+def unlock(user_id: int) -> Any:
+    user = session.get(User, user_id) or abort(404)
+    removed = admin_actions.unlock(user, by=current_user)
+    flash(f"已解除 {user.username} 的登录锁定（清除 {removed} 次失败记录）。", "success")
     return redirect(url_for("admin.users"))
 
 
