@@ -28,7 +28,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -193,7 +192,7 @@ def _msgids(text: str | None) -> list[str]:
 
 
 def _attach(msg: EmailMessage, item: dict[str, Any], load: Loader | None) -> None:
-    """Add one stored file as a part; its Chinese name both as RFC 2231 and as RFC 2047 (older clients)."""
+    """Add one stored file as a part, byte for byte, its name encoded by RFC 2231 where it is not ASCII."""
     name = clean_header(str(item.get("name") or "")) or "附件"
     if load is None:
         raise MailBuildError(f"邮件带有附件“{name}”，但没有配置附件目录")
@@ -208,12 +207,9 @@ def _attach(msg: EmailMessage, item: dict[str, Any], load: Loader | None) -> Non
         # text/* would be re-encoded by the email package; every file goes out byte for byte
         maintype, subtype = "application", "octet-stream"
     msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
-    part = msg.get_payload()[-1]
-    if not name.isascii():
-        # filename*=utf-8''... (RFC 2231) is the standard; Outlook and Foxmail also read name="=?utf-8?b?...?="
-        part.set_param("name", Header(name, "utf-8").encode(maxlinelen=10_000), header="Content-Type")
-    else:
-        part.set_param("name", name, header="Content-Type")
+    # the email package writes a Chinese name as filename*=utf-8''... (RFC 2231); clients that read the
+    # Content-Type's name instead (older Outlook, Foxmail) get the same, encoded the same way
+    msg.get_payload()[-1].set_param("name", name, header="Content-Type")
 
 
 def build_message(row: OutboundMail, sender: str, load: Loader | None = None) -> EmailMessage:

@@ -9,6 +9,7 @@ from helpdesk.tickets.views import (  # noqa: F401  (each module registers its r
     actions,
     attachments,
     detail,
+    drafts,
     macros,
     notifications,
     queue,
