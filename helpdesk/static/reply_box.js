@@ -133,8 +133,9 @@
     }
     ta.addEventListener("input", function () {
       searchState();
+      if (timer) { clearTimeout(timer); timer = null; }
+      if (ta.value === saved) { say("草稿已保存（与服务器上的一致）"); return; }
       say("正在保存草稿…");
-      if (timer) clearTimeout(timer);
       timer = setTimeout(saveDraft, DRAFT_DELAY);
     });
     window.addEventListener("beforeunload", function (e) {

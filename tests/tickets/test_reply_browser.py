@@ -92,6 +92,32 @@ def test_reply_box_inserts_searches_keeps_drafts_and_sends_with_ctrl_enter(live_
     assert page.locator("#reply-body").input_value() == expected
     assert "已恢复" in page.locator("[data-draft-status]").inner_text()
 
+    # text the server has not got yet: leaving the page asks first (the draft endpoint is cut off here)
+    page.route("**/draft", lambda route: route.abort())
+    dialogs: list[str] = []
+
+    def stay(dialog) -> None:
+        dialogs.append(dialog.type)
+        dialog.dismiss()  # "stay on this page"
+
+    page.on("dialog", stay)
+    page.locator("#reply-body").press("Control+End")
+    page.keyboard.type("！")
+    page.wait_for_function(
+        "() => document.querySelector('[data-draft-status]').textContent.includes('未能保存')"
+    )
+    page.get_by_role("link", name="工单队列").click()
+    page.wait_for_function("() => true")
+    assert dialogs == ["beforeunload"]
+    assert page.locator("#reply-body").input_value() == expected + "！"  # still here, text intact
+    page.remove_listener("dialog", stay)
+    page.unroute("**/draft")
+    page.locator("#reply-body").press("Control+End")
+    page.keyboard.press("Backspace")  # back to what the server has: nothing unsaved
+    page.wait_for_function(
+        "() => document.querySelector('[data-draft-status]').textContent.includes('草稿已保存')"
+    )
+
     # Ctrl+Enter sends; the draft is deleted with the reply
     page.locator("#reply-body").focus()
     with page.expect_navigation():
