@@ -131,7 +131,10 @@ def reply(
             ticket, body, by=by, kind="request" if request_material else "reply", attachments=attachments
         )
         drafts.discard(ticket.id, by.id)
-        lifecycle.record(ticket, "reply", by=by, detail={"request_material": request_material})
+        detail: dict[str, Any] = {"request_material": request_material}
+        if attachments:
+            detail["attachments"] = [a["name"] for a in attachments]
+        lifecycle.record(ticket, "reply", by=by, detail=detail)
         ticket.updated_at = now  # a reply is a change: the version moves, so a stale form elsewhere conflicts
         if ticket.assignee_id is None:
             ticket.assignee_id = by.id
