@@ -231,6 +231,10 @@ def test_reply_with_template_and_upload_stores_and_queues_the_files(app, agent_c
     page = text(agent_client.get(f"/tickets/{ticket.id}"))
     article = page[page.index(f'id="message-{message.id}"') :]
     assert "营业执照 示例_1_.pdf" in article[: article.index("</article>")]
+    pdf = next(a for a in stored if a.original_name.endswith(".pdf"))
+    download = agent_client.get(f"/tickets/{ticket.id}/attachments/{pdf.id}/download")
+    assert download.status_code == 200 and download.data == PDF
+    assert "发送回复邮件，附件：解绑说明（模板）.docx、营业执照 示例_1_.pdf" in page  # the timeline says so
 
 
 @pytest.mark.parametrize("app_overrides", [{"HELPDESK_REPLY_MAX_FILES": "2", "HELPDESK_REPLY_MAX_MB": "1"}])
