@@ -17,7 +17,7 @@ from helpdesk.db import session, utcnow
 from helpdesk.mail import outbox
 from helpdesk.mail.models import OutboundMail
 from helpdesk.mail.parse import parse_mail
-from helpdesk.tickets import drafts, reply_files
+from helpdesk.tickets import drafts, queries, reply_files, services
 from helpdesk.tickets.models import Attachment, Macro, Message, ReplyDraft
 from tests.conftest import login, make_user, page_csrf
 from tests.tickets.factories import make_ticket
@@ -190,6 +190,29 @@ def test_shared_macros_are_edited_by_supervisors_and_used_by_agents(
     session.expire_all()
     assert session.get(Macro, shared.id).body == "管理员改过"
     assert "管理员改过" in text(agent_client.get(f"/tickets/{make_ticket().id}"))
+
+
+def test_macro_service_enforces_ownership(users):
+    agent, supervisor = users["agent"], users["supervisor"]
+    mine = services.save_macro(
+        None, key="", title="我的", body="正文", category="", action="", by=agent, personal=True
+    )
+    shared = services.save_macro(
+        None, key="s1", title="共用", body="正文", category="", action="", by=supervisor
+    )
+    assert {m.title for m in queries.macros(agent)} >= {"我的", "共用"}
+    assert "我的" not in {m.title for m in queries.macros(supervisor)}
+    assert "我的" not in {m.title for m in queries.macros()}  # no user: the shared ones only
+    with pytest.raises(services.TicketError):
+        services.save_macro(mine, key=mine.key, title="改", body="改", category="", action="", by=supervisor)
+    with pytest.raises(services.TicketError):
+        services.save_macro(shared, key="s1", title="改", body="改", category="", action="", by=agent)
+    with pytest.raises(services.TicketError):
+        services.delete_macro(mine, by=supervisor)
+    session.expire_all()
+    assert session.get(Macro, mine.id).title == "我的" and session.get(Macro, shared.id).title == "共用"
+    services.delete_macro(session.get(Macro, mine.id), by=agent)
+    assert session.get(Macro, mine.id) is None
 
 
 def test_macro_forms_need_csrf(agent_client, users):
