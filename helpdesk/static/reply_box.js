@@ -32,13 +32,26 @@
                action: o.dataset.action || "", group: o.dataset.group || "" };
     }) : [];
     if (select) {
-      select.addEventListener("change", function () {
+      // Chrome fires "change" on every arrow key of a closed select: browsing with the keyboard only
+      // moves the choice, Enter inserts it; a pick with the mouse inserts at once
+      let browsing = false;
+      const BROWSE_KEYS = ["ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End"];
+      function insertChosen() {
         const opt = select.selectedOptions[0];
         if (!opt || opt.dataset.body === undefined) return;
         insert(opt.dataset.body);  // the textarea kept its selection while the select had the focus
         highlightMaterial(opt.dataset.action);
         select.value = "";
+      }
+      select.addEventListener("keydown", function (e) {
+        if (e.key === "Enter") { e.preventDefault(); browsing = false; insertChosen(); }
+        else if (BROWSE_KEYS.includes(e.key) || (e.key.length === 1 && e.key !== " ")) browsing = true;
       });
+      select.addEventListener("change", function () {
+        if (browsing) { browsing = false; return; }
+        insertChosen();
+      });
+      select.addEventListener("blur", function () { browsing = false; });
     }
 
     // ----------------------------------------------------------------- "::" quick search

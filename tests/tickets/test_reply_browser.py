@@ -53,6 +53,23 @@ def test_reply_box_inserts_searches_keeps_drafts_and_sends_with_ctrl_enter(live_
     assert box.input_value() == "您好！开头的话。" + contacts + "结尾的话。"
     assert page.locator("#macro").input_value() == ""  # ready for the next one
 
+    # with the keyboard (Shift+Tab to the list): arrows only move the choice, Enter inserts it
+    before = box.input_value()
+    page.evaluate("() => document.querySelector('#reply-body').setSelectionRange(0, 0)")
+    page.locator("#macro").focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    chosen = page.locator("#macro").input_value()
+    assert chosen and box.input_value() == before  # nothing inserted while browsing
+    chosen_body = macro_body(chosen, page)
+    page.keyboard.press("Enter")
+    assert box.input_value() == chosen_body + before  # at the cursor (the start), the rest kept
+    assert page.evaluate("document.activeElement.id") == "reply-body"
+    page.evaluate(
+        f"() => {{ const t = document.querySelector('#reply-body'); t.value = t.value.slice({len(chosen_body)}); }}"
+    )
+    assert box.input_value() == before
+
     # "::" quick search at the end of the text: type to filter, arrows to choose, Enter inserts
     page.evaluate(
         "() => { const t = document.querySelector('#reply-body'); t.setSelectionRange(t.value.length, t.value.length); t.focus(); }"
