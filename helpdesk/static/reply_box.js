@@ -133,7 +133,7 @@
       fetch(url, {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": token, "Accept": "application/json" },
-        body: JSON.stringify({ body: body }),
+        body: JSON.stringify({ body: body, since: form.dataset.openedAt || "" }),
       }).then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
         .then(function () {
           saved = body;
@@ -160,7 +160,7 @@
       // the agent chose to leave anyway: hand the text to the server as the page goes
       if (!dirty() || !url || !navigator.sendBeacon) return;
       const data = new FormData();
-      data.append("csrf_token", token); data.append("body", ta.value);
+      data.append("csrf_token", token); data.append("body", ta.value); data.append("since", form.dataset.openedAt || "");
       navigator.sendBeacon(url, data);
     });
 

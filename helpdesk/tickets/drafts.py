@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from helpdesk.auth.models import User
 from helpdesk.db import session, unit_of_work, utcnow
-from helpdesk.tickets.models import ReplyDraft
+from helpdesk.tickets.models import Message, MessageKind, ReplyDraft
 
 #: a draft saved this recently means its author is replying now
 REPLYING_FRESH = timedelta(minutes=3)
@@ -27,13 +27,31 @@ def draft_for(ticket_id: int, user_id: int) -> ReplyDraft | None:
     )
 
 
-def save(ticket_id: int, user: User, body: str, now: datetime | None = None) -> ReplyDraft | None:
-    """Keep `body` as the user's draft on the ticket (empty: forget the draft); returns the row. Commits."""
+class AlreadySent(Exception):
+    """The user sent a reply on the ticket after the page that typed this draft was opened."""
+
+
+def save(
+    ticket_id: int,
+    user: User,
+    body: str,
+    now: datetime | None = None,
+    *,
+    since: datetime | None = None,
+) -> ReplyDraft | None:
+    """Keep `body` as the user's draft on the ticket (empty: forget the draft); returns the row. Commits.
+
+    `since`: when the page that typed it was opened. A save from a page older than the user's last
+    reply on the ticket is refused (AlreadySent): it is the tail of the text just sent, arriving after
+    the reply deleted the draft, and must not bring the draft back.
+    """
     now = now or utcnow()
     body = (body or "")[:MAX_DRAFT_CHARS]
     for _ in range(2):
         try:
             with unit_of_work():
+                if since is not None and _replied_since(ticket_id, user.id, since):
+                    raise AlreadySent()
                 row = draft_for(ticket_id, user.id)
                 if not body.strip():
                     if row is not None:
@@ -48,6 +66,22 @@ def save(ticket_id: int, user: User, body: str, now: datetime | None = None) -> 
         except IntegrityError:  # the same user's other tab inserted it a moment ago: update that row
             continue
     return draft_for(ticket_id, user.id)
+
+
+def _replied_since(ticket_id: int, user_id: int, since: datetime) -> bool:
+    return (
+        session.scalar(
+            select(Message.id)
+            .where(
+                Message.ticket_id == ticket_id,
+                Message.author_id == user_id,
+                Message.kind == MessageKind.OUTBOUND.value,
+                Message.created_at > since,
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def discard(ticket_id: int, user_id: int) -> None:

@@ -50,6 +50,7 @@ def test_draft_is_saved_restored_and_deleted_when_the_reply_is_sent(agent_client
     assert session.scalar(select(func.count()).select_from(ReplyDraft)) == 1  # one row, updated
     page = text(agent_client.get(f"/tickets/{ticket.id}"))
     assert re.search(r'<textarea id="reply-body"[^>]*>您好，关于贵公司的变更说明，已核对</textarea>', page)
+    opened_at = re.search(r'data-opened-at="([^"]+)"', page).group(1)
     assert "已恢复" in page
 
     response = post(
@@ -61,9 +62,29 @@ def test_draft_is_saved_restored_and_deleted_when_the_reply_is_sent(agent_client
     assert response.status_code == 302
     session.expire_all()
     assert drafts.draft_for(ticket.id, users["agent"].id) is None
-    assert re.search(
-        r'<textarea id="reply-body"[^>]*></textarea>', text(agent_client.get(f"/tickets/{ticket.id}"))
+    page = text(agent_client.get(f"/tickets/{ticket.id}"))
+    assert re.search(r'<textarea id="reply-body"[^>]*></textarea>', page)
+
+    # a save still on its way from the page the reply was sent from must not bring the draft back
+    token = page_csrf(agent_client, "/")
+    late = agent_client.post(
+        f"/tickets/{ticket.id}/draft",
+        json={"body": "您好，关于贵公司的变更说明，已核对。", "since": opened_at},
+        headers={"X-CSRFToken": token},
     )
+    assert late.status_code == 409
+    session.expire_all()
+    assert drafts.draft_for(ticket.id, users["agent"].id) is None
+    # from the page opened after the reply, typing is kept again
+    fresh_since = re.search(r'data-opened-at="([^"]+)"', page).group(1)
+    again = agent_client.post(
+        f"/tickets/{ticket.id}/draft",
+        json={"body": "补充一句", "since": fresh_since},
+        headers={"X-CSRFToken": token},
+    )
+    assert again.status_code == 200
+    session.expire_all()
+    assert drafts.draft_for(ticket.id, users["agent"].id).body == "补充一句"
 
 
 def test_drafts_are_per_user_and_colleagues_see_who_is_replying(agent_client, supervisor_client, users):

@@ -7,11 +7,13 @@ the letter templates; the presence fragment uses `replying_now()` for "某某 �
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import current_app, jsonify, request
 from flask_login import current_user
 
+from helpdesk.db import utcnow
 from helpdesk.tickets import drafts, macros, queries, reply_files
 from helpdesk.tickets.models import Ticket
 from helpdesk.tickets.views.common import bp, ticket_or_404
@@ -22,11 +24,24 @@ def save_draft(ticket_id: int) -> Any:
     """Keep what the agent has typed (JSON {"body"} or a form field; CSRF token in X-CSRFToken)."""
     ticket = ticket_or_404(ticket_id)
     data = request.get_json(silent=True) if request.is_json else None
-    body = str((data or {}).get("body", "")) if data is not None else request.form.get("body", "")
+    values = data if isinstance(data, dict) else request.form
+    body = str(values.get("body", ""))
     if len(body) > drafts.MAX_DRAFT_CHARS:
         return jsonify(saved=False, error=f"草稿超过 {drafts.MAX_DRAFT_CHARS} 字，未保存。"), 413
-    row = drafts.save(ticket.id, current_user, body)
+    try:
+        row = drafts.save(ticket.id, current_user, body, since=_instant(values.get("since")))
+    except drafts.AlreadySent:
+        return jsonify(saved=False, error="这段文字所在的回复已经发出，草稿不再保存。请重新加载页面。"), 409
     return jsonify(saved=True, empty=row is None, at=row.updated_at.isoformat() if row else None)
+
+
+def _instant(raw: Any) -> datetime | None:
+    """An aware ISO 8601 time sent back by the page (when it was opened); anything else: None."""
+    try:
+        value = datetime.fromisoformat(str(raw))
+    except (TypeError, ValueError):
+        return None
+    return value if value.tzinfo is not None else None
 
 
 def _reply_box(ticket: Ticket, values: dict[str, str] | None = None) -> dict[str, Any]:
@@ -44,6 +59,7 @@ def _reply_box(ticket: Ticket, values: dict[str, str] | None = None) -> dict[str
         "templates": reply_files.TEMPLATE_FILES,
         "max_files": int(settings["HELPDESK_REPLY_MAX_FILES"]),
         "max_mb": int(settings["HELPDESK_REPLY_MAX_MB"]),
+        "opened_at": utcnow().isoformat(),  # sent back with each draft save (drafts.save's `since`)
     }
 
 
