@@ -114,6 +114,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("HELPDESK_SMTP_FROM", "zxzj@ec.com.cn", str, "发件地址（也是我们自己的地址，用于防回环）"),
     Variable("HELPDESK_TIMEZONE", "Asia/Shanghai", _timezone, "业务时区"),
     Variable("HELPDESK_MAX_ATTACHMENT_MB", "20", _positive_int, "单个附件上限（MB），超出的附件在工单上注明"),
+    Variable("HELPDESK_REPLY_MAX_FILES", "5", _positive_int, "一封回复最多可带的附件个数（含说明函模板）"),
+    Variable("HELPDESK_REPLY_MAX_MB", "10", _positive_int, "一封回复所带附件的总大小上限（MB）"),
     Variable("HELPDESK_SECURE_COOKIES", "false", _bool, "仅通过 HTTPS 发送会话 Cookie（生产环境设为 true）"),
     Variable(
         "HELPDESK_LEASE_SECONDS",

@@ -16,6 +16,7 @@ Every way out of `send_next` ends the claim it took, in one of three ways:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import re
 import smtplib
@@ -24,17 +25,19 @@ import ssl
 import threading
 import unicodedata
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select, update
 
 from helpdesk.db import session, utcnow
-from helpdesk.mail import addresses
+from helpdesk.mail import addresses, store
 from helpdesk.mail.models import OutboundMail
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,7 @@ class SmtpSettings:
     security: str = "none"  #: none / starttls / ssl
     sender: str = "zxzj@ec.com.cn"
     timeout: float = 30.0  #: per SMTP read or write; a whole session is also kept inside the claim
+    attachments_dir: str = ""  #: where the files a row names (OutboundMail.attachments) are stored
 
     @classmethod
     def from_settings(cls, settings: Any) -> SmtpSettings:
@@ -84,11 +88,20 @@ class SmtpSettings:
             password=str(settings["HELPDESK_SMTP_PASSWORD"]),
             security=str(settings["HELPDESK_SMTP_SSL"]),
             sender=str(settings["HELPDESK_SMTP_FROM"]),
+            attachments_dir=str(settings["HELPDESK_ATTACHMENTS_DIR"] or ""),
         )
 
 
 class MailBuildError(ValueError):
     """The row cannot become a mail we are willing to send; the message is the reason, in Chinese."""
+
+
+class AttachmentUnavailable(OSError):
+    """A file the row names cannot be read now (missing, unreadable): the mail waits, it is not failed."""
+
+
+#: reads a stored attachment's bytes by its stored name (relative to the attachments directory)
+Loader = Callable[[str], bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +139,13 @@ def queue(
     references: list[str] | None = None,
     cc: str = "",
     headers: dict[str, str] | None = None,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> OutboundMail:
-    """Add a mail to the outbox in the current transaction (a rollback discards it too)."""
+    """Add a mail to the outbox in the current transaction (a rollback discards it too).
+
+    `attachments`: files already stored content-addressed (mail.store), each
+    {"name", "sha256", "stored_name", "content_type", "size"}; the bytes are read when the mail is built.
+    """
     row = OutboundMail(
         ticket_id=ticket_id,
         kind=kind,
@@ -139,6 +157,7 @@ def queue(
         in_reply_to=in_reply_to,
         references=" ".join(references or []) or None,
         headers=headers or {},
+        attachments=list(attachments or []) or None,
         next_attempt_at=utcnow(),
     )
     session.add(row)
@@ -172,8 +191,32 @@ def _msgids(text: str | None) -> list[str]:
     return [ref.strip("<>") for ref in (text or "").split() if _MSGID.fullmatch(ref.strip("<>"))]
 
 
-def build_message(row: OutboundMail, sender: str) -> EmailMessage:
-    """The mail for `row`; MailBuildError when its recipients are not exactly valid mailboxes."""
+def _attach(msg: EmailMessage, item: dict[str, Any], load: Loader | None) -> None:
+    """Add one stored file as a part, byte for byte, its name encoded by RFC 2231 where it is not ASCII."""
+    name = clean_header(str(item.get("name") or "")) or "附件"
+    if load is None:
+        raise MailBuildError(f"邮件带有附件“{name}”，但没有配置附件目录")
+    try:
+        data = load(str(item.get("stored_name") or ""))
+    except (OSError, ValueError) as exc:
+        raise AttachmentUnavailable(f"附件“{name}”暂时无法读取：{exc}") from exc
+    if item.get("sha256") and hashlib.sha256(data).hexdigest() != item["sha256"]:
+        raise MailBuildError(f"附件“{name}”的内容与入队时不一致，拒绝发送")
+    maintype, _, subtype = str(item.get("content_type") or "").partition("/")
+    if not maintype or not subtype or maintype in {"text", "multipart", "message"}:
+        # text/* would be re-encoded by the email package; every file goes out byte for byte
+        maintype, subtype = "application", "octet-stream"
+    msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    # the email package writes a Chinese name as filename*=utf-8''... (RFC 2231); clients that read the
+    # Content-Type's name instead (older Outlook, Foxmail) get the same, encoded the same way
+    msg.get_payload()[-1].set_param("name", name, header="Content-Type")
+
+
+def build_message(row: OutboundMail, sender: str, load: Loader | None = None) -> EmailMessage:
+    """The mail for `row`; MailBuildError when its recipients are not exactly valid mailboxes.
+
+    `load` reads the bytes of the files in `row.attachments`; a file it cannot read raises
+    AttachmentUnavailable (the mail waits and is tried again)."""
     to, problem = addresses.single_mailbox(row.to_addr)
     if to is None:
         raise MailBuildError(f"收件人地址无效：{problem}（{clean_header(row.to_addr)[:200]}）")
@@ -209,6 +252,8 @@ def build_message(row: OutboundMail, sender: str) -> EmailMessage:
     body = _clean_body(row.body_text)
     # base64, not 8bit: we do not ask the server for 8BITMIME, and a strict one would refuse 8bit for good
     msg.set_content(body, charset="utf-8", cte=None if body.isascii() else "base64")
+    for item in row.attachments or []:
+        _attach(msg, item, load)
     # read the headers back as a receiving parser would: they must name exactly our recipients
     written = [a.addr_spec for name in ("To", "Cc") if msg[name] for a in msg[name].addresses]
     if written != [to, *cc]:
@@ -216,9 +261,9 @@ def build_message(row: OutboundMail, sender: str) -> EmailMessage:
     return msg
 
 
-def build(row: OutboundMail, sender: str) -> Outgoing:
+def build(row: OutboundMail, sender: str, load: Loader | None = None) -> Outgoing:
     """The envelope and bytes for `row`: the envelope recipients are the checked ones, never re-parsed."""
-    msg = build_message(row, sender)
+    msg = build_message(row, sender, load)
     recipients = tuple(a.addr_spec for name in ("To", "Cc") if msg[name] for a in msg[name].addresses)
     return Outgoing(
         sender=sender, recipients=recipients, data=msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
@@ -289,8 +334,11 @@ def _attempt(row: OutboundMail, smtp: SmtpSettings) -> Outcome:
     sender, problem = addresses.single_mailbox(smtp.sender)
     if sender is None:  # our configuration, not this mail: keep every row queued until it is fixed
         return Outcome("retry", f"发件地址 HELPDESK_SMTP_FROM 无效：{problem}", go_on=False)
+    load = _loader(smtp.attachments_dir) if smtp.attachments_dir else None
     try:
-        outgoing = build(row, sender)
+        outgoing = build(row, sender, load)
+    except AttachmentUnavailable as exc:  # a file of ours, perhaps a storage hiccup: wait, never lose
+        return Outcome("retry", str(exc))
     except MailBuildError as exc:
         return Outcome("failed", str(exc))
     except Exception as exc:  # the email package refuses some values with ValueError and friends
@@ -302,6 +350,10 @@ def _attempt(row: OutboundMail, smtp: SmtpSettings) -> Outcome:
     if refused:  # accepted for the others: the mail is sent, the admins see who was refused
         return Outcome("sent", f"部分收件人被拒绝：{_refusals(refused)}")
     return Outcome("sent")
+
+
+def _loader(directory: str) -> Loader:
+    return lambda name: store.load(Path(directory), name)
 
 
 def classify(exc: BaseException) -> Outcome:
@@ -434,6 +486,7 @@ def retry(row_id: int) -> None:
 
 __all__ = [
     "CLAIM_TIMEOUT",
+    "AttachmentUnavailable",
     "MailBuildError",
     "Outcome",
     "SmtpSettings",

@@ -23,7 +23,7 @@ from helpdesk.mail import addresses, outbox
 from helpdesk.mail.filters import add_subject_tag
 from helpdesk.sla import clock
 from helpdesk.tickets import notify
-from helpdesk.tickets.models import Message, MessageKind, Ticket, TicketEvent
+from helpdesk.tickets.models import Attachment, Message, MessageKind, Ticket, TicketEvent
 from helpdesk.vocabulary import (
     ANSWERED_STATUSES,
     CLOSED_STATUSES,
@@ -142,8 +142,13 @@ def queue_reply(
     kind: str = "reply",
     to: str | None = None,
     subject: str | None = None,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> Message:
-    """Queue a mail to the requester in the outbox and add it to the conversation; returns the message."""
+    """Queue a mail to the requester in the outbox and add it to the conversation; returns the message.
+
+    `attachments`: files already stored (tickets.reply_files.store_files); they go out with the mail and
+    show on the conversation under this message.
+    """
     if not (to or ticket.requester_email):
         raise TicketError("这张工单没有发件人地址，无法回复邮件。请改用内部备注。")
     recipient, problem = addresses.single_mailbox(to or ticket.requester_email)
@@ -160,6 +165,7 @@ def queue_reply(
         kind=kind,
         in_reply_to=in_reply_to,
         references=references,
+        attachments=attachments,
     )
     session.flush()
     message = Message(
@@ -175,4 +181,18 @@ def queue_reply(
         outbound_mail_id=row.id,
     )
     session.add(message)
+    if attachments:
+        session.flush()  # the message's id, for the attachments shown under it
+        for item in attachments:
+            session.add(
+                Attachment(
+                    ticket=ticket,
+                    message_id=message.id,
+                    sha256=item["sha256"],
+                    stored_name=item["stored_name"],
+                    original_name=str(item["name"])[:500],
+                    content_type=item["content_type"],
+                    size=int(item["size"]),
+                )
+            )
     return message

@@ -327,6 +327,22 @@ def render(body: str, values: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), body)
 
 
+def may_edit(owner_id: int | None, user: Any) -> bool:
+    """Shared canned replies (no owner) are edited by supervisors; a personal one by its owner only."""
+    from helpdesk.auth.models import Role
+
+    if owner_id is None:
+        return bool(user.has_role(Role.SUPERVISOR))
+    return bool(owner_id == user.id)
+
+
+def personal_key(user_id: int) -> str:
+    """A unique key for a personal canned reply whose owner gave none."""
+    import uuid
+
+    return f"my-{user_id}-{uuid.uuid4().hex[:10]}"
+
+
 def seed_macros() -> str:
     """Add the FAQ macros whose key is missing (edited macros are kept). Commits; returns a note or ""."""
     from helpdesk.tickets.models import Macro

@@ -240,6 +240,21 @@ class Macro(Base):
     #: what the macro does besides replying: "" or "request_material" (sets waiting)
     action: Mapped[str] = mapped_column(String(40), default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    #: None: shared (supervisors edit it); a user: that agent's personal canned reply, seen by no one else
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+
+
+class ReplyDraft(Base):
+    """What a user has typed in a ticket's reply box, saved as they type; deleted when the reply is sent."""
+
+    __tablename__ = "reply_drafts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    body: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("ticket_id", "user_id"),)
 
 
 class SavedFilter(Base):

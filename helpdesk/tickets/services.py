@@ -19,7 +19,7 @@ from helpdesk.core.models import Setting
 from helpdesk.db import session, unit_of_work, utcnow
 from helpdesk.letters.current import current_letter
 from helpdesk.sla import clock
-from helpdesk.tickets import lifecycle, macros
+from helpdesk.tickets import drafts, lifecycle, macros
 from helpdesk.tickets.lifecycle import Conflict as Conflict  # re-exported: callers catch services.Conflict
 from helpdesk.tickets.lifecycle import TicketError, check_version
 from helpdesk.tickets.models import (
@@ -116,16 +116,25 @@ def reply(
     request_material: bool = False,
     close_as: TicketStatus | None = None,
     expected_version: int | None = None,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> Message:
-    """Mail a reply through the outbox; optionally wait on the enterprise (clock paused). Commits."""
+    """Mail a reply through the outbox; optionally wait on the enterprise (clock paused). Commits.
+
+    `attachments` are stored files (tickets.reply_files); the sender's reply draft is deleted with it."""
     with unit_of_work():
         body = body.strip()
         if not body:
             raise TicketError("回复内容不能为空。")
         check_version(ticket, expected_version)
         now = utcnow()
-        message = lifecycle.queue_reply(ticket, body, by=by, kind="request" if request_material else "reply")
-        lifecycle.record(ticket, "reply", by=by, detail={"request_material": request_material})
+        message = lifecycle.queue_reply(
+            ticket, body, by=by, kind="request" if request_material else "reply", attachments=attachments
+        )
+        drafts.discard(ticket.id, by.id)
+        detail: dict[str, Any] = {"request_material": request_material}
+        if attachments:
+            detail["attachments"] = [a["name"] for a in attachments]
+        lifecycle.record(ticket, "reply", by=by, detail=detail)
         ticket.updated_at = now  # a reply is a change: the version moves, so a stale form elsewhere conflicts
         if ticket.assignee_id is None:
             ticket.assignee_id = by.id
@@ -433,13 +442,28 @@ def delete_filter(user: User, filter_id: int) -> None:
 
 
 def save_macro(
-    macro: Macro | None, *, key: str, title: str, body: str, category: str, action: str, by: User
+    macro: Macro | None,
+    *,
+    key: str,
+    title: str,
+    body: str,
+    category: str,
+    action: str,
+    by: User,
+    personal: bool = False,
 ) -> Macro:
-    """Create or edit a canned reply (supervisors). Commits."""
+    """Create or edit a canned reply: shared ones by supervisors, personal ones by their owner. Commits.
+
+    `personal` applies to a new macro only (an existing one keeps its owner); a personal macro with no
+    key gets one made from its owner and the time.
+    """
     with unit_of_work():
-        if not by.has_role(Role.SUPERVISOR):
-            raise TicketError("只有主管可以编辑回复模板。")
+        owner_id = macro.owner_id if macro is not None else (by.id if personal else None)
+        if not macros.may_edit(owner_id, by):
+            raise TicketError("只有主管可以编辑共用回复模板；个人模板只有本人可以编辑。")
         key, title, body = key.strip()[:80], title.strip()[:200], body.strip()
+        if not key and owner_id is not None:
+            key = macro.key if macro is not None else macros.personal_key(by.id)
         if not key or not title or not body:
             raise TicketError("标识、标题和正文都不能为空。")
         if action not in macros.MACRO_ACTIONS:
@@ -448,7 +472,14 @@ def save_macro(
         if clash is not None and (macro is None or clash.id != macro.id):
             raise TicketError(f"标识 {key} 已被另一个模板使用。")
         if macro is None:
-            macro = Macro(key=key, title=title, body=body, category=category.strip()[:40], action=action)
+            macro = Macro(
+                key=key,
+                title=title,
+                body=body,
+                category=category.strip()[:40],
+                action=action,
+                owner_id=owner_id,
+            )
             session.add(macro)
         else:
             macro.key, macro.title, macro.body = key, title, body
@@ -457,8 +488,8 @@ def save_macro(
 
 
 def delete_macro(macro: Macro, *, by: User) -> None:
-    """Delete a canned reply (supervisors). Commits."""
+    """Delete a canned reply: shared ones by supervisors, personal ones by their owner. Commits."""
     with unit_of_work():
-        if not by.has_role(Role.SUPERVISOR):
-            raise TicketError("只有主管可以删除回复模板。")
+        if not macros.may_edit(macro.owner_id, by):
+            raise TicketError("只有主管可以删除共用回复模板；个人模板只有本人可以删除。")
         session.delete(macro)

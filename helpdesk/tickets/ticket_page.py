@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from helpdesk.auth.models import User
 from helpdesk.core.models import Setting
@@ -72,8 +72,12 @@ def ticket_by_number(text: str) -> Ticket | None:
     return session.get(Ticket, int(match.group(1))) if match else None
 
 
-def macros() -> list[Macro]:
-    return list(session.scalars(select(Macro).order_by(Macro.category, Macro.title)))
+def macros(user: User | None = None) -> list[Macro]:
+    """The shared canned replies, and `user`'s personal ones (nobody sees another's personal replies)."""
+    mine = (
+        Macro.owner_id.is_(None) if user is None else or_(Macro.owner_id.is_(None), Macro.owner_id == user.id)
+    )
+    return list(session.scalars(select(Macro).where(mine).order_by(Macro.category, Macro.title)))
 
 
 def saved_filters(user: User) -> list[SavedFilter]:

@@ -10,6 +10,7 @@ from helpdesk.tickets.views import (  # noqa: F401  (each module registers its r
     attachments,
     by_hand,
     detail,
+    drafts,
     macros,
     notifications,
     queue,

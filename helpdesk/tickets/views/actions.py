@@ -6,16 +6,17 @@ text the agent typed; nothing is saved.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from flask import flash, render_template, request
+from flask import current_app, flash, render_template, request
 from flask_login import current_user
 
 from helpdesk.auth.models import User
 from helpdesk.db import session
 from helpdesk.letters.current import current_letter
 from helpdesk.params import parse_id
-from helpdesk.tickets import forms, queries, services
+from helpdesk.tickets import drafts, forms, queries, reply_files, services
 from helpdesk.tickets.models import TYPE_LABELS, Ticket, TicketStatus
 from helpdesk.tickets.views.common import back_to_ticket, bp, flash_form_errors, ticket_or_404
 from helpdesk.vocabulary import FIELD_LABELS
@@ -61,6 +62,14 @@ def reply(ticket_id: int) -> Any:
     request_material = "request_material" in request.form
     close = "resolve" in request.form
     body = form.body.data or ""
+    try:
+        attachments = _reply_attachments()
+    except reply_files.ReplyFileError as exc:
+        drafts.save(
+            ticket.id, current_user, body
+        )  # the text comes back in the box; only the files are asked again
+        flash(f"{exc}回复未发送，已写的内容保存在草稿中。", "error")
+        return back_to_ticket(ticket, "reply")
     success = (
         "已发送补充材料通知，工单转为“待企业补充”，SLA 计时暂停。"
         if request_material
@@ -68,6 +77,8 @@ def reply(ticket_id: int) -> Any:
         if close
         else "回复已放入发件箱。"
     )
+    if attachments:
+        success += f"（附件 {len(attachments)} 个：{'、'.join(a['name'] for a in attachments)}）"
     return _run(
         ticket,
         lambda: services.reply(
@@ -77,10 +88,28 @@ def reply(ticket_id: int) -> Any:
             request_material=request_material,
             close_as=TicketStatus.RESOLVED if close else None,
             expected_version=form.expected_version(),
+            attachments=attachments,
         ),
         typed=body,
         success=success,
     )
+
+
+def _reply_attachments() -> list[dict[str, Any]]:
+    """The uploaded files and the chosen blank letters, checked against the limits and stored."""
+    settings = current_app.config["HELPDESK"]
+    uploads = [
+        reply_files.ReplyFile(reply_files.safe_filename(f.filename or ""), f.read())
+        for f in request.files.getlist("files")
+        if f and f.filename  # a file input left empty still sends one nameless part
+    ]
+    files = reply_files.template_files(request.form.getlist("template")) + uploads
+    reply_files.check(
+        files,
+        max_files=int(settings["HELPDESK_REPLY_MAX_FILES"]),
+        max_bytes=int(settings["HELPDESK_REPLY_MAX_MB"]) * 1024 * 1024,
+    )
+    return reply_files.store_files(files, Path(settings.attachments_dir)) if files else []
 
 
 @bp.post("/tickets/<int:ticket_id>/note")

@@ -141,7 +141,9 @@ def _describe(event: TicketEvent, users: dict[int, User]) -> str:
             f"{TYPE_LABELS.get(event.new_value or '', event.new_value)}"
         )
     if kind == "reply":
-        return "发送补充材料通知（等待企业补充）" if detail.get("request_material") else "发送回复邮件"
+        what = "发送补充材料通知（等待企业补充）" if detail.get("request_material") else "发送回复邮件"
+        files = detail.get("attachments") or []
+        return what + (f"，附件：{'、'.join(map(str, files))}" if files else "")
     simple = {
         "note": "添加内部备注",
         "mail_in": "收到邮件",
