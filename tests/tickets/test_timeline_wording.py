@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpdesk.tickets.models import TicketEvent
-from helpdesk.tickets.views.detail import _describe
+from helpdesk.tickets.timeline import describe_event
 
 ROOT = Path(__file__).resolve().parents[2] / "helpdesk"
 CODE = re.compile(r"\b[a-z]+_[a-z_]+\b|\b(?:change|unbind|cancel|resolution|sla)\b")
@@ -37,12 +37,12 @@ def test_every_recorded_kind_is_worded(kind):
         new_value="resolved",
         detail={"clock": 2, "reason": "缺少营业执照", "override": {"reason": "电话核实", "checks": []}},
     )
-    text = _describe(event, {})
+    text = describe_event(event, {})
     assert text and not CODE.search(text), text
 
 
 def test_resolution_and_sla_notices_read_as_sentences():
     resolution = TicketEvent(kind="resolution", field="cancel", new_value="注销账号 abc123")
-    assert _describe(resolution, {}) == "办理注销：注销账号 abc123"
+    assert describe_event(resolution, {}) == "办理注销：注销账号 abc123"
     breach = TicketEvent(kind="sla_breach", detail={"clock": 1})
-    assert _describe(breach, {}) == "SLA 已超时，超时通知已发出（第 1 轮计时）"
+    assert describe_event(breach, {}) == "SLA 已超时，超时通知已发出（第 1 轮计时）"
