@@ -1,0 +1,367 @@
+"""The queue's free-text search: one query function over a trigram index, chosen by dialect.
+
+What is searched (docs/search.md):
+- the ticket's own words, in `ticket_search` (one row per ticket, lower-cased): subject, sender,
+  read letter fields and their evidence, the agent's field values, and every message's subject,
+  sender and body (at most MESSAGE_BYTES of each), notes and replies included, and attachment names.
+  SQLite: an FTS5 table with the trigram tokenizer (rowid = ticket id). PostgreSQL: a plain table with
+  a pg_trgm GIN index on `doc`, which serves LIKE '%word%'.
+- the linked enterprise's name, codes and account names, read from the records at query time
+  (enterprises / platform_accounts, a few thousand rows): a ticket linked or unlinked later, or a
+  record renamed, is found under its new words at once, with nothing to reindex.
+
+A trigram index cannot serve a word of one or two characters. Such words are looked up in the
+narrow column tickets.search_text (subject, sender, names, codes, accounts; at most 2,000 bytes,
+with its own index ix_tickets_search_text), plus the enterprises as above.
+
+`reindex(ticket)` is the one writer; the services call it in their unit of work wherever searchable
+text changes (intake and follow-ups, notes, replies, field corrections, OCR, merges).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, column, exists, func, or_, select, table, text, true, union
+from sqlalchemy.engine import Connection
+
+from helpdesk.db import session
+from helpdesk.records.models import Enterprise, PlatformAccount
+from helpdesk.tickets.models import Ticket
+
+MESSAGE_BYTES = 64 * 1024  #: of each message's body, what the index holds
+TRIGRAM = 3  #: words at least this long use the trigram index; shorter ones the narrow column
+ENTERPRISE_CAP = 2000  #: enterprises a word may name before the word stops matching by enterprise
+MAX_WORDS = 8
+TICKET_NUMBER = re.compile(r"(?:zxzj)?\s*#?\s*([0-9]{1,9})")  #: ZXZJ#12, #12 or 12 also finds ticket 12
+
+#: the SQLite FTS5 table (rowid = ticket id) and the PostgreSQL table share the name and `doc`
+fts = table("ticket_search", column("rowid"), column("doc"))
+pg_doc = table("ticket_search", column("ticket_id"), column("doc"))
+
+
+def words_of(q: str) -> list[str]:
+    """The lower-cased words of a query (at most MAX_WORDS, duplicates dropped)."""
+    out: list[str] = []
+    for word in q.lower().split():
+        if word and word not in out:
+            out.append(word)
+    return out[:MAX_WORDS]
+
+
+def _dialect(bind: Any = None) -> str:
+    return (bind or session.get_bind()).dialect.name
+
+
+# ------------------------------------------------------------------------------------ documents
+
+
+def _cap(text_: str, limit: int) -> str:
+    return text_.encode()[:limit].decode(errors="ignore")
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif value is not None and not isinstance(value, bool):
+        yield str(value)
+
+
+def _letter_words(letter: dict[str, Any] | None) -> list[str]:
+    """What a stored reading says: its field values and their evidence text, and its sources' names."""
+    if not letter:
+        return []
+    out: list[str] = []
+    for field in letter.get("fields") or ():
+        if isinstance(field, dict):
+            out.extend(_strings(field.get("value")))
+            evidence = field.get("evidence")
+            if isinstance(evidence, dict):
+                out.extend(_strings(evidence.get("text")))
+    for source in letter.get("sources") or ():
+        if isinstance(source, dict):
+            out.extend(_strings(source.get("filename")))
+    return out
+
+
+def document(
+    *,
+    subject: str,
+    requester: Iterable[str],
+    fields: Any,
+    messages: Iterable[tuple[str, str, str, Any]],
+    attachment_names: Iterable[str],
+) -> str:
+    """The lower-cased text the index holds for one ticket. `messages`: (subject, sender, body, letter)."""
+    parts: list[str] = [subject or "", *requester]
+    parts.extend(_strings(fields))
+    for msg_subject, sender, body, letter in messages:
+        if isinstance(letter, str):
+            letter = json.loads(letter) if letter else None
+        parts += [msg_subject or "", sender or "", _cap(body or "", MESSAGE_BYTES)]
+        parts.extend(_letter_words(letter))
+    parts.extend(attachment_names)
+    # a newline between parts: a word never matches across two of them by accident of joining
+    return "\n".join(p.strip() for p in parts if p and p.strip()).lower()
+
+
+def document_for(ticket: Ticket) -> str:
+    return document(
+        subject=ticket.subject,
+        requester=(ticket.requester_email, ticket.requester_name),
+        fields=ticket.fields,
+        messages=((m.subject, m.sender, m.body_text, m.letter) for m in ticket.messages),
+        attachment_names=(a.original_name for a in ticket.attachments),
+    )
+
+
+def _write(conn: Connection | Any, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    ids = [r["id"] for r in rows]
+    if _dialect(conn.get_bind() if hasattr(conn, "get_bind") else conn) == "sqlite":
+        conn.execute(text("DELETE FROM ticket_search WHERE rowid = :id"), [{"id": i} for i in ids])
+        conn.execute(text("INSERT INTO ticket_search (rowid, doc) VALUES (:id, :doc)"), rows)
+    else:
+        conn.execute(
+            text(
+                "INSERT INTO ticket_search (ticket_id, doc) VALUES (:id, :doc) "
+                "ON CONFLICT (ticket_id) DO UPDATE SET doc = EXCLUDED.doc"
+            ),
+            rows,
+        )
+
+
+def reindex(*tickets: Ticket) -> None:
+    """Bring the tickets' index rows up to date, in the caller's unit of work (flushes first)."""
+    session.flush()
+    for ticket in tickets:
+        session.refresh(ticket, ["messages", "attachments"])
+    _write(session, [{"id": t.id, "doc": document_for(t)} for t in tickets if t.id is not None])
+
+
+def backfill(conn: Connection, batch: int = 2000) -> int:
+    """(Re)build the index of every ticket from the tables alone (the migration and bench use this)."""
+    done = 0
+    last = 0
+    while True:
+        ids = conn.execute(
+            text("SELECT id FROM tickets WHERE id > :last ORDER BY id LIMIT :n"), {"last": last, "n": batch}
+        ).scalars().all()  # fmt: skip
+        if not ids:
+            return done
+        last = ids[-1]
+        rows = _documents_from_tables(conn, list(ids))
+        _write(conn, rows)
+        done += len(rows)
+
+
+def _documents_from_tables(conn: Connection, ids: list[int]) -> list[dict[str, Any]]:
+    lo, hi = ids[0], ids[-1]
+    tickets = conn.execute(
+        text(
+            "SELECT id, subject, requester_email, requester_name, fields FROM tickets "
+            "WHERE id BETWEEN :lo AND :hi ORDER BY id"
+        ),
+        {"lo": lo, "hi": hi},
+    ).all()
+    messages: dict[int, list[tuple[str, str, str, Any]]] = {}
+    for row in conn.execute(
+        text(
+            "SELECT ticket_id, subject, sender, body_text, letter FROM messages "
+            "WHERE ticket_id BETWEEN :lo AND :hi ORDER BY created_at, id"
+        ),
+        {"lo": lo, "hi": hi},
+    ):
+        messages.setdefault(row.ticket_id, []).append((row.subject, row.sender, row.body_text, row.letter))
+    names: dict[int, list[str]] = {}
+    for row in conn.execute(
+        text(
+            "SELECT ticket_id, original_name FROM attachments WHERE ticket_id BETWEEN :lo AND :hi ORDER BY id"
+        ),
+        {"lo": lo, "hi": hi},
+    ):
+        names.setdefault(row.ticket_id, []).append(row.original_name or "")
+    out = []
+    for t in tickets:
+        fields = json.loads(t.fields) if isinstance(t.fields, str) and t.fields else t.fields
+        doc = document(
+            subject=t.subject,
+            requester=(t.requester_email or "", t.requester_name or ""),
+            fields=fields,
+            messages=messages.get(t.id, ()),
+            attachment_names=names.get(t.id, ()),
+        )
+        out.append({"id": t.id, "doc": doc})
+    return out
+
+
+def documents(ids: Iterable[int]) -> dict[int, str]:
+    """The indexed text of these tickets (for the queue's snippets)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    if _dialect() == "sqlite":
+        stmt = select(fts.c.rowid, fts.c.doc).where(fts.c.rowid.in_(wanted))
+    else:
+        stmt = select(pg_doc.c.ticket_id, pg_doc.c.doc).where(pg_doc.c.ticket_id.in_(wanted))
+    return {int(i): d or "" for i, d in session.execute(stmt).all()}
+
+
+# ------------------------------------------------------------------------------------ enterprises
+
+
+def _contains(col: Any, word: str, sqlite: bool) -> ColumnElement[bool]:
+    if sqlite:
+        return func.instr(col, word) > 0
+    return func.strpos(col, word) > 0
+
+
+def enterprise_ids(word: str, cap: int = ENTERPRISE_CAP) -> list[int] | None:
+    """Enterprises whose name, codes or account names contain `word` (lower-cased); None if over cap."""
+    sqlite = _dialect() == "sqlite"
+    by_record = select(Enterprise.id).where(
+        or_(
+            _contains(func.lower(Enterprise.name), word, sqlite),
+            _contains(func.lower(func.coalesce(Enterprise.uscc, "")), word, sqlite),
+            _contains(func.lower(func.coalesce(Enterprise.org_code, "")), word, sqlite),
+        )
+    )
+    by_account = select(PlatformAccount.enterprise_id).where(
+        _contains(PlatformAccount.account_name, word, sqlite)
+    )
+    ids = session.scalars(select(union(by_record, by_account).subquery().c[0]).limit(cap + 1)).all()
+    return None if len(ids) > cap else [int(i) for i in ids]
+
+
+def enterprises_named(name: str, cap: int = ENTERPRISE_CAP) -> list[int]:
+    """The queue's 企业 filter: enterprises whose name contains `name`, or whose code or account it is."""
+    words = words_of(name)
+    if not words:
+        return []
+    found: set[int] | None = None
+    for word in words:
+        ids = set(enterprise_ids(word, cap) or [])
+        found = ids if found is None else found & ids
+    return sorted(found or ())[:cap]
+
+
+# ------------------------------------------------------------------------------------ the query
+
+
+class _Words:
+    """A query's words with the enterprises each names (looked up once per request)."""
+
+    def __init__(self, q: str) -> None:
+        self.words = words_of(q)
+        self.enterprises = {w: enterprise_ids(w) for w in self.words}
+
+    def by_enterprise(self, word: str) -> ColumnElement[bool] | None:
+        ids = self.enterprises[word]
+        if ids is None:  # a word every other enterprise holds: too broad to name any
+            return None
+        return Ticket.enterprise_id.in_(ids) if ids else None
+
+
+def _own_text_set(word: str, sqlite: bool) -> ColumnElement[bool]:
+    """The ticket's own text holds `word`, as a set the index computes (for a few matches)."""
+    if len(word) < TRIGRAM:
+        return _contains(Ticket.search_text, word, sqlite)
+    if sqlite:
+        phrase = '"' + word.replace('"', '""') + '"'
+        return Ticket.id.in_(select(fts.c.rowid).where(text("ticket_search MATCH :m").bindparams(m=phrase)))
+    pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return Ticket.id.in_(select(pg_doc.c.ticket_id).where(pg_doc.c.doc.like(pattern, escape="\\")))
+
+
+def _own_text_row(word: str, sqlite: bool) -> ColumnElement[bool]:
+    """The same test row by row (in an ordered scan that stops after a page of matches)."""
+    if len(word) < TRIGRAM:
+        return _contains(Ticket.search_text, word, sqlite)
+    if sqlite:
+        return exists().where(fts.c.rowid == Ticket.id, func.instr(fts.c.doc, word) > 0)
+    return exists().where(pg_doc.c.ticket_id == Ticket.id, func.strpos(pg_doc.c.doc, word) > 0)
+
+
+def condition(q: str, *, per_row: bool = False, prepared: _Words | None = None) -> ColumnElement[bool]:
+    """Tickets that hold every word of `q` in their own text or their enterprise's records.
+
+    `per_row=False`: index lookups, for a query with few matches; `per_row=True`: a test of each row,
+    for the ordered scan of a query whose matches are many (the page fills after a few rows).
+    """
+    words = prepared or _Words(q)
+    if not words.words:
+        return true()
+    sqlite = _dialect() == "sqlite"
+    own = _own_text_row if per_row else _own_text_set
+    parts = []
+    for word in words.words:
+        by_enterprise = words.by_enterprise(word)
+        mine = own(word, sqlite)
+        parts.append(or_(mine, by_enterprise) if by_enterprise is not None else mine)
+    found = and_(*parts)
+    number = TICKET_NUMBER.fullmatch(q.strip().lower())
+    return or_(Ticket.id == int(number.group(1)), found) if number else found
+
+
+def matching_ids(q: str, cap: int) -> tuple[list[int] | None, _Words]:
+    """Ids of the tickets matching `q`, or None when more than `cap` match (then filter row by row)."""
+    words = _Words(q)
+    ids = session.scalars(select(Ticket.id).where(condition(q, prepared=words)).limit(cap + 1)).all()
+    return (None if len(ids) > cap else list(ids)), words
+
+
+# ------------------------------------------------------------------------------------ snippets
+
+SNIPPET_CONTEXT = 30
+
+
+def snippet(doc: str, words: list[str], context: int = SNIPPET_CONTEXT) -> list[tuple[str, bool]]:
+    """A piece of `doc` around its first hit, as (text, is_hit) parts; [] when no word occurs."""
+    if not words or not doc:
+        return []
+    pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
+    first = pattern.search(doc)
+    if first is None:
+        return []
+    start = max(0, first.start() - context)
+    end = min(len(doc), first.end() + context * 2)
+    piece = doc[start:end].replace("\n", " · ")
+    parts: list[tuple[str, bool]] = [("…", False)] if start else []
+    pos = 0
+    for hit in pattern.finditer(piece):
+        if hit.start() > pos:
+            parts.append((piece[pos : hit.start()], False))
+        parts.append((hit.group(0), True))
+        pos = hit.end()
+    if pos < len(piece):
+        parts.append((piece[pos:], False))
+    if end < len(doc):
+        parts.append(("…", False))
+    return parts
+
+
+def marked(value: str, words: list[str]) -> list[tuple[str, bool]]:
+    """`value` as (text, is_hit) parts, hits found case-insensitively."""
+    if not words or not value:
+        return [(value or "", False)]
+    pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)), re.IGNORECASE)
+    parts: list[tuple[str, bool]] = []
+    pos = 0
+    for hit in pattern.finditer(value):
+        if hit.start() > pos:
+            parts.append((value[pos : hit.start()], False))
+        parts.append((hit.group(0), True))
+        pos = hit.end()
+    if pos < len(value):
+        parts.append((value[pos:], False))
+    return parts
