@@ -34,7 +34,7 @@ from helpdesk.mail.models import InboundMail, OutboundMail
 from helpdesk.mail.parsed import MailAttachment, ParsedMail
 from helpdesk.records import lookup
 from helpdesk.sla import clock
-from helpdesk.tickets import lifecycle, search, services
+from helpdesk.tickets import lifecycle, services
 from helpdesk.tickets.inbound import ClaimLost, claim, claim_ttl, settle, store_raw
 from helpdesk.tickets.models import Attachment, Message, MessageKind, Ticket, TicketStatus
 from helpdesk.tickets.reading import (
@@ -172,7 +172,6 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
         if not mail.is_bounce and not auto_reasons:
             _wake(ticket, inbound.internal_date, now)
         ticket.search_text = services.search_text_for(ticket)
-        search.reindex(ticket)
         settle(inbound.id, token, status="ingested", ticket_id=ticket.id, processed_at=now, error=None)
         return IngestResult(inbound.id, ticket.id, "threaded")
 
@@ -204,7 +203,6 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
     _note_problems(ticket, inbound, prepared)
     link_enterprise(ticket, letter, mail.sender)
     ticket.search_text = services.search_text_for(ticket)
-    search.reindex(ticket)
     requester = addresses.single_mailbox(mail.sender)
     if auto_reasons:
         lifecycle.record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": auto_reasons})
@@ -535,7 +533,6 @@ def _fallback_ticket(inbound: InboundMail | None, exc: BaseException, token: str
         _attach_original(ticket, note, inbound)
         lifecycle.record(ticket, "created", new="inquiry", detail={"fallback": True, "error": reason})
         ticket.search_text = services.search_text_for(ticket)
-        search.reindex(ticket)
         settle(inbound_id, token, status="ingested", ticket_id=ticket.id, processed_at=now, error=reason)
         session.commit()
         return IngestResult(inbound_id, ticket.id, "failed", reason)

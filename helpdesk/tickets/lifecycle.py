@@ -22,7 +22,6 @@ from helpdesk.db import Conflict, Refused, session, utcnow
 from helpdesk.mail import addresses, outbox
 from helpdesk.mail.filters import add_subject_tag
 from helpdesk.sla import clock
-from helpdesk.tickets import search
 from helpdesk.tickets.models import Message, MessageKind, Ticket, TicketEvent
 from helpdesk.vocabulary import (
     ANSWERED_STATUSES,
@@ -173,5 +172,4 @@ def queue_reply(
         outbound_mail_id=row.id,
     )
     session.add(message)
-    search.reindex(ticket)
     return message

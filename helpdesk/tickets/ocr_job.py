@@ -8,7 +8,7 @@ from helpdesk.db import session
 from helpdesk.letters import current
 from helpdesk.mail.models import InboundMail
 from helpdesk.sla import clock
-from helpdesk.tickets import lifecycle, search, services
+from helpdesk.tickets import lifecycle, services
 from helpdesk.tickets.intake import link_enterprise
 from helpdesk.tickets.models import Message, MessageKind, Ticket
 from helpdesk.tickets.reading import max_attachment_bytes, ocr_sandbox, read_with_ocr
@@ -71,7 +71,6 @@ def run_ocr_pending(limit: int = 5, budget_s: float = 60.0) -> int:
         if ticket.enterprise_id is None:
             link_enterprise(ticket, letter, ticket.requester_email)
         ticket.search_text = services.search_text_for(ticket)
-        search.reindex(ticket)
         lifecycle.record(ticket, "ocr_done", detail={"seconds": letter.timings.get("total")})
         session.commit()
         done += 1

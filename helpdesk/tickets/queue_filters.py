@@ -77,11 +77,15 @@ class QueueQuery:
     q: str = ""
     ids: tuple[int, ...] = ()
     after: str = ""  #: keyset cursor
+    page: int = 1  #: the page number the cursor leads to (for the pager's "第 n 页"; not a filter)
+    default_view: str = field(default="all", compare=False)  #: the list shown without `view=`
     problems: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
-    def from_args(cls, args: Mapping[str, Any]) -> QueueQuery:
-        """Parse request.args (or any mapping with getlist); unknown or bad values are dropped and reported."""
+    def from_args(cls, args: Mapping[str, Any], default_view: str = "all") -> QueueQuery:
+        """Parse request.args (or any mapping with getlist); unknown or bad values are dropped and reported.
+
+        `default_view`: the list without `view=` (agents land on 我的待办, supervisors on 全部)."""
         problems: list[str] = []
 
         def values(key: str) -> list[str]:
@@ -95,10 +99,11 @@ class QueueQuery:
             found = values(key)
             return found[0] if found else ""
 
-        view = one("view") or "all"
+        # a search or an id list looks through every ticket unless a list is named
+        view = one("view") or ("all" if (args.get("q") or "").strip() or one("ids") else default_view)
         if view not in VIEWS:
-            problems.append(f"未知的列表“{view}”，已显示全部工单。")
-            view = "all"
+            problems.append(f"未知的列表“{view}”，已显示{VIEWS[default_view]}。")
+            view = default_view
         statuses = tuple(s for s in values("status") if s in STATUS_LABELS)
         types = tuple(t for t in values("type") if t in TYPE_LABELS)
         assignee = one("assignee")
@@ -132,6 +137,8 @@ class QueueQuery:
             q=(args.get("q") or "").strip()[:200],
             ids=tuple(ids[:500]),
             after=(args.get("after") or "").strip(),
+            page=min(parse_id(args.get("p") or "") or 1, 100_000) if args.get("after") else 1,
+            default_view=default_view,
             problems=tuple(problems),
         )
 
@@ -139,7 +146,7 @@ class QueueQuery:
         """The query string of this query (with changes), for links: only non-default keys."""
         q = replace(self, **changes) if changes else self
         out = {
-            "view": q.view if q.view != "all" else "",
+            "view": q.view if q.view != q.default_view else "",
             "status": ",".join(q.statuses),
             "type": ",".join(q.types),
             "assignee": q.assignee,
@@ -151,6 +158,7 @@ class QueueQuery:
             "q": q.q,
             "ids": ",".join(map(str, q.ids)),
             "after": q.after,
+            "p": str(q.page) if q.after and q.page > 1 else "",
         }
         return {k: v for k, v in out.items() if v}
 
@@ -159,7 +167,7 @@ class QueueQuery:
 
     @property
     def is_filtered(self) -> bool:
-        return bool(self.params(view="all", after=""))
+        return bool(self.params(view=self.default_view, after=""))
 
 
 def _date(raw: str, problems: list[str]) -> date | None:

@@ -47,6 +47,7 @@ from helpdesk.tickets.queue_filters import (
 
 PAGE_SIZE = 50
 COUNT_CAP = 1000  #: counts above this show as "1000+": exact counts of 200,000 rows cost too much
+TOTAL_CAP = 10_000  #: the pager's total counts this far (index-only), then shows "10000+"
 
 
 # ------------------------------------------------------------------------------------ buckets
@@ -217,14 +218,15 @@ def open_count(query: QueueQuery, user: User, ck: Clock) -> int:
 def queue_counts(query: QueueQuery | None, user: User, ck: Clock) -> dict[str, Any]:
     """Every number the queue page shows, in one statement (each count an index-only subquery).
 
-    {"views": {view: n}, "open": open tickets of `query`, "total": all tickets of `query` (only for a
-    text search or an id list, which read few rows) or None, "unread": the user's unread notifications}
+    {"views": {view: n}, "open": open tickets of `query`, "total": all tickets of `query` (capped at
+    TOTAL_CAP; None without a query), "unread": the user's unread notifications}
     """
     columns = [_capped(filter_conditions(QueueQuery(view=view), user, ck)).label(view) for view in VIEWS]
     if query is not None:
         columns.append(_capped(_open_conditions(query, user, ck)).label("open"))
-        if query.q or query.ids:
-            columns.append(_capped(filter_conditions(query, user, ck)).label("total"))
+        # the pager's total: every ticket of `query`, counted from the index up to TOTAL_CAP
+        columns.append(_capped(filter_conditions(query, user, ck) if status_scope(query) else [false()],
+                               TOTAL_CAP).label("total"))  # fmt: skip
     unread = (
         select(func.count()).select_from(Notification)
         .where(Notification.user_id == user.id, Notification.read_at.is_(None))
@@ -238,3 +240,15 @@ def queue_counts(query: QueueQuery | None, user: User, ck: Clock) -> dict[str, A
         "total": int(row["total"]) if "total" in row else None,
         "unread": int(row["unread"]),
     }
+
+
+def held_open(user: User, limit: int = 3) -> list[Ticket]:
+    """The user's own tickets still being worked (new / open), most urgent first: "下一个" asks before
+    giving a second one."""
+    stmt = (
+        select(Ticket)
+        .where(Ticket.assignee_id == user.id, Ticket.status.in_(RUNNING))
+        .order_by(Ticket.due_at, Ticket.id)
+        .limit(limit)
+    )
+    return list(session.scalars(light(stmt)).all())

@@ -14,8 +14,8 @@ A trigram index cannot serve a word of one or two characters. Such words are loo
 narrow column tickets.search_text (subject, sender, names, codes, accounts; at most 2,000 bytes,
 with its own index ix_tickets_search_text), plus the enterprises as above.
 
-`reindex(ticket)` is the one writer; the services call it in their unit of work wherever searchable
-text changes (intake and follow-ups, notes, replies, field corrections, OCR, merges).
+The index is written in the transaction that changes a ticket's words: a session listener below
+notes them at each flush and rewrites their rows before the commit (`reindex` does it by hand).
 """
 
 from __future__ import annotations
@@ -25,12 +25,27 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, column, exists, func, or_, select, table, text, true, union
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    column,
+    event,
+    exists,
+    func,
+    inspect,
+    or_,
+    select,
+    table,
+    text,
+    true,
+    union,
+)
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session as SessionBase
 
 from helpdesk.db import session
 from helpdesk.records.models import Enterprise, PlatformAccount
-from helpdesk.tickets.models import Ticket
+from helpdesk.tickets.models import Attachment, Message, Ticket
 
 MESSAGE_BYTES = 64 * 1024  #: of each message's body, what the index holds
 TRIGRAM = 3  #: words at least this long use the trigram index; shorter ones the narrow column
@@ -142,11 +157,74 @@ def _write(conn: Connection | Any, rows: list[dict[str, Any]]) -> None:
 
 
 def reindex(*tickets: Ticket) -> None:
-    """Bring the tickets' index rows up to date, in the caller's unit of work (flushes first)."""
+    """Bring the tickets' index rows up to date, in the caller's transaction (flushes first)."""
     session.flush()
     for ticket in tickets:
+        # the collections may be stale (a merge moves messages by their ticket_id)
         session.refresh(ticket, ["messages", "attachments"])
     _write(session, [{"id": t.id, "doc": document_for(t)} for t in tickets if t.id is not None])
+
+
+# Every path that changes searchable text (intake and follow-ups, notes, replies, field corrections,
+# OCR, merges, tickets opened by hand, test factories) goes through the ORM and commits: one listener
+# on the session notes the tickets whose words changed as they are flushed, and rewrites their index
+# rows just before the commit, in the same transaction. The enterprise's words need nothing: they are
+# read from the records at query time, so a link, unlink or records edit is found at once.
+_TICKET_TEXT = ("subject", "requester_email", "requester_name", "fields")
+_MESSAGE_TEXT = ("ticket_id", "subject", "sender", "body_text", "letter")
+_ATTACHMENT_TEXT = ("ticket_id", "original_name")
+_PENDING = "search_reindex"
+
+
+def _changed(obj: Any, names: tuple[str, ...]) -> bool:
+    state = inspect(obj)
+    return any(state.attrs[name].history.has_changes() for name in names)
+
+
+def _owner_ids(obj: Any) -> list[Any]:
+    """The ticket (object or id) a message or attachment belongs to, and the one it left (a merge)."""
+    out: list[Any] = []
+    history = inspect(obj).attrs["ticket_id"].history
+    out.extend(i for i in (*history.added, *history.deleted, *history.unchanged) if i is not None)
+    if not out and obj.ticket is not None:
+        out.append(obj.ticket)
+    return out
+
+
+@event.listens_for(SessionBase, "before_flush")
+def _note_changed_text(sess: SessionBase, _context: Any, _instances: Any) -> None:
+    pending = sess.info.setdefault(_PENDING, set())
+    for obj in (*sess.new, *sess.dirty):
+        if isinstance(obj, Ticket):
+            if obj in sess.new or _changed(obj, _TICKET_TEXT):
+                pending.add(obj)
+        elif isinstance(obj, Message):
+            if obj in sess.new or _changed(obj, _MESSAGE_TEXT):
+                pending.update(_owner_ids(obj))
+        elif isinstance(obj, Attachment) and (obj in sess.new or _changed(obj, _ATTACHMENT_TEXT)):
+            pending.update(_owner_ids(obj))
+
+
+@event.listens_for(SessionBase, "before_commit")
+def _reindex_pending(sess: SessionBase) -> None:
+    if sess.new or sess.dirty or sess.deleted:
+        sess.flush()  # the commit's own flush comes after this event: note its changes now
+    if not sess.info.get(_PENDING):
+        return
+    pending = sess.info.pop(_PENDING, set())
+    ids = {p if isinstance(p, int) else p.id for p in pending}
+    ids.discard(None)
+    if not ids:
+        return
+    tickets = sess.scalars(select(Ticket).where(Ticket.id.in_(sorted(ids)))).all()
+    for ticket in tickets:
+        sess.refresh(ticket, ["messages", "attachments"])
+    _write(sess, [{"id": t.id, "doc": document_for(t)} for t in tickets])
+
+
+@event.listens_for(SessionBase, "after_rollback")
+def _forget_pending(sess: SessionBase) -> None:
+    sess.info.pop(_PENDING, None)
 
 
 def backfill(conn: Connection, batch: int = 2000) -> int:
@@ -283,13 +361,18 @@ def _own_text_set(word: str, sqlite: bool) -> ColumnElement[bool]:
     return Ticket.id.in_(select(pg_doc.c.ticket_id).where(pg_doc.c.doc.like(pattern, escape="\\")))
 
 
+def _in_document(word: str, sqlite: bool) -> ColumnElement[bool]:
+    """This row's indexed text holds `word` (read by the ticket's id: one row, no index scan)."""
+    if sqlite:
+        return exists().where(fts.c.rowid == Ticket.id, func.instr(fts.c.doc, word) > 0)
+    return exists().where(pg_doc.c.ticket_id == Ticket.id, func.strpos(pg_doc.c.doc, word) > 0)
+
+
 def _own_text_row(word: str, sqlite: bool) -> ColumnElement[bool]:
     """The same test row by row (in an ordered scan that stops after a page of matches)."""
     if len(word) < TRIGRAM:
         return _contains(Ticket.search_text, word, sqlite)
-    if sqlite:
-        return exists().where(fts.c.rowid == Ticket.id, func.instr(fts.c.doc, word) > 0)
-    return exists().where(pg_doc.c.ticket_id == Ticket.id, func.strpos(pg_doc.c.doc, word) > 0)
+    return _in_document(word, sqlite)
 
 
 def condition(q: str, *, per_row: bool = False, prepared: _Words | None = None) -> ColumnElement[bool]:
@@ -303,11 +386,18 @@ def condition(q: str, *, per_row: bool = False, prepared: _Words | None = None) 
         return true()
     sqlite = _dialect() == "sqlite"
     own = _own_text_row if per_row else _own_text_set
+    # beside a longer word, a short word is also looked for in the whole text of the few tickets the
+    # longer word's index finds (the test runs only on those rows)
+    beside_long = any(len(w) >= TRIGRAM for w in words.words)
     parts = []
     for word in words.words:
+        alternatives = [own(word, sqlite)]
+        if beside_long and len(word) < TRIGRAM:
+            alternatives.append(_in_document(word, sqlite))
         by_enterprise = words.by_enterprise(word)
-        mine = own(word, sqlite)
-        parts.append(or_(mine, by_enterprise) if by_enterprise is not None else mine)
+        if by_enterprise is not None:
+            alternatives.append(by_enterprise)
+        parts.append(or_(*alternatives) if len(alternatives) > 1 else alternatives[0])
     found = and_(*parts)
     number = TICKET_NUMBER.fullmatch(q.strip().lower())
     return or_(Ticket.id == int(number.group(1)), found) if number else found

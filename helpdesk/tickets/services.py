@@ -19,7 +19,7 @@ from helpdesk.core.models import Setting
 from helpdesk.db import session, unit_of_work, utcnow
 from helpdesk.letters.current import current_letter
 from helpdesk.sla import clock
-from helpdesk.tickets import lifecycle, macros, search
+from helpdesk.tickets import lifecycle, macros
 from helpdesk.tickets.lifecycle import Conflict as Conflict  # re-exported: callers catch services.Conflict
 from helpdesk.tickets.lifecycle import TicketError, check_version
 from helpdesk.tickets.models import (
@@ -105,7 +105,6 @@ def add_note(ticket: Ticket, body: str, *, by: User) -> Message:
         )
         session.add(note)
         lifecycle.record(ticket, "note", by=by)
-        search.reindex(ticket)
     return note
 
 
@@ -157,7 +156,6 @@ def update_fields(
         if changed:
             ticket.fields = fields
             ticket.search_text = search_text_for(ticket)
-            search.reindex(ticket)
     return changed
 
 
@@ -211,7 +209,6 @@ def merge(ticket: Ticket, target: Ticket, *, by: User, expected_version: int | N
         lifecycle.record(ticket, "merged", by=by, field="merged_into", new=target.id, at=now)
         lifecycle.record(target, "merged_from", by=by, new=ticket.id, at=now)
         lifecycle.change_status(ticket, TicketStatus.MERGED, by=by, at=now)
-        search.reindex(ticket, target)
 
 
 SEARCH_TEXT_BYTES = 2000
