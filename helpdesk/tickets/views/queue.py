@@ -36,6 +36,10 @@ def _company(ticket: Ticket, names: dict[int, str]) -> str:
     return ticket.requester_name or ""
 
 
+def _short(subject: str, limit: int = 100) -> str:
+    return subject if len(subject) <= limit else subject[: limit - 1] + "…"
+
+
 # ------------------------------------------------------------------------------------ queue
 
 
@@ -67,7 +71,7 @@ def queue() -> Any:
                 "company": company,
                 "assignee": users[t.assignee_id].name if t.assignee_id in users else "",
                 # (text, is_hit) parts; the template escapes every part and marks the hits
-                "subject_parts": search.marked(t.subject, words),
+                "subject_parts": search.marked(_short(t.subject), words),
                 "company_parts": search.marked(company, words),
                 "snippet": search.snippet(docs.get(t.id, ""), words) if words else [],
             }
