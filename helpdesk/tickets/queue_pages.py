@@ -224,9 +224,11 @@ def queue_counts(query: QueueQuery | None, user: User, ck: Clock) -> dict[str, A
     columns = [_capped(filter_conditions(QueueQuery(view=view), user, ck)).label(view) for view in VIEWS]
     if query is not None:
         columns.append(_capped(_open_conditions(query, user, ck)).label("open"))
-        # the pager's total: every ticket of `query`, counted from the index up to TOTAL_CAP
-        columns.append(_capped(filter_conditions(query, user, ck) if status_scope(query) else [false()],
-                               TOTAL_CAP).label("total"))  # fmt: skip
+        # the pager's total: every ticket of `query`, counted from the index up to TOTAL_CAP (a text
+        # search tests its rows one by one when its words are common: up to COUNT_CAP)
+        total_cap = total_cap_for(query)
+        conds = filter_conditions(query, user, ck) if status_scope(query) else [false()]
+        columns.append(_capped(conds, total_cap).label("total"))
     unread = (
         select(func.count()).select_from(Notification)
         .where(Notification.user_id == user.id, Notification.read_at.is_(None))
@@ -238,8 +240,13 @@ def queue_counts(query: QueueQuery | None, user: User, ck: Clock) -> dict[str, A
         "views": {view: int(row[view]) for view in VIEWS},
         "open": int(row["open"]) if "open" in row else 0,
         "total": int(row["total"]) if "total" in row else None,
+        "total_cap": total_cap_for(query) if query is not None else TOTAL_CAP,
         "unread": int(row["unread"]),
     }
+
+
+def total_cap_for(query: QueueQuery) -> int:
+    return COUNT_CAP if query.q else TOTAL_CAP
 
 
 def held_open(user: User, limit: int = 3) -> list[Ticket]:

@@ -403,11 +403,60 @@ def condition(q: str, *, per_row: bool = False, prepared: _Words | None = None) 
     return or_(Ticket.id == int(number.group(1)), found) if number else found
 
 
+def _candidates(word: str, words: _Words, cap: int, sqlite: bool) -> list[int] | None:
+    """At most `cap` ids holding `word` (the index's or the narrow column's, and its enterprises'
+    tickets), or None when more do. Each lookup stops after cap + 1 entries."""
+    if len(word) >= TRIGRAM:
+        if sqlite:
+            phrase = '"' + word.replace('"', '""') + '"'
+            own = select(fts.c.rowid).where(text("ticket_search MATCH :m").bindparams(m=phrase))
+        else:
+            pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            own = select(pg_doc.c.ticket_id).where(pg_doc.c.doc.like(pattern, escape="\\"))
+    else:
+        own = select(Ticket.id).where(_contains(Ticket.search_text, word, sqlite))
+    found = set(session.scalars(own.limit(cap + 1)).all())
+    if len(found) > cap:
+        return None
+    by_enterprise = words.by_enterprise(word)
+    if words.enterprises[word] is None:
+        return None  # the word names too many enterprises to list their tickets
+    if by_enterprise is not None:
+        found.update(session.scalars(select(Ticket.id).where(by_enterprise).limit(cap + 1)).all())
+    return None if len(found) > cap else sorted(found)
+
+
 def matching_ids(q: str, cap: int) -> tuple[list[int] | None, _Words]:
-    """Ids of the tickets matching `q`, or None when more than `cap` match (then filter row by row)."""
+    """Ids of the tickets matching `q`, or None when more than `cap` match (then filter row by row).
+
+    The rarest word's candidates (from the trigram index, or the narrow column for a short word, and
+    its enterprises' tickets) are read first; each candidate row is then tested for every word.
+    """
     words = _Words(q)
-    ids = session.scalars(select(Ticket.id).where(condition(q, prepared=words)).limit(cap + 1)).all()
-    return (None if len(ids) > cap else list(ids)), words
+    sqlite = _dialect() == "sqlite"
+    # longer words first: a trigram lookup is cheap and usually the most selective
+    best: list[int] | None = None
+    for word in sorted(words.words, key=len, reverse=True):
+        found = _candidates(word, words, cap, sqlite)
+        if found is not None and (best is None or len(found) < len(best)):
+            best = found
+            if len(best) <= 50:
+                break
+    number = TICKET_NUMBER.fullmatch(q.strip().lower())
+    if best is None:
+        return None, words  # every word is common: the ordered scan tests row by row
+    if not best:
+        ids: list[int] = []
+    else:
+        test = condition(q, per_row=True, prepared=words)
+        ids = list(
+            session.scalars(select(Ticket.id).where(Ticket.id.in_(best), test).order_by(Ticket.id)).all()
+        )
+    if number:
+        ids = sorted(
+            set(ids) | set(session.scalars(select(Ticket.id).where(Ticket.id == int(number.group(1)))))
+        )
+    return (None if len(ids) > cap else ids), words
 
 
 # ------------------------------------------------------------------------------------ snippets

@@ -92,7 +92,7 @@ def queue() -> Any:
         total=numbers["total"],
         open_total=numbers["open"],
         cap=queries.COUNT_CAP,
-        total_cap=queries.TOTAL_CAP,
+        total_cap=numbers["total_cap"],
         page_size=queries.PAGE_SIZE,
         counts=numbers["views"],
         views=queries.VIEWS,
