@@ -161,7 +161,8 @@ def queue_page(query: QueueQuery, user: User, ck: Clock, limit: int | None = Non
             continue  # e.g. "已办结" filters never read the open buckets
         after = [_after(bucket, start[1], start[2])] if start and bucket == start[0] else []
         if bucket == 2:
-            rows.extend(_closed_rows(sorted(scope & BUCKET_STATUSES[2]), [*conds, *after], st, want))
+            by_ids = st is not Ticket.status  # a few named tickets: read them by id, sort here
+            rows.extend(_closed_rows(sorted(scope & BUCKET_STATUSES[2]), [*conds, *after], st, want, by_ids))
             continue
         # late row lookup: pick the page's ids from an index, then read only those wide rows (a
         # letter is kilobytes of JSON)
@@ -174,11 +175,19 @@ def queue_page(query: QueueQuery, user: User, ck: Clock, limit: int | None = Non
     return QueuePage(rows, cursor_for(rows[-1]) if has_more and rows else None)
 
 
-def _closed_rows(statuses: list[str], conds: list[ColumnElement[bool]], st: Any, want: int) -> list[Ticket]:
+def _closed_rows(
+    statuses: list[str], conds: list[ColumnElement[bool]], st: Any, want: int, by_ids: bool = False
+) -> list[Ticket]:
     """Closed tickets newest first: one ordered range of ix_tickets_queue (status, received_at, id) per
-    status, each stopping after `want` entries, merged here (an IN over the statuses would sort them all)."""
+    status, each stopping after `want` entries, merged here (an IN over the statuses would sort them all).
+
+    `by_ids`: the conditions name at most SEARCH_CAP tickets by id; they are read by primary key without
+    an ORDER BY (which would tempt the planner into walking the received_at index past them all)."""
     keys: list[Any] = []
-    for status in statuses:
+    if by_ids:
+        stmt = select(Ticket.id, Ticket.received_at).where(*conds, st.in_(statuses))
+        keys.extend(session.execute(stmt).all())
+    for status in statuses if not by_ids else ():
         stmt = select(Ticket.id, Ticket.received_at).where(*conds, st == status)
         keys.extend(session.execute(stmt.order_by(*_bucket_order(2)).limit(want)).all())
     keys.sort(key=lambda k: (k.received_at, k.id), reverse=True)

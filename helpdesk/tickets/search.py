@@ -44,6 +44,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session as SessionBase
 
 from helpdesk.db import session
+from helpdesk.records.keys import name_key
 from helpdesk.records.models import Enterprise, PlatformAccount
 from helpdesk.tickets.models import Attachment, Message, Ticket
 
@@ -305,19 +306,28 @@ def _contains(col: Any, word: str, sqlite: bool) -> ColumnElement[bool]:
 
 
 def enterprise_ids(word: str, cap: int = ENTERPRISE_CAP) -> list[int] | None:
-    """Enterprises whose name, codes or account names contain `word` (lower-cased); None if over cap."""
+    """Enterprises whose name, codes or account names contain `word` (lower-cased); None if over cap.
+
+    Compared on the stored, already folded columns (name_key is lower-case NFKC without punctuation,
+    codes upper-case, accounts lower-case), so no function runs per row but the substring test; codes
+    and accounts are ASCII, so a word with Chinese in it skips them."""
     sqlite = _dialect() == "sqlite"
-    by_record = select(Enterprise.id).where(
-        or_(
-            _contains(func.lower(Enterprise.name), word, sqlite),
-            _contains(func.lower(func.coalesce(Enterprise.uscc, "")), word, sqlite),
-            _contains(func.lower(func.coalesce(Enterprise.org_code, "")), word, sqlite),
+    key = name_key(word)
+    tests = [_contains(Enterprise.name_key, key, sqlite)] if key else []
+    if word.isascii():
+        tests += [
+            _contains(func.coalesce(Enterprise.uscc, ""), word.upper(), sqlite),
+            _contains(func.coalesce(Enterprise.org_code, ""), word.upper(), sqlite),
+        ]
+    selects = [select(Enterprise.id).where(or_(*tests))] if tests else []
+    if word.isascii():
+        selects.append(
+            select(PlatformAccount.enterprise_id).where(_contains(PlatformAccount.account_name, word, sqlite))
         )
-    )
-    by_account = select(PlatformAccount.enterprise_id).where(
-        _contains(PlatformAccount.account_name, word, sqlite)
-    )
-    ids = session.scalars(select(union(by_record, by_account).subquery().c[0]).limit(cap + 1)).all()
+    if not selects:
+        return []
+    stmt = selects[0] if len(selects) == 1 else union(*selects).subquery().c[0]
+    ids = session.scalars((select(stmt) if len(selects) > 1 else stmt).limit(cap + 1)).all()
     return None if len(ids) > cap else [int(i) for i in ids]
 
 
