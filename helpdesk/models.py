@@ -12,6 +12,7 @@ from helpdesk.records.models import (
     Qualification,
 )
 from helpdesk.sla.models import CalendarDay, CalendarYear, SlaPolicy
+from helpdesk.tickets import search as _search  # noqa: F401  (its session listener keeps the index current)
 from helpdesk.tickets.models import (
     Attachment,
     Macro,

@@ -4,6 +4,7 @@ from alembic import context
 
 import helpdesk.models  # noqa: F401  (fills Base.metadata)
 from helpdesk.db import Base
+from helpdesk.migrate import include_name
 
 config = context.config
 target_metadata = Base.metadata
@@ -16,6 +17,7 @@ def run_migrations_online() -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

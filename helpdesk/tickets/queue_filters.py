@@ -11,12 +11,13 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_
 
 from helpdesk.auth.models import User
-from helpdesk.db import session, utcnow
+from helpdesk.db import utcnow
 from helpdesk.params import parse_id
 from helpdesk.sla import clock
+from helpdesk.tickets import search
 from helpdesk.tickets.models import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
@@ -32,7 +33,7 @@ RUNNING = ("new", "open")
 
 VIEWS = {
     "all": "全部",
-    "mine": "我的工单",
+    "mine": "我的待办",
     "unassigned": "未分配",
     "due_soon": "即将超时",
     "breached": "已超时",
@@ -68,7 +69,7 @@ class QueueQuery:
     statuses: tuple[str, ...] = ()
     types: tuple[str, ...] = ()
     assignee: str = ""  #: "", "none", "me" or a user id
-    enterprise_id: int | None = None
+    enterprise: str = ""  #: a name (part of it), a code or an account: helpdesk.tickets.search
     sla: str = ""
     due: str = ""
     received_from: date | None = None
@@ -76,11 +77,15 @@ class QueueQuery:
     q: str = ""
     ids: tuple[int, ...] = ()
     after: str = ""  #: keyset cursor
+    page: int = 1  #: the page number the cursor leads to (for the pager's "第 n 页"; not a filter)
+    default_view: str = field(default="all", compare=False)  #: the list shown without `view=`
     problems: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
-    def from_args(cls, args: Mapping[str, Any]) -> QueueQuery:
-        """Parse request.args (or any mapping with getlist); unknown or bad values are dropped and reported."""
+    def from_args(cls, args: Mapping[str, Any], default_view: str = "all") -> QueueQuery:
+        """Parse request.args (or any mapping with getlist); unknown or bad values are dropped and reported.
+
+        `default_view`: the list without `view=` (agents land on 我的待办, supervisors on 全部)."""
         problems: list[str] = []
 
         def values(key: str) -> list[str]:
@@ -94,20 +99,18 @@ class QueueQuery:
             found = values(key)
             return found[0] if found else ""
 
-        view = one("view") or "all"
+        # a search or an id list looks through every ticket unless a list is named
+        view = one("view") or ("all" if (args.get("q") or "").strip() or one("ids") else default_view)
         if view not in VIEWS:
-            problems.append(f"未知的列表“{view}”，已显示全部工单。")
-            view = "all"
+            problems.append(f"未知的列表“{view}”，已显示{VIEWS[default_view]}。")
+            view = default_view
         statuses = tuple(s for s in values("status") if s in STATUS_LABELS)
         types = tuple(t for t in values("type") if t in TYPE_LABELS)
         assignee = one("assignee")
         if assignee and assignee not in ("none", "me") and parse_id(assignee) is None:
             problems.append("处理人参数无效，已忽略。")
             assignee = ""
-        enterprise = one("enterprise")
-        enterprise_id = parse_id(enterprise)
-        if enterprise and enterprise_id is None:
-            problems.append("企业参数无效，已忽略。")
+        enterprise = " ".join((args.get("enterprise") or "").split())[:100]
         sla = one("sla")
         if sla and sla not in SLA_STATES:
             problems.append("SLA 状态参数无效，已忽略。")
@@ -126,7 +129,7 @@ class QueueQuery:
             statuses=statuses,
             types=types,
             assignee=assignee,
-            enterprise_id=enterprise_id,
+            enterprise=enterprise,
             sla=sla,
             due=due,
             received_from=_date(one("received_from"), problems),
@@ -134,6 +137,8 @@ class QueueQuery:
             q=(args.get("q") or "").strip()[:200],
             ids=tuple(ids[:500]),
             after=(args.get("after") or "").strip(),
+            page=min(parse_id(args.get("p") or "") or 1, 100_000) if args.get("after") else 1,
+            default_view=default_view,
             problems=tuple(problems),
         )
 
@@ -141,11 +146,11 @@ class QueueQuery:
         """The query string of this query (with changes), for links: only non-default keys."""
         q = replace(self, **changes) if changes else self
         out = {
-            "view": q.view if q.view != "all" else "",
+            "view": q.view if q.view != q.default_view else "",
             "status": ",".join(q.statuses),
             "type": ",".join(q.types),
             "assignee": q.assignee,
-            "enterprise": str(q.enterprise_id or ""),
+            "enterprise": q.enterprise,
             "sla": q.sla,
             "due": q.due,
             "received_from": q.received_from.isoformat() if q.received_from else "",
@@ -153,6 +158,7 @@ class QueueQuery:
             "q": q.q,
             "ids": ",".join(map(str, q.ids)),
             "after": q.after,
+            "p": str(q.page) if q.after and q.page > 1 else "",
         }
         return {k: v for k, v in out.items() if v}
 
@@ -161,7 +167,7 @@ class QueueQuery:
 
     @property
     def is_filtered(self) -> bool:
-        return bool(self.params(view="all", after=""))
+        return bool(self.params(view=self.default_view, after=""))
 
 
 def _date(raw: str, problems: list[str]) -> date | None:
@@ -192,24 +198,36 @@ class Clock:
     now: datetime
     tz: ZoneInfo
     calendars: clock.TypeCalendars = field(default_factory=clock.TypeCalendars)
-    _text: dict[str, list[int] | None] = field(default_factory=dict)
+    _text: dict[str, tuple[list[int] | None, Any]] = field(default_factory=dict)
+    _enterprises: dict[str, list[int]] = field(default_factory=dict)
     _due_soon: dict[str, datetime] | None = None
 
     def calendar(self, ticket_type: str) -> Any:
         return self.calendars(ticket_type)
 
     def text_matches(self, q: str) -> list[int] | None:
-        """Ids of the tickets whose search text has every word of `q`; None when more than SEARCH_CAP match.
+        """Ids of the tickets matching every word of `q`; None when more than SEARCH_CAP match.
 
-        One scan of the narrow index on search_text (ix_tickets_search_text), not of the wide rows; the
-        queue then reads only these ids. A common word (more matches) is instead filtered in the
-        ordered scan, which meets enough matches early. Cached for the request.
+        One lookup in the search index (helpdesk.tickets.search); the queue then reads only these ids. A
+        common word (more matches) is instead tested row by row in the ordered scan, which meets a page of
+        matches early. Cached for the request.
         """
-        key = q.strip().lower()
+        return self._search(q)[0]
+
+    def _search(self, q: str) -> tuple[list[int] | None, Any]:
+        key = " ".join(search.words_of(q))
         if key not in self._text:
-            ids = session.scalars(select(Ticket.id).where(text_condition(q)).limit(SEARCH_CAP + 1)).all()
-            self._text[key] = None if len(ids) > SEARCH_CAP else list(ids)
+            self._text[key] = search.matching_ids(q, SEARCH_CAP)
         return self._text[key]
+
+    def search_words(self, q: str) -> Any:
+        """The query's words with the enterprises they name (looked up once per request)."""
+        return self._search(q)[1]
+
+    def enterprises_named(self, name: str) -> list[int]:
+        if name not in self._enterprises:
+            self._enterprises[name] = search.enterprises_named(name)
+        return self._enterprises[name]
 
     def due_soon_limit(self, ticket_type: str) -> datetime:
         """The instant DUE_SOON_MINUTES business minutes from now, under this type's business hours."""
@@ -281,28 +299,10 @@ def _local_day_start(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tz).astimezone(UTC)
 
 
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _contains(word: str) -> ColumnElement[bool]:
-    # SQLite's instr() is ~15 % faster than LIKE over the search index (no case folding, no escapes);
-    # PostgreSQL keeps LIKE, which a trigram index (pg_trgm) could serve
-    if session.get_bind().dialect.name == "sqlite":
-        return func.instr(Ticket.search_text, word) > 0
-    return Ticket.search_text.like(f"%{_like_escape(word)}%", escape="\\")
-
-
-def text_condition(q: str) -> ColumnElement[bool]:
-    """Every word of `q` in the ticket's search text; a ticket number (ZXZJ#12, #12, 12) also matches by id."""
-    words = [w for w in q.lower().split() if w]
-    if not words:
-        return true()
-    text = and_(*(_contains(w) for w in words))
-    number = re.fullmatch(r"(?:zxzj)?\s*#?\s*([0-9]{1,9})", q.strip().lower())
-    if number:
-        return or_(Ticket.id == int(number.group(1)), text)
-    return text
+def text_condition(q: str, ck: Clock | None = None) -> ColumnElement[bool]:
+    """Every word of `q` in the ticket's words, tested row by row (helpdesk.tickets.search); a ticket
+    number (ZXZJ#12, #12, 12) also matches by id."""
+    return search.condition(q, per_row=True, prepared=ck.search_words(q) if ck is not None else None)
 
 
 #: statuses each list, SLA state and bucket can hold: a query whose statuses miss a bucket skips it
@@ -353,8 +353,9 @@ def filter_conditions(query: QueueQuery, user: User | None, ck: Clock) -> list[C
         conds.append(Ticket.assignee_id == me if me is not None else false())
     elif query.assignee:
         conds.append(Ticket.assignee_id == int(query.assignee))
-    if query.enterprise_id is not None:
-        conds.append(Ticket.enterprise_id == query.enterprise_id)
+    if query.enterprise:
+        named = ck.enterprises_named(query.enterprise)
+        conds.append(Ticket.enterprise_id.in_(named) if named else false())
     if query.sla == "ok":
         conds += [
             running_condition(st),
@@ -382,6 +383,6 @@ def filter_conditions(query: QueueQuery, user: User | None, ck: Clock) -> list[C
     if query.q:
         matched = ck.text_matches(query.q)
         conds.append(
-            text_condition(query.q) if matched is None else Ticket.id.in_(matched) if matched else false()
+            text_condition(query.q, ck) if matched is None else Ticket.id.in_(matched) if matched else false()
         )
     return conds

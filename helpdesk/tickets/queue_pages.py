@@ -47,6 +47,7 @@ from helpdesk.tickets.queue_filters import (
 
 PAGE_SIZE = 50
 COUNT_CAP = 1000  #: counts above this show as "1000+": exact counts of 200,000 rows cost too much
+TOTAL_CAP = 10_000  #: the pager's total counts this far (index-only), then shows "10000+"
 
 
 # ------------------------------------------------------------------------------------ buckets
@@ -160,7 +161,8 @@ def queue_page(query: QueueQuery, user: User, ck: Clock, limit: int | None = Non
             continue  # e.g. "已办结" filters never read the open buckets
         after = [_after(bucket, start[1], start[2])] if start and bucket == start[0] else []
         if bucket == 2:
-            rows.extend(_closed_rows(sorted(scope & BUCKET_STATUSES[2]), [*conds, *after], st, want))
+            by_ids = st is not Ticket.status  # a few named tickets: read them by id, sort here
+            rows.extend(_closed_rows(sorted(scope & BUCKET_STATUSES[2]), [*conds, *after], st, want, by_ids))
             continue
         # late row lookup: pick the page's ids from an index, then read only those wide rows (a
         # letter is kilobytes of JSON)
@@ -173,11 +175,19 @@ def queue_page(query: QueueQuery, user: User, ck: Clock, limit: int | None = Non
     return QueuePage(rows, cursor_for(rows[-1]) if has_more and rows else None)
 
 
-def _closed_rows(statuses: list[str], conds: list[ColumnElement[bool]], st: Any, want: int) -> list[Ticket]:
+def _closed_rows(
+    statuses: list[str], conds: list[ColumnElement[bool]], st: Any, want: int, by_ids: bool = False
+) -> list[Ticket]:
     """Closed tickets newest first: one ordered range of ix_tickets_queue (status, received_at, id) per
-    status, each stopping after `want` entries, merged here (an IN over the statuses would sort them all)."""
+    status, each stopping after `want` entries, merged here (an IN over the statuses would sort them all).
+
+    `by_ids`: the conditions name at most SEARCH_CAP tickets by id; they are read by primary key without
+    an ORDER BY (which would tempt the planner into walking the received_at index past them all)."""
     keys: list[Any] = []
-    for status in statuses:
+    if by_ids:
+        stmt = select(Ticket.id, Ticket.received_at).where(*conds, st.in_(statuses))
+        keys.extend(session.execute(stmt).all())
+    for status in statuses if not by_ids else ():
         stmt = select(Ticket.id, Ticket.received_at).where(*conds, st == status)
         keys.extend(session.execute(stmt.order_by(*_bucket_order(2)).limit(want)).all())
     keys.sort(key=lambda k: (k.received_at, k.id), reverse=True)
@@ -217,14 +227,17 @@ def open_count(query: QueueQuery, user: User, ck: Clock) -> int:
 def queue_counts(query: QueueQuery | None, user: User, ck: Clock) -> dict[str, Any]:
     """Every number the queue page shows, in one statement (each count an index-only subquery).
 
-    {"views": {view: n}, "open": open tickets of `query`, "total": all tickets of `query` (only for a
-    text search or an id list, which read few rows) or None, "unread": the user's unread notifications}
+    {"views": {view: n}, "open": open tickets of `query`, "total": all tickets of `query` (capped at
+    TOTAL_CAP; None without a query), "unread": the user's unread notifications}
     """
     columns = [_capped(filter_conditions(QueueQuery(view=view), user, ck)).label(view) for view in VIEWS]
     if query is not None:
         columns.append(_capped(_open_conditions(query, user, ck)).label("open"))
-        if query.q or query.ids:
-            columns.append(_capped(filter_conditions(query, user, ck)).label("total"))
+        # the pager's total: every ticket of `query`, counted from the index up to TOTAL_CAP (a text
+        # search tests its rows one by one when its words are common: up to COUNT_CAP)
+        total_cap = total_cap_for(query)
+        conds = filter_conditions(query, user, ck) if status_scope(query) else [false()]
+        columns.append(_capped(conds, total_cap).label("total"))
     unread = (
         select(func.count()).select_from(Notification)
         .where(Notification.user_id == user.id, Notification.read_at.is_(None))
@@ -236,5 +249,22 @@ def queue_counts(query: QueueQuery | None, user: User, ck: Clock) -> dict[str, A
         "views": {view: int(row[view]) for view in VIEWS},
         "open": int(row["open"]) if "open" in row else 0,
         "total": int(row["total"]) if "total" in row else None,
+        "total_cap": total_cap_for(query) if query is not None else TOTAL_CAP,
         "unread": int(row["unread"]),
     }
+
+
+def total_cap_for(query: QueueQuery) -> int:
+    return COUNT_CAP if query.q else TOTAL_CAP
+
+
+def held_open(user: User, limit: int = 3) -> list[Ticket]:
+    """The user's own tickets still being worked (new / open), most urgent first: "下一个" asks before
+    giving a second one."""
+    stmt = (
+        select(Ticket)
+        .where(Ticket.assignee_id == user.id, Ticket.status.in_(RUNNING))
+        .order_by(Ticket.due_at, Ticket.id)
+        .limit(limit)
+    )
+    return list(session.scalars(light(stmt)).all())

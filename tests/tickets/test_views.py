@@ -59,7 +59,7 @@ class _Srcdocs(HTMLParser):
 
 def test_queue_lists_rows_with_time_left_and_accepts_every_dashboard_parameter(agent_client, users):
     ticket = make_ticket(subject="变更说明（北京示例）")
-    page = text(agent_client.get("/"))
+    page = text(agent_client.get("/?view=all"))  # an agent lands on 我的待办
     assert ticket.number in page and "北京示例科技有限公司" in page and "剩 " in page
     for query in (
         "view=mine",
@@ -95,8 +95,8 @@ def test_queue_pages_with_a_cursor(agent_client, users, monkeypatch):
     for i in range(3):
         make_ticket(subject=f"工单{i}")
     monkeypatch.setattr(queries, "PAGE_SIZE", 2)
-    first = text(agent_client.get("/"))
-    link = re.search(r'href="/\?(after=[^"]+)" rel="next"', first)
+    first = text(agent_client.get("/?view=all"))
+    link = re.search(r'href="/\?([^"]*after=[^"]+)" rel="next"', first)
     assert link
     second = text(agent_client.get("/?" + html.unescape(link.group(1))))
     assert "回到第一页" in second and second.count('data-href="/tickets/') == 1
@@ -139,7 +139,15 @@ def test_next_redirects_to_the_assigned_ticket(agent_client, users):
     response = post(agent_client, "/tickets/next", {})
     assert response.headers["Location"].endswith(f"/tickets/{ticket.id}")
     assert fresh(ticket.id).assignee_id == users["agent"].id
-    empty = post(agent_client, "/tickets/next", {})
+    # holding an open ticket, "next" asks first and claims only when confirmed
+    asked = post(agent_client, "/tickets/next", {})
+    assert asked.status_code == 200 and "再领取一张工单" in text(asked) and ticket.number in text(asked)
+    other = make_ticket()
+    assert fresh(other.id).assignee_id is None
+    confirmed = post(agent_client, "/tickets/next", {"confirm": "1"})
+    assert confirmed.headers["Location"].endswith(f"/tickets/{other.id}")
+    assert fresh(other.id).assignee_id == users["agent"].id
+    empty = post(agent_client, "/tickets/next", {"confirm": "1"})
     assert empty.headers["Location"].endswith("/")
 
 
@@ -235,7 +243,7 @@ def test_message_body_of_another_ticket_is_not_found(agent_client, users):
 def test_queue_shortens_a_long_subject(agent_client, users):
     subject = "关于申请变更企业信息的函" * 100
     make_ticket(subject=subject)
-    page = text(agent_client.get("/"))
+    page = text(agent_client.get("/?view=all"))
     assert subject not in page and subject[:90] in page
 
 

@@ -10,7 +10,7 @@ from flask_login import current_user
 from helpdesk.auth.models import Role, User
 from helpdesk.db import session
 from helpdesk.params import parse_id
-from helpdesk.tickets import forms, queries, services
+from helpdesk.tickets import forms, queries, search, services
 from helpdesk.tickets.models import STATUS_LABELS, TYPE_LABELS, Ticket, TicketStatus
 from helpdesk.tickets.views.common import (
     SLA_LABELS,
@@ -36,28 +36,44 @@ def _company(ticket: Ticket, names: dict[int, str]) -> str:
     return ticket.requester_name or ""
 
 
+def _short(subject: str, limit: int = 100) -> str:
+    return subject if len(subject) <= limit else subject[: limit - 1] + "…"
+
+
 # ------------------------------------------------------------------------------------ queue
+
+
+def default_view(user: User) -> str:
+    """Agents land on their own work (我的待办); supervisors and admins on the whole queue."""
+    return "all" if user.has_role(Role.SUPERVISOR) else "mine"
 
 
 @bp.get("/")
 def queue() -> Any:
-    query = queries.QueueQuery.from_args(request.args)
+    query = queries.QueueQuery.from_args(request.args, default_view=default_view(current_user))
     for problem in query.problems:
         flash(problem, "warning")
     ck = page_clock()
     page = queries.queue_page(query, current_user, ck)
     users = queries.users_by_id()
     names = enterprise_names({t.enterprise_id for t in page.tickets if t.enterprise_id})
+    words = search.words_of(query.q)
+    docs = search.documents(t.id for t in page.tickets) if words else {}
     rows = []
     for t in page.tickets:
         state = ck.state(t)
+        company = _company(t, names)
         rows.append(
             {
                 "ticket": t,
                 "state": state,
                 "left": ck.minutes_left(t),
-                "company": _company(t, names),
+                "company": company,
                 "assignee": users[t.assignee_id].name if t.assignee_id in users else "",
+                # (text, is_hit) parts; the template escapes every part and marks the hits
+                "subject_parts": search.marked(_short(t.subject), words),
+                "company_parts": search.marked(company, words),
+                "snippet": search.snippet(docs.get(t.id, ""), words) if words else [],
             }
         )
     # totals count open tickets only (cheap from the index); a text search or id list also counts all
@@ -76,6 +92,8 @@ def queue() -> Any:
         total=numbers["total"],
         open_total=numbers["open"],
         cap=queries.COUNT_CAP,
+        total_cap=numbers["total_cap"],
+        page_size=queries.PAGE_SIZE,
         counts=numbers["views"],
         views=queries.VIEWS,
         sla_states=queries.SLA_STATES,
@@ -123,6 +141,10 @@ def bulk() -> Any:
 
 @bp.post("/tickets/next")
 def next_ticket() -> Any:
+    # an agent who still works on a ticket is asked first ("n" on any page posts here without confirm)
+    held = queries.held_open(current_user)
+    if held and request.form.get("confirm") != "1":
+        return render_template("tickets/next_confirm.html", held=held)
     ticket = services.next_ticket(by=current_user)
     if ticket is None:
         types = "、".join(TYPE_LABELS[t] for t in services.handled_types(current_user))

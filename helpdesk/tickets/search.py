@@ -1,0 +1,516 @@
+"""The queue's free-text search: one query function over a trigram index, chosen by dialect.
+
+What is searched (docs/search.md):
+- the ticket's own words, in `ticket_search` (one row per ticket, lower-cased): subject, sender,
+  read letter fields and their evidence, the agent's field values, and every message's subject,
+  sender and body (at most MESSAGE_BYTES of each), notes and replies included, and attachment names.
+  SQLite: an FTS5 table with the trigram tokenizer (rowid = ticket id). PostgreSQL: a plain table with
+  a pg_trgm GIN index on `doc`, which serves LIKE '%word%'.
+- the linked enterprise's name, codes and account names, read from the records at query time
+  (enterprises / platform_accounts, a few thousand rows): a ticket linked or unlinked later, or a
+  record renamed, is found under its new words at once, with nothing to reindex.
+
+A trigram index cannot serve a word of one or two characters. Such words are looked up in the
+narrow column tickets.search_text (subject, sender, names, codes, accounts; at most 2,000 bytes,
+with its own index ix_tickets_search_text), plus the enterprises as above.
+
+The index is written in the transaction that changes a ticket's words: a session listener below
+notes them at each flush and rewrites their rows before the commit (`reindex` does it by hand).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    column,
+    event,
+    exists,
+    func,
+    inspect,
+    or_,
+    select,
+    table,
+    text,
+    true,
+    union,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session as SessionBase
+
+from helpdesk.db import session
+from helpdesk.records.keys import name_key
+from helpdesk.records.models import Enterprise, PlatformAccount
+from helpdesk.tickets.models import Attachment, Message, Ticket
+
+MESSAGE_BYTES = 64 * 1024  #: of each message's body, what the index holds
+TRIGRAM = 3  #: words at least this long use the trigram index; shorter ones the narrow column
+ENTERPRISE_CAP = 2000  #: enterprises a word may name before the word stops matching by enterprise
+MAX_WORDS = 8
+TICKET_NUMBER = re.compile(r"(?:zxzj)?\s*#?\s*([0-9]{1,9})")  #: ZXZJ#12, #12 or 12 also finds ticket 12
+
+#: the SQLite FTS5 table (rowid = ticket id) and the PostgreSQL table share the name and `doc`
+fts = table("ticket_search", column("rowid"), column("doc"))
+pg_doc = table("ticket_search", column("ticket_id"), column("doc"))
+
+
+def words_of(q: str) -> list[str]:
+    """The lower-cased words of a query (at most MAX_WORDS, duplicates dropped)."""
+    out: list[str] = []
+    for word in q.lower().split():
+        if word and word not in out:
+            out.append(word)
+    return out[:MAX_WORDS]
+
+
+def _dialect(bind: Any = None) -> str:
+    return (bind or session.get_bind()).dialect.name
+
+
+# ------------------------------------------------------------------------------------ documents
+
+
+def _cap(text_: str, limit: int) -> str:
+    return text_.encode()[:limit].decode(errors="ignore")
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif value is not None and not isinstance(value, bool):
+        yield str(value)
+
+
+def _letter_words(letter: dict[str, Any] | None) -> list[str]:
+    """What a stored reading says: its field values and their evidence text, and its sources' names."""
+    if not letter:
+        return []
+    out: list[str] = []
+    for field in letter.get("fields") or ():
+        if isinstance(field, dict):
+            out.extend(_strings(field.get("value")))
+            evidence = field.get("evidence")
+            if isinstance(evidence, dict):
+                out.extend(_strings(evidence.get("text")))
+    for source in letter.get("sources") or ():
+        if isinstance(source, dict):
+            out.extend(_strings(source.get("filename")))
+    return out
+
+
+def document(
+    *,
+    subject: str,
+    requester: Iterable[str],
+    fields: Any,
+    messages: Iterable[tuple[str, str, str, Any]],
+    attachment_names: Iterable[str],
+) -> str:
+    """The lower-cased text the index holds for one ticket. `messages`: (subject, sender, body, letter)."""
+    parts: list[str] = [subject or "", *requester]
+    parts.extend(_strings(fields))
+    for msg_subject, sender, body, letter in messages:
+        if isinstance(letter, str):
+            letter = json.loads(letter) if letter else None
+        parts += [msg_subject or "", sender or "", _cap(body or "", MESSAGE_BYTES)]
+        parts.extend(_letter_words(letter))
+    parts.extend(attachment_names)
+    # a newline between parts: a word never matches across two of them by accident of joining
+    return "\n".join(p.strip() for p in parts if p and p.strip()).lower()
+
+
+def document_for(ticket: Ticket) -> str:
+    return document(
+        subject=ticket.subject,
+        requester=(ticket.requester_email, ticket.requester_name),
+        fields=ticket.fields,
+        messages=((m.subject, m.sender, m.body_text, m.letter) for m in ticket.messages),
+        attachment_names=(a.original_name for a in ticket.attachments),
+    )
+
+
+def _write(conn: Connection | Any, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    ids = [r["id"] for r in rows]
+    if _dialect(conn.get_bind() if hasattr(conn, "get_bind") else conn) == "sqlite":
+        conn.execute(text("DELETE FROM ticket_search WHERE rowid = :id"), [{"id": i} for i in ids])
+        conn.execute(text("INSERT INTO ticket_search (rowid, doc) VALUES (:id, :doc)"), rows)
+    else:
+        conn.execute(
+            text(
+                "INSERT INTO ticket_search (ticket_id, doc) VALUES (:id, :doc) "
+                "ON CONFLICT (ticket_id) DO UPDATE SET doc = EXCLUDED.doc"
+            ),
+            rows,
+        )
+
+
+def reindex(*tickets: Ticket) -> None:
+    """Bring the tickets' index rows up to date, in the caller's transaction (flushes first)."""
+    session.flush()
+    for ticket in tickets:
+        # the collections may be stale (a merge moves messages by their ticket_id)
+        session.refresh(ticket, ["messages", "attachments"])
+    _write(session, [{"id": t.id, "doc": document_for(t)} for t in tickets if t.id is not None])
+
+
+# Every path that changes searchable text (intake and follow-ups, notes, replies, field corrections,
+# OCR, merges, tickets opened by hand, test factories) goes through the ORM and commits: one listener
+# on the session notes the tickets whose words changed as they are flushed, and rewrites their index
+# rows just before the commit, in the same transaction. The enterprise's words need nothing: they are
+# read from the records at query time, so a link, unlink or records edit is found at once.
+_TICKET_TEXT = ("subject", "requester_email", "requester_name", "fields")
+_MESSAGE_TEXT = ("ticket_id", "subject", "sender", "body_text", "letter")
+_ATTACHMENT_TEXT = ("ticket_id", "original_name")
+_PENDING = "search_reindex"
+
+
+def _changed(obj: Any, names: tuple[str, ...]) -> bool:
+    state = inspect(obj)
+    return any(state.attrs[name].history.has_changes() for name in names)
+
+
+def _owner_ids(obj: Any) -> list[Any]:
+    """The ticket (object or id) a message or attachment belongs to, and the one it left (a merge)."""
+    out: list[Any] = []
+    history = inspect(obj).attrs["ticket_id"].history
+    out.extend(i for i in (*history.added, *history.deleted, *history.unchanged) if i is not None)
+    if not out and obj.ticket is not None:
+        out.append(obj.ticket)
+    return out
+
+
+@event.listens_for(SessionBase, "before_flush")
+def _note_changed_text(sess: SessionBase, _context: Any, _instances: Any) -> None:
+    pending = sess.info.setdefault(_PENDING, set())
+    for obj in (*sess.new, *sess.dirty):
+        if isinstance(obj, Ticket):
+            if obj in sess.new or _changed(obj, _TICKET_TEXT):
+                pending.add(obj)
+        elif isinstance(obj, Message):
+            if obj in sess.new or _changed(obj, _MESSAGE_TEXT):
+                pending.update(_owner_ids(obj))
+        elif isinstance(obj, Attachment) and (obj in sess.new or _changed(obj, _ATTACHMENT_TEXT)):
+            pending.update(_owner_ids(obj))
+
+
+@event.listens_for(SessionBase, "before_commit")
+def _reindex_pending(sess: SessionBase) -> None:
+    if sess.new or sess.dirty or sess.deleted:
+        sess.flush()  # the commit's own flush comes after this event: note its changes now
+    if not sess.info.get(_PENDING):
+        return
+    pending = sess.info.pop(_PENDING, set())
+    ids = {p if isinstance(p, int) else p.id for p in pending}
+    ids.discard(None)
+    if not ids:
+        return
+    tickets = sess.scalars(select(Ticket).where(Ticket.id.in_(sorted(ids)))).all()
+    for ticket in tickets:
+        sess.refresh(ticket, ["messages", "attachments"])
+    _write(sess, [{"id": t.id, "doc": document_for(t)} for t in tickets])
+
+
+@event.listens_for(SessionBase, "after_rollback")
+def _forget_pending(sess: SessionBase) -> None:
+    sess.info.pop(_PENDING, None)
+
+
+def backfill(conn: Connection, batch: int = 2000) -> int:
+    """(Re)build the index of every ticket from the tables alone (the migration and bench use this)."""
+    done = 0
+    last = 0
+    while True:
+        ids = conn.execute(
+            text("SELECT id FROM tickets WHERE id > :last ORDER BY id LIMIT :n"), {"last": last, "n": batch}
+        ).scalars().all()  # fmt: skip
+        if not ids:
+            return done
+        last = ids[-1]
+        rows = _documents_from_tables(conn, list(ids))
+        _write(conn, rows)
+        done += len(rows)
+
+
+def _documents_from_tables(conn: Connection, ids: list[int]) -> list[dict[str, Any]]:
+    lo, hi = ids[0], ids[-1]
+    tickets = conn.execute(
+        text(
+            "SELECT id, subject, requester_email, requester_name, fields FROM tickets "
+            "WHERE id BETWEEN :lo AND :hi ORDER BY id"
+        ),
+        {"lo": lo, "hi": hi},
+    ).all()
+    messages: dict[int, list[tuple[str, str, str, Any]]] = {}
+    for row in conn.execute(
+        text(
+            "SELECT ticket_id, subject, sender, body_text, letter FROM messages "
+            "WHERE ticket_id BETWEEN :lo AND :hi ORDER BY created_at, id"
+        ),
+        {"lo": lo, "hi": hi},
+    ):
+        messages.setdefault(row.ticket_id, []).append((row.subject, row.sender, row.body_text, row.letter))
+    names: dict[int, list[str]] = {}
+    for row in conn.execute(
+        text(
+            "SELECT ticket_id, original_name FROM attachments WHERE ticket_id BETWEEN :lo AND :hi ORDER BY id"
+        ),
+        {"lo": lo, "hi": hi},
+    ):
+        names.setdefault(row.ticket_id, []).append(row.original_name or "")
+    out = []
+    for t in tickets:
+        fields = json.loads(t.fields) if isinstance(t.fields, str) and t.fields else t.fields
+        doc = document(
+            subject=t.subject,
+            requester=(t.requester_email or "", t.requester_name or ""),
+            fields=fields,
+            messages=messages.get(t.id, ()),
+            attachment_names=names.get(t.id, ()),
+        )
+        out.append({"id": t.id, "doc": doc})
+    return out
+
+
+def documents(ids: Iterable[int]) -> dict[int, str]:
+    """The indexed text of these tickets (for the queue's snippets)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    if _dialect() == "sqlite":
+        stmt = select(fts.c.rowid, fts.c.doc).where(fts.c.rowid.in_(wanted))
+    else:
+        stmt = select(pg_doc.c.ticket_id, pg_doc.c.doc).where(pg_doc.c.ticket_id.in_(wanted))
+    return {int(i): d or "" for i, d in session.execute(stmt).all()}
+
+
+# ------------------------------------------------------------------------------------ enterprises
+
+
+def _contains(col: Any, word: str, sqlite: bool) -> ColumnElement[bool]:
+    if sqlite:
+        return func.instr(col, word) > 0
+    return func.strpos(col, word) > 0
+
+
+def enterprise_ids(word: str, cap: int = ENTERPRISE_CAP) -> list[int] | None:
+    """Enterprises whose name, codes or account names contain `word` (lower-cased); None if over cap.
+
+    Compared on the stored, already folded columns (name_key is lower-case NFKC without punctuation,
+    codes upper-case, accounts lower-case), so no function runs per row but the substring test; codes
+    and accounts are ASCII, so a word with Chinese in it skips them."""
+    sqlite = _dialect() == "sqlite"
+    key = name_key(word)
+    tests = [_contains(Enterprise.name_key, key, sqlite)] if key else []
+    if word.isascii():
+        tests += [
+            _contains(func.coalesce(Enterprise.uscc, ""), word.upper(), sqlite),
+            _contains(func.coalesce(Enterprise.org_code, ""), word.upper(), sqlite),
+        ]
+    selects = [select(Enterprise.id).where(or_(*tests))] if tests else []
+    if word.isascii():
+        selects.append(
+            select(PlatformAccount.enterprise_id).where(_contains(PlatformAccount.account_name, word, sqlite))
+        )
+    if not selects:
+        return []
+    stmt = selects[0] if len(selects) == 1 else union(*selects).subquery().c[0]
+    ids = session.scalars((select(stmt) if len(selects) > 1 else stmt).limit(cap + 1)).all()
+    return None if len(ids) > cap else [int(i) for i in ids]
+
+
+def enterprises_named(name: str, cap: int = ENTERPRISE_CAP) -> list[int]:
+    """The queue's 企业 filter: enterprises whose name contains `name`, or whose code or account it is."""
+    words = words_of(name)
+    if not words:
+        return []
+    found: set[int] | None = None
+    for word in words:
+        ids = set(enterprise_ids(word, cap) or [])
+        found = ids if found is None else found & ids
+    return sorted(found or ())[:cap]
+
+
+# ------------------------------------------------------------------------------------ the query
+
+
+class _Words:
+    """A query's words with the enterprises each names (looked up once per request)."""
+
+    def __init__(self, q: str) -> None:
+        self.words = words_of(q)
+        self.enterprises = {w: enterprise_ids(w) for w in self.words}
+
+    def by_enterprise(self, word: str) -> ColumnElement[bool] | None:
+        ids = self.enterprises[word]
+        if ids is None:  # a word every other enterprise holds: too broad to name any
+            return None
+        return Ticket.enterprise_id.in_(ids) if ids else None
+
+
+def _own_text_set(word: str, sqlite: bool) -> ColumnElement[bool]:
+    """The ticket's own text holds `word`, as a set the index computes (for a few matches)."""
+    if len(word) < TRIGRAM:
+        return _contains(Ticket.search_text, word, sqlite)
+    if sqlite:
+        phrase = '"' + word.replace('"', '""') + '"'
+        return Ticket.id.in_(select(fts.c.rowid).where(text("ticket_search MATCH :m").bindparams(m=phrase)))
+    pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return Ticket.id.in_(select(pg_doc.c.ticket_id).where(pg_doc.c.doc.like(pattern, escape="\\")))
+
+
+def _in_document(word: str, sqlite: bool) -> ColumnElement[bool]:
+    """This row's indexed text holds `word` (read by the ticket's id: one row, no index scan)."""
+    if sqlite:
+        return exists().where(fts.c.rowid == Ticket.id, func.instr(fts.c.doc, word) > 0)
+    return exists().where(pg_doc.c.ticket_id == Ticket.id, func.strpos(pg_doc.c.doc, word) > 0)
+
+
+def _own_text_row(word: str, sqlite: bool) -> ColumnElement[bool]:
+    """The same test row by row (in an ordered scan that stops after a page of matches)."""
+    if len(word) < TRIGRAM:
+        return _contains(Ticket.search_text, word, sqlite)
+    return _in_document(word, sqlite)
+
+
+def condition(q: str, *, per_row: bool = False, prepared: _Words | None = None) -> ColumnElement[bool]:
+    """Tickets that hold every word of `q` in their own text or their enterprise's records.
+
+    `per_row=False`: index lookups, for a query with few matches; `per_row=True`: a test of each row,
+    for the ordered scan of a query whose matches are many (the page fills after a few rows).
+    """
+    words = prepared or _Words(q)
+    if not words.words:
+        return true()
+    sqlite = _dialect() == "sqlite"
+    own = _own_text_row if per_row else _own_text_set
+    # beside a longer word, a short word is also looked for in the whole text of the few tickets the
+    # longer word's index finds (the test runs only on those rows)
+    beside_long = any(len(w) >= TRIGRAM for w in words.words)
+    parts = []
+    for word in words.words:
+        alternatives = [own(word, sqlite)]
+        if beside_long and len(word) < TRIGRAM:
+            alternatives.append(_in_document(word, sqlite))
+        by_enterprise = words.by_enterprise(word)
+        if by_enterprise is not None:
+            alternatives.append(by_enterprise)
+        parts.append(or_(*alternatives) if len(alternatives) > 1 else alternatives[0])
+    found = and_(*parts)
+    number = TICKET_NUMBER.fullmatch(q.strip().lower())
+    return or_(Ticket.id == int(number.group(1)), found) if number else found
+
+
+def _candidates(word: str, words: _Words, cap: int, sqlite: bool) -> list[int] | None:
+    """At most `cap` ids holding `word` (the index's or the narrow column's, and its enterprises'
+    tickets), or None when more do. Each lookup stops after cap + 1 entries."""
+    if len(word) >= TRIGRAM:
+        if sqlite:
+            phrase = '"' + word.replace('"', '""') + '"'
+            own = select(fts.c.rowid).where(text("ticket_search MATCH :m").bindparams(m=phrase))
+        else:
+            pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            own = select(pg_doc.c.ticket_id).where(pg_doc.c.doc.like(pattern, escape="\\"))
+    else:
+        own = select(Ticket.id).where(_contains(Ticket.search_text, word, sqlite))
+    found = set(session.scalars(own.limit(cap + 1)).all())
+    if len(found) > cap:
+        return None
+    by_enterprise = words.by_enterprise(word)
+    if words.enterprises[word] is None:
+        return None  # the word names too many enterprises to list their tickets
+    if by_enterprise is not None:
+        found.update(session.scalars(select(Ticket.id).where(by_enterprise).limit(cap + 1)).all())
+    return None if len(found) > cap else sorted(found)
+
+
+def matching_ids(q: str, cap: int) -> tuple[list[int] | None, _Words]:
+    """Ids of the tickets matching `q`, or None when more than `cap` match (then filter row by row).
+
+    The rarest word's candidates (from the trigram index, or the narrow column for a short word, and
+    its enterprises' tickets) are read first; each candidate row is then tested for every word.
+    """
+    words = _Words(q)
+    sqlite = _dialect() == "sqlite"
+    # longer words first: a trigram lookup is cheap and usually the most selective
+    best: list[int] | None = None
+    for word in sorted(words.words, key=len, reverse=True):
+        found = _candidates(word, words, cap, sqlite)
+        if found is not None and (best is None or len(found) < len(best)):
+            best = found
+            if len(best) <= 50:
+                break
+    number = TICKET_NUMBER.fullmatch(q.strip().lower())
+    if best is None:
+        return None, words  # every word is common: the ordered scan tests row by row
+    if not best:
+        ids: list[int] = []
+    else:
+        test = condition(q, per_row=True, prepared=words)
+        ids = list(
+            session.scalars(select(Ticket.id).where(Ticket.id.in_(best), test).order_by(Ticket.id)).all()
+        )
+    if number:
+        ids = sorted(
+            set(ids) | set(session.scalars(select(Ticket.id).where(Ticket.id == int(number.group(1)))))
+        )
+    return (None if len(ids) > cap else ids), words
+
+
+# ------------------------------------------------------------------------------------ snippets
+
+SNIPPET_CONTEXT = 30
+
+
+def snippet(doc: str, words: list[str], context: int = SNIPPET_CONTEXT) -> list[tuple[str, bool]]:
+    """A piece of `doc` around its first hit, as (text, is_hit) parts; [] when no word occurs."""
+    if not words or not doc:
+        return []
+    pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
+    first = pattern.search(doc)
+    if first is None:
+        return []
+    start = max(0, first.start() - context)
+    end = min(len(doc), first.end() + context * 2)
+    piece = doc[start:end].replace("\n", " · ")
+    parts: list[tuple[str, bool]] = [("…", False)] if start else []
+    pos = 0
+    for hit in pattern.finditer(piece):
+        if hit.start() > pos:
+            parts.append((piece[pos : hit.start()], False))
+        parts.append((hit.group(0), True))
+        pos = hit.end()
+    if pos < len(piece):
+        parts.append((piece[pos:], False))
+    if end < len(doc):
+        parts.append(("…", False))
+    return parts
+
+
+def marked(value: str, words: list[str]) -> list[tuple[str, bool]]:
+    """`value` as (text, is_hit) parts, hits found case-insensitively."""
+    if not words or not value:
+        return [(value or "", False)]
+    pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)), re.IGNORECASE)
+    parts: list[tuple[str, bool]] = []
+    pos = 0
+    for hit in pattern.finditer(value):
+        if hit.start() > pos:
+            parts.append((value[pos : hit.start()], False))
+        parts.append((hit.group(0), True))
+        pos = hit.end()
+    if pos < len(value):
+        parts.append((value[pos:], False))
+    return parts

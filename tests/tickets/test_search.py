@@ -1,0 +1,115 @@
+"""The queue's search (helpdesk/tickets/search.py) on both databases: the words of the body, a note,
+the enterprise's name and accounts, short names, and the index following later changes."""
+
+from __future__ import annotations
+
+from werkzeug.datastructures import MultiDict
+
+from helpdesk.db import session
+from helpdesk.tickets import queries, queue_filters, resolve, search, services
+from helpdesk.tickets.queries import QueueQuery
+from tests.records.factories import make_enterprise
+from tests.tickets.conftest import NOW, SHANGHAI
+from tests.tickets.factories import make_ticket
+
+
+def found(user, **args) -> list[int]:
+    query = QueueQuery.from_args(MultiDict(args))
+    return [t.id for t in queries.queue_page(query, user, queries.new_clock(SHANGHAI, NOW)).tickets]
+
+
+def test_finds_a_word_of_the_body(app, users):
+    hit = make_ticket(subject="变更说明", body="您好，我司海关编码登记有误，烦请更正为新的登记信息。")
+    make_ticket(subject="变更说明", body="您好，附件是变更说明。")
+    assert found(users["agent"], q="海关编码") == [hit.id]
+    assert found(users["agent"], q="海关编码 更正") == [hit.id]  # every word, anywhere
+    assert found(users["agent"], q="海关编码 无此词") == []
+
+
+def test_finds_an_attachment_name_and_letter_evidence(app, users):
+    hit = make_ticket(subject="解绑说明")
+    other = make_ticket(subject="解绑说明")
+    services.add_note(other, "无关的备注", by=users["agent"])
+    from helpdesk.tickets.models import Attachment
+
+    session.add(
+        Attachment(ticket_id=hit.id, sha256="0" * 64, stored_name="x", original_name="营业执照扫描件2026.pdf")
+    )
+    session.commit()
+    assert found(users["agent"], q="营业执照扫描件") == [hit.id]
+    # the change letter's evidence (tests/tickets/factories.CHANGE_LETTER) is searchable too
+    assert hit.id in found(users["agent"], q="zxkt_bjsl01")
+
+
+def test_a_note_added_later_is_found(app, users):
+    ticket = make_ticket(subject="咨询")
+    make_ticket(subject="咨询")
+    assert found(users["agent"], q="回访记录甲") == []
+    services.add_note(ticket, "已电话回访记录甲，企业确认", by=users["agent"])
+    assert found(users["agent"], q="回访记录甲") == [ticket.id]
+    # a reply is indexed as well
+    services.reply(ticket, "请补充营业执照扁平件", by=users["agent"])
+    assert found(users["agent"], q="扁平件") == [ticket.id]
+
+
+def test_enterprise_name_and_accounts_also_when_linked_later(app, users):
+    ent = make_enterprise("宁波远航进出口有限公司", accounts=("ningbo_yh01", "ningbo_yh02"))
+    session.commit()
+    ticket = make_ticket(type="inquiry", subject="咨询账号", letter=None, fields={})
+    make_ticket(type="inquiry", subject="咨询账号", letter=None, fields={})
+    agent = users["agent"]
+    assert found(agent, q="远航进出口") == []
+    resolve.link_enterprise(ticket, ent, by=agent)
+    assert found(agent, q="远航进出口") == [ticket.id]
+    assert found(agent, q="ningbo_yh02") == [ticket.id]
+    assert found(agent, q=ent.uscc.lower()) == [ticket.id]
+    assert found(agent, q="远航") == [ticket.id]  # two characters: served from the records and search_text
+    # the enterprise filter takes a name (or a part of it), not an internal number
+    assert found(agent, enterprise="远航进出口") == [ticket.id]
+    assert found(agent, enterprise="没有这家公司") == []
+
+
+def test_two_character_and_one_character_names(app, users):
+    ticket = make_ticket(subject="找回账号", type="recovery", letter=None, fields={"contact": "周敏"})
+    make_ticket(subject="找回账号", type="recovery", letter=None, fields={"contact": "吴昊"})
+    agent = users["agent"]
+    assert found(agent, q="周敏") == [ticket.id]
+    assert found(agent, q="周") == [ticket.id]
+    assert found(agent, q="周敏 找回账号") == [ticket.id]
+
+
+def test_common_words_are_filtered_row_by_row_with_the_same_result(app, users, monkeypatch):
+    a = make_ticket(subject="变更说明 甲", body="请审核我司的变更说明")
+    b = make_ticket(subject="变更说明 乙", body="请审核我司的变更说明")
+    make_ticket(subject="咨询", body="其他问题")
+    agent = users["agent"]
+    by_index = found(agent, q="请审核")
+    monkeypatch.setattr(queue_filters, "SEARCH_CAP", 1)  # more matches than the cap: row by row
+    assert found(agent, q="请审核") == by_index
+    assert sorted(by_index) == sorted([a.id, b.id])
+    monkeypatch.setattr(queue_filters, "SEARCH_CAP", 0)
+    assert found(agent, q="审") == []  # one character, not in the narrow column: no match
+
+
+def test_message_text_is_capped_at_64_kb(app, users):
+    early = "开头的词语"
+    late = "结尾的词语"
+    ticket = make_ticket(subject="长邮件", body=early + "。" * (search.MESSAGE_BYTES // 3) + late)
+    assert found(users["agent"], q=early) == [ticket.id]
+    assert found(users["agent"], q=late) == []
+
+
+def test_ticket_number_and_snippet(app, users):
+    ticket = make_ticket(subject="变更说明", body="附件为<b>盖章</b>的变更说明，谢谢")
+    assert found(users["agent"], q=f"ZXZJ#{ticket.id}") == [ticket.id]
+    doc = search.documents([ticket.id])[ticket.id]
+    parts = search.snippet(doc, ["盖章"])
+    assert ("盖章", True) in parts
+    assert "<b>" in "".join(text for text, _ in parts)  # raw here; the template escapes it
+
+
+def test_queue_page_marks_hits_and_escapes(app, users, agent_client):
+    make_ticket(subject="变更说明 <script>x</script>", body="内容含有 独特词甲乙 的邮件")
+    html = agent_client.get("/?q=独特词甲乙").get_data(as_text=True)
+    assert "<mark>独特词甲乙</mark>" in html
+    assert "<script>x</script>" not in html
