@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from helpdesk import migrate
 from tests.foundation.test_migration_whole_subjects import _alembic, _database, _insert
 
-PREVIOUS = "e1f4c2a7b9d3"
+PREVIOUS = "f2a6c9e1d4b8"
 REVISION = "f2a9c4e8d1b6"
 
 

@@ -1,7 +1,7 @@
 """the queue's search index: ticket_search, backfilled
 
 Revision ID: f2a9c4e8d1b6
-Revises: e1f4c2a7b9d3
+Revises: f2a6c9e1d4b8
 Create Date: 2026-12-04 09:00:00+00:00
 
 - ticket_search: one row per ticket with its lower-cased words (subject, sender, letter fields, every
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "f2a9c4e8d1b6"
-down_revision: str | None = "e1f4c2a7b9d3"
+down_revision: str | None = "f2a6c9e1d4b8"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
