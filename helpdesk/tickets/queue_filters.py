@@ -11,12 +11,14 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, false, or_
+from sqlalchemy import ColumnElement, and_, exists, false, or_
+from sqlalchemy.orm import aliased
 
 from helpdesk.auth.models import User
 from helpdesk.db import utcnow
 from helpdesk.params import parse_id
 from helpdesk.sla import clock
+from helpdesk.sla.models import SlaClock
 from helpdesk.tickets import search
 from helpdesk.tickets.models import (
     CLOSED_STATUSES,
@@ -267,6 +269,25 @@ def running_condition(st: Any = Ticket.status) -> ColumnElement[bool]:
     return and_(st.in_(RUNNING), Ticket.due_at.is_not(None))
 
 
+def paused_breach_condition(st: Any = Ticket.status) -> ColumnElement[bool]:
+    """Waiting tickets whose current clock had run out before the pause: a breach that the pause must not
+    hide (it stays in 已超时; its deadline is kept on the clock, the ticket's own copy is cleared)."""
+    current = aliased(SlaClock)  # its own alias: the statement may join sla_clocks already (dashboard)
+    return and_(
+        st == TicketStatus.WAITING.value,
+        exists().where(
+            current.ticket_id == Ticket.id,
+            current.clock_no == Ticket.sla_clock_no,
+            or_(current.breached_at.is_not(None), current.remaining_minutes <= 0),
+        ),
+    )
+
+
+def breached_condition(st: Any, ck: Clock) -> ColumnElement[bool]:
+    """已超时: running past due, or paused after the deadline had passed."""
+    return or_(and_(running_condition(st), Ticket.due_at <= ck.now), paused_breach_condition(st))
+
+
 def status_column(query: QueueQuery, ck: Clock) -> Any:
     """Ticket.status, or an unindexable copy of it (`status || ''`) when the query names its few tickets
     by id (an id list, a selective text search): the planner then looks the ids up by primary key
@@ -308,9 +329,9 @@ def text_condition(q: str, ck: Clock | None = None) -> ColumnElement[bool]:
 #: statuses each list, SLA state and bucket can hold: a query whose statuses miss a bucket skips it
 VIEW_STATUSES = {
     "all": set(STATUS_LABELS), "mine": set(OPEN_STATUSES), "unassigned": set(RUNNING), "due_soon": set(RUNNING),
-    "breached": set(RUNNING), "waiting": {"waiting"},
+    "breached": set(RUNNING) | {"waiting"}, "waiting": {"waiting"},
 }  # fmt: skip
-SLA_STATUSES = {"ok": set(RUNNING), "warn": set(RUNNING), "breached": set(RUNNING), "paused": {"waiting"},
+SLA_STATUSES = {"ok": set(RUNNING), "warn": set(RUNNING), "breached": set(RUNNING) | {"waiting"}, "paused": {"waiting"},
                 "stopped": set(CLOSED_STATUSES)}  # fmt: skip
 BUCKET_STATUSES = {0: set(RUNNING), 1: set(OPEN_STATUSES), 2: set(CLOSED_STATUSES)}
 
@@ -340,7 +361,7 @@ def filter_conditions(query: QueueQuery, user: User | None, ck: Clock) -> list[C
     elif view == "due_soon":
         conds.append(due_soon_condition(ck, st))
     elif view == "breached":
-        conds += [running_condition(st), Ticket.due_at <= ck.now]
+        conds.append(breached_condition(st, ck))
     elif view == "waiting":
         conds.append(st == TicketStatus.WAITING.value)
     if query.statuses:
@@ -365,7 +386,7 @@ def filter_conditions(query: QueueQuery, user: User | None, ck: Clock) -> list[C
     elif query.sla == "warn":
         conds += [running_condition(st), Ticket.due_at > ck.now, Ticket.warn_at <= ck.now]
     elif query.sla == "breached":
-        conds += [running_condition(st), Ticket.due_at <= ck.now]
+        conds.append(breached_condition(st, ck))
     elif query.sla == "paused":
         conds.append(st == TicketStatus.WAITING.value)
     elif query.sla == "stopped":

@@ -55,8 +55,8 @@ def test_now_panel_counts(h):
     assert p.open_total == 6
     assert p.due_today == 2  # T5, T9: 17:00 today
     assert p.due_4h == 3  # T5, T9 (180 min) and T10 (210 min, tomorrow 09:30)
-    assert p.breached == 1  # T7 running past due (the queue's 已超时)
-    assert p.breached_paused == 1  # T8 paused after its due
+    assert p.breached == 2  # T7 running past due, and T8 paused after its due: a pause hides no breach
+    assert p.breached_paused == 1  # of which T8
     assert [(r.id, r.past_due_minutes) for r in p.breached_rows] == [
         (h.t["T7"].id, 780),
         (h.t["T8"].id, None),

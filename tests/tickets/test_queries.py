@@ -129,3 +129,20 @@ def test_conditions_without_a_user_match_no_personal_list(sample):
         queries.capped_count(queries.filter_conditions(QueueQuery.from_args({"sla": "breached"}), None, ck))
         == 1
     )
+
+
+def test_a_ticket_paused_after_its_deadline_stays_in_breached(sample, users):
+    from helpdesk.db import session
+    from helpdesk.tickets import services
+    from helpdesk.tickets.models import Ticket, TicketStatus
+
+    late = sample["breached"]
+    # the agent asks the enterprise for material on a ticket already past its deadline
+    services.set_status(session.get(Ticket, late.id), TicketStatus.WAITING, by=users["agent"])
+    session.expire_all()
+    assert session.get(Ticket, late.id).due_at is None  # paused: the ticket's copy is cleared
+    agent = users["agent"]
+    assert run(agent, view="breached") == names(sample, "breached")
+    assert run(agent, sla="breached") == names(sample, "breached")
+    assert names(sample, "breached")[0] in run(agent, view="waiting")
+    assert set(run(agent, sla="paused")) == set(names(sample, "breached", "waiting"))
