@@ -76,9 +76,7 @@
     document.querySelectorAll(".ev-doc").forEach(x => x.classList.remove("ev-doc"));
     document.querySelectorAll(".field-row.ev-active").forEach(x => x.classList.remove("ev-active"));
   }
-  function docFor(source) {
-    return Array.from(document.querySelectorAll(".letter-pane .doc")).find(d => d.dataset.source === source) || null;
-  }
+  const docsFor = source => Array.from(document.querySelectorAll(".letter-pane .doc")).filter(d => d.dataset.source === source);
   function textBlocks(doc, wanted) {
     const blocks = Array.from(doc.querySelectorAll(".docx p, .docx td, .docx h3, .docx h4, .mailtext p"))
       .filter(b => !b.querySelector("p, td"));  // the innermost: a table cell's paragraphs, not the cell
@@ -94,22 +92,23 @@
     clear();
     const source = row.dataset.evSource;
     if (!source) return;
-    const doc = docFor(source);
-    if (!doc) return;
+    const docs = docsFor(source);
+    if (!docs.length) return;
     row.classList.add("ev-active");
     if (panel(letterTab).hidden) show(letterTab, false);
-    doc.classList.add("ev-doc");
-    let target = null;
+    let target = null, doc = docs[0];
     const page = Number(row.dataset.evPage || 0);
     const wanted = norm(row.dataset.evText);
-    if (wanted && doc.querySelector(".docx, .mailtext")) {
-      const hits = textBlocks(doc, wanted);
-      hits.forEach(h => h.classList.add("ev-hl"));
-      target = hits[0] || null;
+    // text sources (docx, mail bodies): the paragraphs holding the evidence, in the first document that has it
+    for (const d of docs) {
+      if (!wanted || !d.querySelector(".docx, .mailtext")) continue;
+      const hits = textBlocks(d, wanted);
+      if (hits.length) { hits.forEach(h => h.classList.add("ev-hl")); target = hits[0]; doc = d; break; }
     }
-    if (!target) {
+    doc.classList.add("ev-doc");
+    if (!target) {  // page images (PDF, scans): the page the evidence is on
       const pages = doc.querySelectorAll(".page");
-      const p = pages[Math.max(0, (page || 1) - 1)];
+      const p = pages[Math.max(0, Math.min(pages.length, page || 1) - 1)];
       if (p) { p.classList.add("ev-hl"); target = p; }
     }
     (target || doc).scrollIntoView({ block: "nearest" });

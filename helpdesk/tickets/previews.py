@@ -152,20 +152,19 @@ def _roles(ticket: Ticket) -> dict[str, str]:
     return {s.filename: s.role for s in (read.sources if read else ()) if s.filename}
 
 
-def _body_message(ticket: Ticket) -> Any:
-    """The inbound message whose body the letter's body evidence points at (the newest such)."""
+#: mail bodies shown in the letter pane (the newest inbound ones; every message is in the conversation tab)
+MAX_BODIES = 3
+
+
+def _body_messages(ticket: Ticket) -> list[Any]:
+    """The newest inbound messages with a text body, newest first (a body field's evidence is in one)."""
     inbound = [m for m in ticket.messages if m.kind == MessageKind.INBOUND and (m.body_text or "").strip()]
-    with_body_evidence = [
-        m for m in inbound if any(f.get("evidence", {}).get("source") == "body"
-                                  for f in (m.letter or {}).get("fields", []))
-    ]  # fmt: skip
-    chosen = with_body_evidence or inbound
-    return chosen[-1] if chosen else None
+    return sorted(inbound, key=lambda m: (m.created_at, m.id), reverse=True)[:MAX_BODIES]
 
 
 def letter_documents(ticket: Ticket) -> list[Document]:
     """The documents of the letter pane: the letter first, then the licence and other previewable
-    attachments (newest mail first within each), then the mail body that carried the letter."""
+    attachments (newest mail first within each), then the newest mail bodies."""
     roles = _roles(ticket)
     numbered = list(enumerate(ticket.attachments, start=1))
     candidates = [(n, a) for n, a in numbered if not a.problem and a.content_type in PREVIEW_TYPES]
@@ -182,13 +181,12 @@ def letter_documents(ticket: Ticket) -> list[Document]:
                 preview=preview_of(att),
             )
         )
-    message = _body_message(ticket)
-    if message is not None:
+    for message in _body_messages(ticket):
         body = message.body_text or ""
         docs.append(
             Document(
                 source="body",
-                label="邮件正文",
+                label=f"邮件正文 · {message.subject or '（无主题）'}",
                 text=body[:BODY_CHARS],
                 text_cut=len(body) > BODY_CHARS,
             )
