@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import html
 import io
+import os
+import re
+import shutil
+import subprocess
+import tempfile
 from dataclasses import dataclass, field
 
 import nh3
@@ -25,6 +30,9 @@ PREVIEW_SIDE = 1400
 PREVIEW_JPEG_QUALITY = 80
 #: paragraphs and table rows of a .docx turned into HTML (a letter has a few dozen)
 MAX_DOCX_BLOCKS = 2000
+#: words of a PDF's text layer kept per page, to highlight a field's evidence on the page image
+MAX_WORDS_PER_PAGE = 3000
+TEXT_LAYER_TIMEOUT = 20.0
 
 #: the only markup a rendered .docx may carry: no attributes at all, so no links, images or styles
 DOCX_TAGS = {"p", "strong", "em", "u", "br", "table", "tbody", "tr", "td", "h3", "h4"}
@@ -40,6 +48,8 @@ class Rendered:
     sizes: list[tuple[int, int]] = field(default_factory=list)
     total_pages: int = 0  #: pages in the source (more than len(pages) when capped)
     problem: str | None = None  #: Chinese, when nothing (or not everything) could be rendered
+    #: per page, the text layer's words as [text, left, top, width, height] in fractions of the page
+    words: list[list[list[object]]] = field(default_factory=list)
 
 
 def sanitize_docx_html(markup: str) -> str:
@@ -139,6 +149,7 @@ def page_images(data: bytes, *, max_pages: int = MAX_PREVIEW_PAGES, max_side: in
                     out.pages.append(_jpeg(_fit(frame, max_side)))
                     out.sizes.append(_size(frame, max_side))
                     del index
+            out.words = text_layer(data, len(out.pages))
             return out
         frames, total = raster.image_frames(data, max_frames=max_pages, max_side=max_side)
     except raster.RasterError as exc:
@@ -149,6 +160,48 @@ def page_images(data: bytes, *, max_pages: int = MAX_PREVIEW_PAGES, max_side: in
         sizes=[f.image.size for f in frames],
         total_pages=total,
     )
+
+
+_PAGE = re.compile(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', re.S)
+_WORD = re.compile(
+    r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>', re.S
+)
+
+
+def parse_bbox(xhtml: str) -> list[list[list[object]]]:
+    """`pdftotext -bbox` output as, per page, [text, left, top, width, height] in fractions of the page."""
+    pages = []
+    for m in _PAGE.finditer(xhtml):
+        width, height = float(m.group(1)) or 1.0, float(m.group(2)) or 1.0
+        words: list[list[object]] = []
+        for w in _WORD.finditer(m.group(3)):
+            if len(words) >= MAX_WORDS_PER_PAGE:
+                break
+            x0, y0, x1, y1 = (float(w.group(i)) for i in range(1, 5))
+            left, top = max(0.0, x0 / width), max(0.0, y0 / height)
+            words.append([html.unescape(w.group(5)), round(left, 4), round(top, 4),
+                          round(min(1.0, x1 / width) - left, 4), round(min(1.0, y1 / height) - top, 4)])  # fmt: skip
+        pages.append(words)
+    return pages
+
+
+def text_layer(data: bytes, pages: int) -> list[list[list[object]]]:
+    """The words of the first `pages` pages of a PDF with their boxes (empty for scans or without poppler)."""
+    exe = shutil.which("pdftotext")
+    if exe is None or pages <= 0:
+        return []
+    with tempfile.TemporaryDirectory(prefix="helpdesk-preview-") as tmp:
+        path = os.path.join(tmp, "in.pdf")
+        with open(path, "wb") as fh:
+            fh.write(data)
+        try:
+            proc = subprocess.run([exe, "-bbox", "-enc", "UTF-8", "-f", "1", "-l", str(pages), path, "-"],
+                                  capture_output=True, timeout=TEXT_LAYER_TIMEOUT, check=False)  # fmt: skip
+        except (subprocess.TimeoutExpired, OSError):
+            return []
+    if proc.returncode != 0:
+        return []
+    return parse_bbox(proc.stdout.decode("utf-8", "replace"))
 
 
 def _fit(frame: raster.Frame, max_side: int) -> raster.Frame:

@@ -88,6 +88,23 @@
     }
     return hits.slice(0, 6);
   }
+  // the spans whose text covers `wanted` on the evidence's page (or any page): joined text, then offsets
+  function layerWords(doc, wanted, page) {
+    const pages = Array.from(doc.querySelectorAll(".page"));
+    const order = page ? [pages[page - 1], ...pages.filter((p, i) => i !== page - 1)] : pages;
+    for (const p of order) {
+      if (!p) continue;
+      const spans = Array.from(p.querySelectorAll(".textlayer span"));
+      let joined = "";
+      const starts = spans.map(s => { const at = joined.length; joined += norm(s.textContent); return at; });
+      let at = joined.indexOf(wanted);
+      let length = wanted.length;
+      if (at < 0 && wanted.length > 8) { at = joined.indexOf(wanted.slice(0, 8)); length = 8; }
+      if (at < 0) continue;
+      return spans.filter((s, i) => starts[i] < at + length && starts[i] + norm(s.textContent).length > at);
+    }
+    return [];
+  }
   function highlight(row) {
     clear();
     const source = row.dataset.evSource;
@@ -106,6 +123,12 @@
       if (hits.length) { hits.forEach(h => h.classList.add("ev-hl")); target = hits[0]; doc = d; break; }
     }
     doc.classList.add("ev-doc");
+    if (!target && wanted) {  // a PDF's text layer: the words of the evidence on its page
+      const hits = layerWords(doc, wanted, page);
+      hits.forEach(h => h.classList.add("ev-hl"));
+      target = hits[0] || null;
+      if (target) target.closest(".page").classList.add("ev-hl");
+    }
     if (!target) {  // page images (PDF, scans): the page the evidence is on
       const pages = doc.querySelectorAll(".page");
       const p = pages[Math.max(0, Math.min(pages.length, page || 1) - 1)];

@@ -26,7 +26,7 @@ from helpdesk.mail import store
 from helpdesk.tickets.models import Attachment, MessageKind, Ticket
 
 #: bump when the rendering changes: older renders are then made again
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 #: seconds one preview may take (a 8-page scan through pdftoppm takes ~2 s on one core)
 RENDER_SECONDS = 30.0
 #: characters of a mail body shown in the letter pane (the conversation tab has the whole text)
@@ -55,6 +55,7 @@ class Preview:
     sizes: list[tuple[int, int]] = field(default_factory=list)
     total_pages: int = 0
     problem: str | None = None
+    words: list[list[list[Any]]] = field(default_factory=list)  #: per page: [text, left, top, w, h]
 
 
 @dataclass
@@ -87,7 +88,8 @@ def _load(entry: Path) -> Preview | None:
     except (OSError, ValueError, KeyError):
         return None
     sizes = [(int(w), int(h)) for w, h in meta.get("sizes", [])]
-    return Preview(meta["kind"], html, sizes, int(meta.get("total_pages", 0)), meta.get("problem"))
+    return Preview(meta["kind"], html, sizes, int(meta.get("total_pages", 0)), meta.get("problem"),
+                   list(meta.get("words", [])))  # fmt: skip
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -104,9 +106,10 @@ def _save(entry: Path, rendered: preview.Rendered) -> Preview:
     for n, page in enumerate(rendered.pages, start=1):
         _write(entry / f"p{n}.jpg", page)
     meta = {"kind": rendered.kind, "sizes": rendered.sizes, "total_pages": rendered.total_pages,
-            "problem": rendered.problem}  # fmt: skip
+            "problem": rendered.problem, "words": rendered.words}  # fmt: skip
     _write(entry / "meta.json", json.dumps(meta, ensure_ascii=False).encode("utf-8"))  # last: complete
-    return Preview(rendered.kind, rendered.html, list(rendered.sizes), rendered.total_pages, rendered.problem)
+    return Preview(rendered.kind, rendered.html, list(rendered.sizes), rendered.total_pages, rendered.problem,
+                   rendered.words)  # fmt: skip
 
 
 def _sandbox() -> sandbox.Sandbox:

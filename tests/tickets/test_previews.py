@@ -161,3 +161,20 @@ def test_an_image_letter_is_one_page_image(app, agent_client, fmt, mime):
 def test_docx_bytes_from_the_letter_generator_render(app):
     html = preview.docx_html(docx_bytes(["注销说明", "甲", "乙", "丙"], layout="table"))
     assert "<table>" in html and "甲" in html
+
+
+def test_a_text_pdf_keeps_its_words_with_their_boxes_for_the_highlight():
+    shown = preview.render(text_pdf([["解绑说明", "现申请解绑 zxkt_hengda2"]]), "pdf")
+    assert len(shown.words) == 1
+    text = "".join(str(w[0]) for w in shown.words[0]).replace(" ", "")
+    assert "解绑说明" in text and "zxkt_hengda2" in text
+    for _, left, top, width, height in shown.words[0]:
+        assert 0 <= left < 1 and 0 <= top < 1 and 0 < width <= 1 and 0 < height <= 1
+    scan = preview.render(text_image(["注销说明"], fmt="PNG"), "png")
+    assert scan.words == []  # a scan has no text layer: its page is what lights up
+
+
+def test_parse_bbox_reads_pages_and_unescapes():
+    xhtml = ('<page width="100.0" height="200.0"><word xMin="10.0" yMin="20.0" xMax="30.0" yMax="40.0">'
+             "A&amp;B</word></page>")  # fmt: skip
+    assert preview.parse_bbox(xhtml) == [[["A&B", 0.1, 0.1, 0.2, 0.1]]]

@@ -133,6 +133,9 @@ def test_the_main_task_fits_1366x768_for_docx_pdf_and_scan_letters(live_server, 
     _assert_main_task_fits(page)
     page.hover("#fields .field-row[data-field=target_accounts]")
     assert page.locator("#pane-letter .page.ev-hl").count() == 1
+    # a text PDF: the evidence's own words light up on the page image, through its text layer
+    words = page.locator("#pane-letter .textlayer span.ev-hl")
+    assert words.count() >= 1 and "zxkt" in "".join(words.all_text_contents()).replace(" ", "")
     screenshot(page, "ticket-pdf")
 
     page.goto(f"{live_server.url}/tickets/{ids['scan']}")
