@@ -126,7 +126,10 @@ def attachment_bytes(att: Attachment) -> bytes:
 
 def preview_of(att: Attachment) -> Preview:
     """The attachment's preview, rendered on first use and then read from the cache."""
-    entry = _entry(att.sha256)
+    try:
+        entry = _entry(att.sha256)
+    except ValueError:  # a row without a content hash cannot be cached (nor trusted to be ours)
+        return Preview("none", problem="附件缺少内容摘要，无法预览，请下载查看")
     cached = _load(entry)
     if cached is not None:
         return cached
