@@ -179,3 +179,28 @@ def test_an_override_named_at_request_still_covers_its_check_at_approval(hengda,
     # the licence check still fails, but the request overrode exactly that check with a reason
     pending = session.scalars(select(PendingApproval)).one()
     assert resolve.approve(pending, by=supervisor).status == "applied"
+
+
+def test_a_licence_only_reading_does_not_undo_the_letter_it_follows():
+    from helpdesk.letters import read as read_letter
+    from helpdesk.letters.current import field_values, merge_readings
+    from tests.letters.make_letters import make_mail
+
+    first = read_letter(
+        make_mail(subject="注销说明", attachments=[("注销说明.docx", docx_bytes(LETTER, seal=True))])
+    )
+    licence = text_pdf([licence_lines(COMPANY, USCC, random.Random(3))])
+    second = read_letter(
+        make_mail(subject="回复：注销说明", text="营业执照已附上。", attachments=[("营业执照.pdf", licence)])
+    )
+    assert field_values(second)["seal"] == "unknown"  # alone, the licence mail knows nothing of a seal
+
+    merged = merge_readings([first, second])
+    values = field_values(merged)
+    assert values["has_licence"] is True and values["seal"] == field_values(first)["seal"]
+    assert values["target_accounts"] == ["zxkt_hengda2"]
+    by_code = {f.code: f for f in merged.findings}
+    assert by_code["required_attachments"].status == "pass"
+    assert by_code["target_listed"].status == next(
+        f.status for f in first.findings if f.code == "target_listed"
+    )
