@@ -27,7 +27,18 @@
 
   const fromHash = location.hash && document.querySelector(location.hash.replace(/[^#\w-]/g, ""));
   show(tabs[0], false);
+  // after a form sent from a tab (a reply, a note, a status change) the page comes back on that tab
+  const backKey = "helpdesk-tab:" + location.pathname;
+  let back = null;
+  try { back = sessionStorage.getItem(backKey); sessionStorage.removeItem(backKey); } catch (err) { /* private mode */ }
+  const backTab = back && tabs.find(t => t.id === back);
+  if (backTab) show(backTab, false);
   if (fromHash) reveal(fromHash);
+  document.addEventListener("submit", function (e) {
+    const p = e.target.closest("[role=tabpanel]");
+    const tab = p && p.id !== "pane-letter" && tabs.find(t => panel(t) === p);
+    try { if (tab) sessionStorage.setItem(backKey, tab.id); } catch (err) { /* private mode */ }
+  });
 
   ws.querySelector(".ws-tabs").addEventListener("click", function (e) {
     const tab = e.target.closest("[role=tab]");

@@ -151,6 +151,15 @@ def test_the_main_task_fits_1366x768_for_docx_pdf_and_scan_letters(live_server, 
     page.keyboard.press("r")
     assert page.evaluate("document.activeElement.id") == "reply-body"
     page.keyboard.press("Escape")
+    # a note sent from the conversation tab comes back on that tab
+    page.keyboard.press("m")
+    page.keyboard.type("已电话核实账号")
+    with page.expect_navigation():
+        page.click(".note-form button[type=submit]")
+    assert (
+        page.locator("#pane-conversation").is_visible()
+        and "已电话核实账号" in page.locator(".conversation").inner_text()
+    )
     page.keyboard.press("1")
     assert page.locator("#pane-letter").is_visible()
     page.keyboard.press("?")
