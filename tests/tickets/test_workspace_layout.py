@@ -146,6 +146,7 @@ def test_the_main_task_fits_1366x768_for_docx_pdf_and_scan_letters(live_server, 
     # the rest is one key away: 2 the conversation, 3 the timeline, 1 back to the letter
     page.keyboard.press("2")
     assert page.locator("#pane-conversation").is_visible() and not page.locator("#pane-letter").is_visible()
+    screenshot(page, "ticket-conversation")
     page.keyboard.press("3")
     assert page.locator("#timeline").is_visible()
     page.keyboard.press("r")
