@@ -44,6 +44,7 @@ def create_app(overrides: Mapping[str, object] | None = None, *, settings: Setti
 
 
 def _feature_blueprints() -> list:
+    from helpdesk.admin import settings_page
     from helpdesk.admin import views as admin_views
     from helpdesk.dashboard import views as dashboard_views
     from helpdesk.extensions import csrf
@@ -56,6 +57,7 @@ def _feature_blueprints() -> list:
     return [
         ticket_views.bp,
         admin_views.bp,
+        settings_page.bp,
         records_views.bp,
         sla_views.bp,
         dashboard_views.bp,

@@ -38,7 +38,7 @@ NAV = (
     ("tickets.approvals", "注销审批", Role.SUPERVISOR),
     ("sla.calendar", "工作日历", Role.SUPERVISOR),
     ("tickets.macros", "回复模板", Role.AGENT),  # agents keep their personal ones
-    ("admin.settings", "设置", Role.SUPERVISOR),
+    ("settings.page", "设置", Role.SUPERVISOR),
     ("records.import_page", "档案导入", Role.ADMIN),
     ("admin.mail", "邮箱状态", Role.ADMIN),
     ("admin.users", "用户管理", Role.ADMIN),

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, render_template
+from flask import Blueprint, current_app, render_template
 from flask_login import current_user
 
-from helpdesk.admin.views import bp
 from helpdesk.auth.models import Role
 from helpdesk.records import settings as record_settings
 from helpdesk.sla import service as sla_service
 from helpdesk.tickets.intake import AUTO_REPLIES_PER_SENDER_PER_DAY
 from helpdesk.vocabulary import TYPE_LABELS
 from helpdesk.web import requires
+
+#: supervisors and admins: its own blueprint, since every admin page is for admins only
+bp = Blueprint("settings", __name__, url_prefix="/settings")
 
 MAILBOX_KEYS = (
     ("HELPDESK_IMAP_HOST", "收件服务器"),
@@ -31,9 +33,9 @@ MAILBOX_KEYS = (
 )
 
 
-@bp.get("/settings")
+@bp.get("/")
 @requires(Role.SUPERVISOR)
-def settings() -> Any:
+def page() -> Any:
     config = current_app.config["HELPDESK"]
     mailbox = (
         [(label, config[key]) for key, label in MAILBOX_KEYS] if current_user.has_role(Role.ADMIN) else []

@@ -184,6 +184,3 @@ def reprocess() -> Any:
     made = sum(1 for r in results if r.ticket_id)
     flash(f"已重新处理 {len(results)} 封邮件，其中 {made} 封已生成或归入工单。", "success")
     return redirect(url_for("admin.mail"))
-
-
-from helpdesk.admin import settings_page  # noqa: E402,F401  (registers /admin/settings on bp)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from .findings import KIND_NAMES
 from .model import Evidence, Field, Finding, Letter, SourceInfo
 
 #: `Evidence.source` of a value an agent set (it is not read from anything the enterprise sent)
@@ -120,18 +121,32 @@ def merge_readings(readings: Sequence[Letter]) -> Letter | None:
         return readings[0]
     telling = [r for r in readings if r.fields] or [readings[-1]]
     newest_first = list(reversed(telling))
+    # a follow-up that carries no letter (only the licence, say) cannot say anything about the letter:
+    # its "unknown" (seal: no letter found) and its findings about a letter it lacks do not hide what
+    # the earlier letter said; what it does carry (the licence, the codes on it) counts
+    letter_seen = any(_carries_letter(r) for r in telling)
     taken: set[str] = set()
     fields: list[Field] = []
     for reading in newest_first:
-        groups = {_GROUPS.get(f.name, f.name) for f in reading.fields} - taken
-        fields.extend(f for f in reading.fields if _GROUPS.get(f.name, f.name) in groups)
+        partial = letter_seen and not _carries_letter(reading)
+        own = [f for f in reading.fields if not (partial and f.value == "unknown")]
+        groups = {_GROUPS.get(f.name, f.name) for f in own} - taken
+        fields.extend(f for f in own if _GROUPS.get(f.name, f.name) in groups)
         taken |= groups
     seen_codes: set[str] = set()
     findings: list[Finding] = []
+    letter_codes = {f.code for r in telling if _carries_letter(r) for f in r.findings}
     for reading in newest_first:
-        new = [f for f in reading.findings if f.code not in seen_codes]
+        partial = letter_seen and not _carries_letter(reading)
+        new = [
+            f
+            for f in reading.findings
+            if f.code not in seen_codes and not (partial and f.code in letter_codes)
+        ]
         findings.extend(new)
         seen_codes |= {f.code for f in new}
+    if letter_seen:
+        findings = [_licence_supplied(f, fields, newest_first) for f in findings]
     typed = next((r for r in newest_first if r.type != "inquiry"), newest_first[0])
     sources: list[SourceInfo] = [s for r in readings for s in r.sources]
     return Letter(
@@ -142,6 +157,29 @@ def merge_readings(readings: Sequence[Letter]) -> Letter | None:
         sources=tuple(sources),
         timings=dict(readings[-1].timings),
         ocr_pending=any(r.ocr_pending for r in readings),
+    )
+
+
+def _carries_letter(reading: Letter) -> bool:
+    return any(s.role == "letter" for s in reading.sources)
+
+
+def _licence_supplied(finding: Finding, fields: list[Field], newest_first: list[Letter]) -> Finding:
+    """The letter's "licence missing" once a later mail brought the licence (only the licence was missing)."""
+    licence = next((f for f in fields if f.name == "has_licence"), None)
+    if (
+        finding.code != "required_attachments"
+        or finding.status == "pass"
+        or licence is None
+        or licence.value is not True
+        or "营业执照" not in finding.message
+        or "《" in finding.message  # the letter itself is missing too: that still stands
+    ):
+        return finding
+    kind = next((r.type for r in newest_first if r.type != "inquiry"), "")
+    name = KIND_NAMES.get(kind, "说明")
+    return replace(
+        finding, status="pass", message=f"已附《{name}》和营业执照扫描件（营业执照随后续邮件补充）"
     )
 
 

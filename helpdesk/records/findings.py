@@ -9,6 +9,7 @@ enterprise_id, requester_email), so this module does not import tickets.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import re
@@ -202,12 +203,73 @@ def _codes_match(out: _Findings, values: dict[str, Any], enterprise: Enterprise)
     if not usccs and not orgs:
         return
     wrong = [u for u in usccs if u != enterprise.uscc] + [o for o in orgs if o != enterprise.org_code]
-    if wrong:
+    slips = [(w, r, why) for w in wrong for r, why in [_slip_of_record(w, enterprise)] if why]
+    if wrong and len(slips) == len(wrong):
+        # every difference is one slip away from the record: the same enterprise, most likely
+        hints = "；".join(f"来函 {w}，您是不是指档案中的 {r}？（{why}）" for w, r, why in slips)
+        out.add("records_codes", "unknown", f"来函中的代码与档案只差一处，疑似笔误：{hints}", "uscc")
+    elif wrong:
         out.add("records_codes", "fail",
                 f"来函中的代码 {'、'.join(wrong)} 与档案（{enterprise.uscc or '—'} / "
                 f"{checks.display_org_code(enterprise.org_code) or '—'}）不一致。", "uscc")  # fmt: skip
     else:
         out.add("records_codes", "pass", "来函中的统一社会信用代码/组织机构代码与档案一致。", "uscc")
+
+
+# ------------------------------------------------------------------------------------ code slips
+
+#: characters that look alike in print, handwriting and OCR: (written, meant) either way round
+_LOOKALIKE_CODE = {frozenset(p) for p in ("O0", "Q0", "D0", "I1", "L1", "Z2", "S5", "B8", "G6", "VU", "T7")}
+
+
+def code_slip(written: str, recorded: str) -> str | None:
+    """Why `written` is probably a slip for `recorded` (one character off, two swapped, O for 0 ...),
+    in Chinese; None when they are equal or differ by more than one slip."""
+    a, b = codes.normalize_code(written).replace("-", ""), codes.normalize_code(recorded).replace("-", "")
+    if a == b or len(a) != len(b) or not a:
+        return None
+    diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    if len(diff) == 1:
+        i = diff[0]
+        kind = "形近字符" if frozenset((a[i], b[i])) in _LOOKALIKE_CODE else "只差一位"
+        return f"第 {i + 1} 位写成了 {a[i]}，档案为 {b[i]}，{kind}"
+    if len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]:
+        return f"第 {diff[0] + 1}、{diff[1] + 1} 位前后颠倒"
+    return None
+
+
+def _slip_of_record(written: str, enterprise: Enterprise) -> tuple[str, str | None]:
+    """(the record's code, why `written` looks like a slip of it) against the enterprise's USCC or org code."""
+    for recorded in (enterprise.uscc, enterprise.org_code):
+        if recorded:
+            why = code_slip(written, recorded)
+            if why:
+                return (checks.display_org_code(recorded) if len(recorded) == 9 else recorded), why
+    return "", None
+
+
+def slip_candidates(code: str) -> list[Enterprise]:
+    """Enterprises whose USCC or org code the (wrong) `code` is one look-alike or check-digit repair from."""
+    text = codes.normalize_code(code).replace("-", "")
+    tries: list[str] = []
+    if len(text) == 18:
+        tries += [t for t in (codes.repair_uscc(text), codes.repair_uscc(text, in_alphabet=False)) if t]
+        tries.append(text.translate(_CODE_LOOKALIKES))
+        if all(c in codes.USCC_ALPHABET for c in text[:17]):  # a wrong check character
+            tries.append(text[:17] + codes.uscc_check_char(text[:17]))
+        found = [lookup.by_uscc(t) for t in dict.fromkeys(tries) if t != text]
+        return [e for e in found if e is not None]
+    if len(text) == 9:
+        tries += [t for t in (codes.repair_org_code(text),) if t]
+        tries.append(text.translate(_CODE_LOOKALIKES))
+        with contextlib.suppress(ValueError):  # a character no org code holds: no check character
+            tries.append(text[:8] + codes.org_check_char(text[:8]))
+        return [e for t in dict.fromkeys(tries) if t != text for e in lookup.by_org_code(t)]
+    return []
+
+
+#: letters a code never holds where a digit was meant (the USCC alphabet has no I, O, S, V, Z)
+_CODE_LOOKALIKES = str.maketrans({"O": "0", "I": "1", "Z": "2", "S": "5", "V": "U"})
 
 
 #: characters OCR and typing confuse in account names: each maps to one representative
@@ -467,6 +529,8 @@ def ticket_candidates(ticket: TicketLike, values: dict[str, Any] | None = None) 
         add([lookup.by_uscc(code)], "uscc", detail=code)
     for code in values.get("org_code", []):
         add(lookup.by_org_code(code), "org_code", detail=code)
+    for code in [*values.get("uscc", []), *values.get("org_code", [])]:  # a slip: "did you mean"
+        add(slip_candidates(code), "code_slip", 0.9, detail=code)
     for account in [*values.get("account_names", []), *values.get("target_accounts", [])]:
         add([lookup.by_account(account)], "account", detail=account_key(account))
     name = str(values.get("company_name") or "")

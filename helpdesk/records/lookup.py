@@ -67,6 +67,7 @@ VIA_LABELS = {
     "name": "企业名称",
     "fuzzy": "名称相近",
     "email": "邮箱",
+    "code_slip": "代码近似（疑似笔误）",
 }
 
 

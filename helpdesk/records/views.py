@@ -153,7 +153,7 @@ def set_second_approval() -> Any:
     value = request.form.get("value") == "1"
     settings.set_second_approval(value, by=current_user)
     flash("注销账号现在需要主管审批。" if value else "注销账号不再需要主管审批。", "success")
-    return redirect(url_for("admin.settings"))
+    return redirect(url_for("settings.page"))
 
 
 @bp.get("/export")

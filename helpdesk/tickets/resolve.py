@@ -456,6 +456,7 @@ def approve(pending: PendingApproval, *, by: User) -> ResolutionOutcome:
         if not t.is_open:
             raise TicketError(_closed_message(t))
         enterprise = _enterprise(t)
+        _recheck_gate(t, p)
         now = utcnow()
         p.decision, p.decided_by_id, p.decided_at = "approved", by.id, now
         detail = {"approval": p.id, "requested_by": p.requested_by_id, "approved_by": by.id}
@@ -471,6 +472,23 @@ def approve(pending: PendingApproval, *, by: User) -> ResolutionOutcome:
         )
 
     return _run(work)
+
+
+def _recheck_gate(ticket: Ticket, pending: PendingApproval) -> None:
+    """The gate again at approval: the letter or the records may have changed since the request.
+
+    A blocking check the request's override did not name (or any, without an override) refuses.
+    """
+    blockers = gate_checks(ticket, pending.action)
+    overridden = {c.get("code") for c in (pending.params.get("override") or {}).get("checks", [])}
+    new = [b for b in blockers if b["code"] not in overridden]
+    if new:
+        shown = "；".join(b["message"].rstrip("。") for b in new)
+        raise TicketError(
+            f"审批时重新核对，以下必查项未通过：{shown}。"
+            + ("申请时填写的强制办理理由不包括这些项。" if overridden else "申请时没有填写强制办理理由。")
+            + "本次没有注销，请驳回申请，由客服请企业补充材料后重新提交。"
+        )
 
 
 def decline(pending: PendingApproval, *, by: User, reason: str = "") -> None:

@@ -12,13 +12,14 @@ from tests.conftest import login
 #: the lowest role each blueprint may ever require; an endpoint declaring less is a security bug
 BLUEPRINT_MINIMUM = {
     "admin": Role.ADMIN,
+    "settings": Role.SUPERVISOR,
     "dashboard": Role.SUPERVISOR,
     "sla": Role.SUPERVISOR,
     "records": Role.AGENT,
     "tickets": Role.AGENT,
     "auth": Role.AGENT,
 }
-PUBLIC = {"static", "auth.login"}
+PUBLIC = {"static", "auth.login", "favicon"}
 ROLES = {"agent": Role.AGENT, "supervisor": Role.SUPERVISOR, "admin": Role.ADMIN}
 
 

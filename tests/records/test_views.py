@@ -178,13 +178,13 @@ def test_import_upload_and_report(admin_client, app):
 
 
 def test_second_approval_setting_toggle_is_audited(supervisor_client, app):
-    token = page_csrf(supervisor_client, "/admin/settings")
+    token = page_csrf(supervisor_client, "/settings/")
     response = supervisor_client.post(
         "/records/settings/second-approval", data={"csrf_token": token, "value": "1"}
     )
-    assert response.headers["Location"].endswith("/admin/settings")
+    assert response.headers["Location"].endswith("/settings/")
     assert session.get(Setting, "require_second_approval").value is True
-    assert "已开启" in supervisor_client.get("/admin/settings").get_data(as_text=True)
+    assert "已开启" in supervisor_client.get("/settings/").get_data(as_text=True)
     assert session.scalars(select(AuditEntry).where(AuditEntry.action == "setting")).one().after == "True"
 
 

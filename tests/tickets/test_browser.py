@@ -235,6 +235,7 @@ def test_saving_a_stale_ticket_shows_the_conflict(live_server, browser, page, us
         sup = other.new_page()
         browser_login(sup, live_server, "super1")
         sup.goto(f"{live_server.url}/tickets/{ticket_id}")
+        sup.keyboard.press("4")  # the tab with SLA and the other actions
         sup.select_option("#type", "unbind")
         sup.click("#actions form:has(#type) button[type=submit]")
         sup.wait_for_load_state()
@@ -242,6 +243,7 @@ def test_saving_a_stale_ticket_shows_the_conflict(live_server, browser, page, us
         other.close()
     assert snapshot(ticket_id)["type"] == "unbind"
 
+    page.keyboard.press("2")  # the conversation tab, with the reply box
     page.fill("#reply-body", "您好，已收到您的变更说明。")
     page.click(".reply-form button.primary")
     page.wait_for_load_state()

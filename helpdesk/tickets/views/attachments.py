@@ -11,6 +11,7 @@ from flask import Response, abort, current_app, make_response, render_template
 
 from helpdesk.db import session
 from helpdesk.mail import store
+from helpdesk.tickets import previews
 from helpdesk.tickets.models import Attachment, Message, Ticket
 from helpdesk.tickets.views.common import bp, ticket_or_404
 
@@ -134,4 +135,27 @@ def message_body(ticket_id: int, message_id: int) -> Any:
     )
     response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+# ------------------------------------------------------------------------------------ page images
+
+
+@bp.get("/tickets/<int:ticket_id>/attachments/<int:attachment_id>/pages/<int:page>.jpg")
+def attachment_page(ticket_id: int, attachment_id: int, page: int) -> Any:
+    """One page of a PDF or image attachment as a JPEG rendered on the server (cached by content hash),
+    so the letter pane shows it in every browser, headless ones included."""
+    ticket = ticket_or_404(ticket_id)
+    att = session.get(Attachment, attachment_id)
+    if att is None or att.ticket_id != ticket.id or att.problem:
+        abort(404)
+    path = previews.page_file(att, page)
+    if path is None:
+        abort(404)
+    response = Response(path.read_bytes(), mimetype="image/jpeg")
+    response.headers["Content-Disposition"] = _content_disposition(
+        "inline", f"ZXZJ-{ticket.id}-附件{attachment_id}-第{page}页.jpg"
+    )
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response.headers["Cache-Control"] = "private, max-age=86400"
     return response

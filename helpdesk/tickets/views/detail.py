@@ -1,4 +1,5 @@
-"""The ticket page: letter fields with evidence, findings, timeline, attachments, presence."""
+"""The ticket page: the letter pane beside its fields, checks and records; conversation, timeline and the
+rest in tabs; presence."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from helpdesk.letters import Field
 from helpdesk.letters.current import current_letter
 from helpdesk.mail.html import MAIL_DOC_HEAD
 from helpdesk.params import parse_id, parse_int
-from helpdesk.tickets import forms, macros, queries, services
+from helpdesk.tickets import forms, macros, previews, queries, services
 from helpdesk.tickets.models import (
     OPEN_STATUSES,
     STATUS_LABELS,
@@ -93,6 +94,8 @@ def _evidence(f: Field) -> dict[str, Any]:
         where += f" 第 {f.evidence.page} 页"
     return {
         "where": where,
+        "source": source,  #: which document of the letter pane it points at (for the highlight)
+        "page": f.evidence.page,
         "text": f.evidence.text or "",
         "confidence": round(100 * float(f.confidence or 0)),
         "repaired": f.repaired,
@@ -160,6 +163,7 @@ def detail(ticket_id: int) -> Any:
         mail_document=mail_document,
         preview_chars=BODY_PREVIEW_CHARS,
         fields=_field_rows(ticket),
+        documents=previews.letter_documents(ticket),
         findings=list(read.findings) if read else [],
         sources=list(read.sources) if read else [],
         type_reasons=list(read.type_reasons) if read else [],
