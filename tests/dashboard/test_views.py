@@ -7,6 +7,7 @@ import io
 import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
@@ -201,3 +202,18 @@ def test_exports_keep_formulas_from_mail_subjects_as_text(h, supervisor_client):
     assert cell.value == ticket.subject and cell.data_type == "s"
     text = supervisor_client.get(f"/dashboard/export/breaches.csv?{PERIOD_ARGS}").data.decode("utf-8-sig")
     assert list(csv.reader(io.StringIO(text)))[1][1] == "'" + ticket.subject
+
+
+def test_the_missing_year_is_said_once_on_the_dashboard(h, supervisor_client, monkeypatch):
+    from datetime import date
+
+    from helpdesk.sla import views as sla_views
+
+    november = datetime(2026, 11, 2, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+    monkeypatch.setattr(views, "_now", lambda: november.astimezone(UTC))
+    monkeypatch.setattr(sla_views, "_today", lambda: date(2026, 11, 2))
+    html = supervisor_client.get("/dashboard/").get_data(as_text=True)
+    assert html.count("2027") and html.count("年的官方放假安排") == 1
+    assert "calendar-banner" not in html  # the now panel says it; no second banner above it
+    queue = supervisor_client.get("/").get_data(as_text=True)
+    assert "calendar-banner" in queue  # elsewhere the banner stays
