@@ -86,8 +86,8 @@ def policy_from_row(row: SlaPolicy) -> Policy:
 
 
 def policy_for(ticket_type: str) -> Policy:
-    row = session.get(SlaPolicy, ticket_type)
-    return policy_from_row(row) if row is not None else default_policy(ticket_type)
+    stored = _stored_policies()
+    return stored.get(ticket_type) or default_policy(ticket_type)
 
 
 def all_policies() -> dict[str, Policy]:
@@ -123,8 +123,19 @@ def _stored_state() -> tuple[Any, ...]:
         select(func.count(CalendarYear.year), func.max(CalendarYear.updated_at), func.sum(CalendarYear.year))
     ).one()
     state = (*days, *years)
-    s.info[_STATE_KEY] = (s.get_transaction(), state)
+    s.info[_STATE_KEY] = (s.get_transaction(), state, None)
     return state
+
+
+def _stored_policies() -> dict[str, Policy]:
+    """Every stored policy, read once per transaction beside the calendar state (`_stored_state`)."""
+    _stored_state()
+    s = session()
+    transaction, state, policies = s.info[_STATE_KEY]
+    if policies is None:
+        policies = all_policies()
+        s.info[_STATE_KEY] = (transaction, state, policies)
+    return policies
 
 
 def _edits_pending(s: Session) -> bool:

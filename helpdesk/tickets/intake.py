@@ -99,7 +99,8 @@ class Batch:
     as it would have seen them committed.
     """
 
-    def __init__(self, rows: Sequence[InboundMail], mails: Sequence[ParsedMail], now: datetime) -> None:
+    def __init__(self, rows: Sequence[InboundMail], prepared: Sequence[Prepared], now: datetime) -> None:
+        mails = [p.mail for p in prepared]
         message_ids = sorted({m.message_id[:500] for m in mails})
         self.used_message_ids: set[str] = set(
             session.scalars(select(Message.message_id).where(Message.message_id.in_(message_ids)))
@@ -133,7 +134,14 @@ class Batch:
             )
         #: lookup.candidates by its arguments: the records do not change during a chunk, and the one
         #: thing a chunk changes (a sender's linked tickets) drops that sender's entries (`done`)
-        self.enterprises: dict[tuple[Any, ...], list[Any]] = {}
+        self.enterprises: dict[lookup.Evidence, list[Any]] = {}
+        try:
+            with session.begin_nested():
+                self.enterprises = lookup.candidates_many(
+                    _evidence(p.letter, p.mail.sender) for p in prepared
+                )
+        except Exception:  # each mail then asks on its own, inside its savepoint (its failure is its own)
+            log.exception("batched enterprise lookup failed")
         self.tickets: dict[int, int] = {}  #: inbound id -> ticket id, for mails settled in this chunk
         self._staged: tuple[str | None, str | None, str | None] = (None, None, None)
 
@@ -217,8 +225,8 @@ def ingest_chunk(
     """
     if not items:
         return []
-    mails = [prepared.mail for _, prepared in items if isinstance(prepared, Prepared)]
-    batch = Batch([row for row, _ in items], mails, utcnow())
+    readings = [prepared for _, prepared in items if isinstance(prepared, Prepared)]
+    batch = Batch([row for row, _ in items], readings, utcnow())
     results = [_ingest_one(row, prepared, token, batch) for row, prepared in items]
     try:
         session.commit()
@@ -281,7 +289,7 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str, batch: 
         if bounced is not None:
             ticket, named = bounced, None
     if ticket is not None:
-        message = _add_inbound_message(ticket, mail, inbound, letter, batch)
+        message = _add_inbound_message(ticket, mail, inbound, prepared.letter_json(), batch)
         # the follow-up's own reading joins the ticket's letter; what an agent set stays
         ticket.fields = current.refreshed_fields(ticket)
         ticket.ocr_pending = ticket.ocr_pending or letter.ocr_pending
@@ -310,7 +318,7 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str, batch: 
     session.add(ticket)
     session.flush()
     clock.start(ticket, inbound.internal_date)
-    message = _add_inbound_message(ticket, mail, inbound, letter, batch)
+    message = _add_inbound_message(ticket, mail, inbound, prepared.letter_json(), batch)
     _store_attachments(ticket, message, mail.attachments, inbound)
     lifecycle.record(
         ticket,
@@ -464,7 +472,7 @@ def _wake(ticket: Ticket, received: datetime, now: datetime) -> None:
 
 
 def _add_inbound_message(
-    ticket: Ticket, mail: ParsedMail, inbound: InboundMail, letter: Letter, batch: Batch
+    ticket: Ticket, mail: ParsedMail, inbound: InboundMail, letter: dict[str, Any], batch: Batch
 ) -> Message:
     # a Message-ID already on a message (a resent mail, a reused ID) is kept only in the raw mail
     message_id = mail.message_id[:500] if mail.message_id[:500] not in batch.used_message_ids else None
@@ -481,7 +489,7 @@ def _add_inbound_message(
         body_html=mail.html,
         inbound_mail_id=inbound.id,
         created_at=inbound.internal_date,
-        letter=letter.to_dict(),  #: this mail's own reading (letters.current merges a ticket's readings)
+        letter=letter,  #: this mail's own reading (letters.current merges a ticket's readings)
     )
     if mail.defects:  # first, so that a long body's preview still shows them
         message.body_text = "【解析提示】" + "；".join(mail.defects) + "\n\n" + mail.text
@@ -547,14 +555,19 @@ def _problem_text(att: MailAttachment) -> str:
     return f"附件无法保存：{att.problem}"
 
 
-def link_enterprise(ticket: Ticket, letter: Letter, sender: str, batch: Batch | None = None) -> None:
-    evidence = (
+def _evidence(letter: Letter, sender: str) -> lookup.Evidence:
+    """What a letter and its sender say about the enterprise, as `lookup.candidates` takes it."""
+    return (
         tuple(str(v) for v in letter.values("uscc")),
         tuple(str(v) for v in letter.values("org_code")),
         tuple(str(v) for v in (letter.values("account_names") or [])),
         tuple(str(v) for v in letter.values("company_name")),
         sender,
     )
+
+
+def link_enterprise(ticket: Ticket, letter: Letter, sender: str, batch: Batch | None = None) -> None:
+    evidence = _evidence(letter, sender)
     found = batch.enterprises.get(evidence) if batch is not None else None
     if found is None:
         usccs, org_codes, accounts, names, _ = evidence
