@@ -106,8 +106,11 @@ def make_mails(count: int, seed: int = 7) -> list[bytes]:
     return mails
 
 
+BASELINE_CPU = [0.0]
+
+
 def baseline(host: str, port: int, user: str, password: str) -> tuple[int, float]:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     client = IMAPClient(host, port=port, ssl=False)
     client.login(user, password)
     client.select_folder("INBOX", readonly=True)
@@ -123,6 +126,7 @@ def baseline(host: str, port: int, user: str, password: str) -> tuple[int, float
                     Document(io.BytesIO(part.get_content()))
             n += 1
     client.logout()
+    BASELINE_CPU[0] = time.process_time() - cpu
     return n, time.perf_counter() - start
 
 
@@ -171,7 +175,7 @@ def instrument() -> None:
             yield item
 
     imap.ImapSource.fetch = fetch
-    _timed_function(inbound, "store_raw", "store")
+    _timed_function(inbound, "store_many", "store")
     _timed_function(intake, "claim", "claim")
     _timed_function(intake, "ingest_chunk", "tickets")
     _timed_function(intake, "ingest_many", "intake")
@@ -301,6 +305,7 @@ def main() -> None:
                 f"[{kind}] ours (store + parse + letter + ticket + ack + commit + flag): {made} tickets in {our_s:.1f} s"
                 f" = {our_rate:.1f} msg/s; ratio {our_rate / base_rate:.2f}"
             )
+            print(f"    baseline CPU {BASELINE_CPU[0] / n * 1000:6.1f} ms/msg (one process)")
             print_phases(made, our_s)
     finally:
         dovecot.stop()

@@ -724,6 +724,16 @@ def ingest_pending(
     return ingest_many(ids, deadline=deadline, progress=progress)
 
 
+def _chunks(candidates: Sequence[int]) -> list[Sequence[int]]:
+    """The candidates in chunks of PENDING_CHUNK, the first ones smaller (2, 4, ...): the workers start
+    sooner and the first tickets are committed after two mails, not a whole chunk."""
+    chunks, start, size = [], 0, min(2, PENDING_CHUNK)
+    while start < len(candidates):
+        chunks.append(candidates[start : start + size])
+        start, size = start + size, min(size * 2, PENDING_CHUNK)
+    return chunks
+
+
 def ingest_many(
     candidates: Sequence[int],
     *,
@@ -739,7 +749,7 @@ def ingest_many(
     box = intake_sandbox()
     budget = float(_settings()["HELPDESK_PARSE_SECONDS"])
     limit = max_attachment_bytes()
-    chunks = [candidates[i : i + PENDING_CHUNK] for i in range(0, len(candidates), PENDING_CHUNK)]
+    chunks = _chunks(candidates)
     results: list[IngestResult] = []
     done = 0
     with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as reader:
