@@ -15,6 +15,7 @@ from helpdesk.tickets import intake, poll
 from helpdesk.tickets.models import Attachment, Message, Ticket, TicketEvent
 from tests.intake.conftest import make_mail
 from tests.intake.test_overlap import DOCX, letter_docx
+from tests.records.test_lookup import firms  # noqa: F401  (the fixture)
 
 
 def letter_mail(i: int, **kwargs) -> bytes:
@@ -102,3 +103,30 @@ def test_neighbours_in_a_chunk_see_each_others_writes(app, imap, imap_settings):
         select(func.count()).select_from(TicketEvent).where(TicketEvent.kind == "auto_reply_suppressed")
     )
     assert suppressed == 1
+
+
+def test_the_batched_enterprise_lookup_answers_as_the_one_by_one_lookup(firms, users):  # noqa: F811
+    from helpdesk.records import lookup
+    from helpdesk.tickets.models import Ticket as TicketRow
+
+    a, b, c = firms
+    session.add(TicketRow(subject="x", requester_email="stranger@else.cn", enterprise_id=b.id))
+    session.commit()
+    evidences = [
+        ((b.uscc,), (), ("hengda",), ("苏州恒达贸易有限公司",), ""),
+        ((), (f"{a.org_code[:8]}-{a.org_code[8]}",), (), (), ""),
+        ((), (), ("ZXKT_HENGDA", "yunfan", "nobody"), (), ""),
+        ((), (), (), ("苏州市恒达贸易有限公司",), ""),  # near-identical name
+        ((), (), (), ("深圳(前海)星辰供应链管理有限公司",), ""),
+        ((), (), (), ("苏州恒达",), "info@yunfan.cn"),  # too far: the sender decides
+        ((), (), (), (), "BOSS@hengda.cn"),
+        ((), (), (), (), "hengda2@mail.test"),  # an account's e-mail
+        ((), (), (), (), "stranger@else.cn"),  # an earlier linked ticket's requester
+        ((), (), (), ("北京完全无关科技公司",), "nobody@else.cn"),
+        ((), (), (), (), ""),
+    ]
+    batched = lookup.candidates_many(evidences)
+    for usccs, orgs, accounts, names, sender in evidences:
+        one = lookup.candidates(usccs=usccs, org_codes=orgs, accounts=accounts, names=names, sender=sender)
+        assert batched[(usccs, orgs, accounts, names, sender)] == one, (usccs, orgs, accounts, names, sender)
+    assert sum(1 for found in batched.values() if found) == 9  # the sample is not all misses
