@@ -99,8 +99,8 @@ class Batch:
     as it would have seen them committed.
     """
 
-    def __init__(self, rows: Sequence[InboundMail], prepared: Sequence[Prepared], now: datetime) -> None:
-        mails = [p.mail for p in prepared]
+    def __init__(self, rows: Sequence[InboundMail], readings: Sequence[Prepared], now: datetime) -> None:
+        mails = [prepared.mail for prepared in readings]
         message_ids = sorted({m.message_id[:500] for m in mails})
         self.used_message_ids: set[str] = set(
             session.scalars(select(Message.message_id).where(Message.message_id.in_(message_ids)))
@@ -138,7 +138,7 @@ class Batch:
         try:
             with session.begin_nested():
                 self.enterprises = lookup.candidates_many(
-                    _evidence(p.letter, p.mail.sender) for p in prepared
+                    _evidence(prepared.letter, prepared.mail.sender) for prepared in readings
                 )
         except Exception:  # each mail then asks on its own, inside its savepoint (its failure is its own)
             log.exception("batched enterprise lookup failed")

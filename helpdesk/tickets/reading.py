@@ -38,7 +38,8 @@ class Prepared:
     letter_dict: dict[str, Any] | None = None
 
     def letter_json(self) -> dict[str, Any]:
-        return self.letter_dict if self.letter_dict is not None else self.letter.to_dict()
+        prepared = self
+        return prepared.letter_dict if prepared.letter_dict is not None else prepared.letter.to_dict()
 
 
 #: a letter is a page or two (a quoted chain a few more): the reader gets at most this much of a
