@@ -14,6 +14,7 @@ from its headers alone; in every case it becomes a ticket with the original .eml
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -116,9 +117,7 @@ class Batch:
                 .order_by(InboundMail.id)
             ):
                 self.by_message_id.setdefault(row.message_id, []).append((row.id, row.ticket_id))
-        senders = sorted(
-            {a for a in (addresses.single_mailbox(m.sender).address for m in mails) if a is not None}
-        )
+        senders = sorted({a for a in (_requester(m.sender).address for m in mails) if a is not None})
         self.acks: dict[str, int] = dict.fromkeys(senders, 0)
         if senders:
             self.acks.update(
@@ -173,6 +172,12 @@ class Batch:
             self.acks[ack] = self.acks.get(ack, 0) + 1
         if linked is not None:
             self.enterprises = {k: v for k, v in self.enterprises.items() if k[-1] != linked}
+
+
+@functools.lru_cache(maxsize=4096)
+def _requester(sender: str) -> addresses.Checked:
+    """addresses.single_mailbox, remembered: the chunk and the mail both ask, and senders repeat."""
+    return addresses.single_mailbox(sender)
 
 
 def _settings() -> Any:
@@ -332,7 +337,7 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str, batch: 
     _note_problems(ticket, inbound, prepared, batch)
     link_enterprise(ticket, letter, mail.sender, batch)
     ticket.search_text = services.search_text_for(ticket)
-    requester = addresses.single_mailbox(mail.sender)
+    requester = _requester(mail.sender)
     if auto_reasons:
         lifecycle.record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": auto_reasons})
     elif requester.address is None:
