@@ -211,12 +211,21 @@ def ours(url: str, dovecot: servers.DovecotServer, instance: Path) -> tuple[int,
         if PROFILE:
             from sqlalchemy import event
 
+            started: list[float] = []
+            seconds: dict[str, float] = defaultdict(float)
+
             @event.listens_for(db.engine(), "before_cursor_execute")
             def count(_conn, _cursor, statement, *_args):
                 words = statement.split()
                 verb = words[0].upper() if words else "?"
-                table = next((w for w in words[1:6] if w.islower() and w.isidentifier()), "")
+                into = words.index("FROM") + 1 if verb == "SELECT" and "FROM" in words else 1
+                table = next((w for w in words[into : into + 5] if w.islower() and w.isidentifier()), "")
                 statements[f"{verb} {table}"] += 1
+                started[:] = [time.perf_counter(), f"{verb} {table}"]
+
+            @event.listens_for(db.engine(), "after_cursor_execute")
+            def took(*_args):
+                seconds[started[1]] += time.perf_counter() - started[0]
 
         start = time.perf_counter()
         if profile is not None:
@@ -228,8 +237,9 @@ def ours(url: str, dovecot: servers.DovecotServer, instance: Path) -> tuple[int,
             pstats.Stats(profile).sort_stats("tottime").print_stats(25)
             pstats.Stats(profile).sort_stats("cumulative").print_stats("helpdesk", 40)
             print("SQL statements per mail:")
-            for name, n in sorted(statements.items(), key=lambda kv: -kv[1]):
-                print(f"    {n / max(1, report.created):6.2f}  {name}")
+            for name, n in sorted(statements.items(), key=lambda kv: -seconds[kv[0]])[:25]:
+                made = max(1, report.created)
+                print(f"    {n / made:6.2f}  {seconds[name] / made * 1000:6.2f} ms/msg  {name}")
         phases["workers"] = box.cpu_seconds
         assert not report.errors, report.errors
         db.session.remove()
