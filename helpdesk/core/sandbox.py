@@ -72,14 +72,16 @@ def _worker_main(conn: Connection, memory_bytes: int | None, recycle_bytes: int 
             fn, args = conn.recv()
         except (EOFError, OSError):
             return
+        started = time.process_time()
         try:
-            reply: tuple[str, Any] = ("ok", fn(*args))
+            reply: tuple[str, Any, float] = ("ok", fn(*args), 0.0)
         except BaseException as exc:  # reported to the caller, which decides what it means
-            reply = ("error", exc)
+            reply = ("error", exc, 0.0)
+        reply = (reply[0], reply[1], time.process_time() - started)
         try:
             conn.send(reply)
         except Exception as exc:  # an unpicklable result or exception
-            conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+            conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}"), reply[2]))
         del reply
         if recycle_bytes and _peak_rss() > recycle_bytes:
             return  # the parent starts a fresh worker: one huge mail leaves no bloated process behind
@@ -125,6 +127,9 @@ class Sandbox:
             self.context.set_forkserver_preload(list(preload))
         self.workers: list[_Worker] = []
         self.lock = threading.Lock()  # one run at a time; the scheduler's jobs share the sandbox
+        #: what the workers did, for benchmarks: tasks finished and the CPU seconds they took
+        self.tasks_done = 0
+        self.cpu_seconds = 0.0
 
     def _spawn(self) -> _Worker:
         return _Worker(self.context, self.memory_bytes, self.recycle_bytes)
@@ -165,9 +170,9 @@ class Sandbox:
                     continue
                 index = worker.task
                 try:
-                    kind, value = worker.conn.recv() if worker.conn.poll() else ("died", None)
+                    kind, value, cpu = worker.conn.recv() if worker.conn.poll() else ("died", None, 0.0)
                 except (EOFError, OSError):
-                    kind, value = "died", None
+                    kind, value, cpu = "died", None, 0.0
                 if kind == "died":
                     worker.process.join(2)  # the pipe may close a moment before the exit is seen
                     code = worker.process.exitcode
@@ -177,6 +182,8 @@ class Sandbox:
                     self._replace(worker)
                     continue
                 results[index] = value
+                self.tasks_done += 1
+                self.cpu_seconds += cpu
                 worker.task = None
                 busy.pop(worker.conn, None)
             now = time.monotonic()

@@ -302,3 +302,102 @@ def search(query: str, *, limit: int = 30) -> list[Match]:
         for e, ratio in fuzzy_by_name(q, limit=limit, partial=True):
             add(e, "fuzzy", ratio)
     return list(out.values())[:limit]
+
+
+#: what `candidates` takes, as one hashable value: (usccs, org_codes, accounts, names, sender)
+Evidence = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...], str]
+
+
+def candidates_many(evidences: Iterable[Evidence]) -> dict[Evidence, list[Enterprise]]:
+    """`candidates` for many pieces of evidence at once (a chunk of incoming mail), the same answers
+    in the same order, with one query per kind of key instead of one per key and mail."""
+    todo = list(dict.fromkeys(evidences))
+    usccs = {normalize_uscc(c) for e in todo for c in e[0]} - {""}
+    by_code = {
+        row.uscc: row
+        for row in (
+            session.scalars(
+                select(Enterprise).where(Enterprise.uscc.in_(sorted(c for c in usccs if len(c) == 18)))
+            )
+            if any(len(c) == 18 for c in usccs)
+            else ()
+        )
+    }
+    orgs = sorted({c for e in todo for c in map(normalize_org_code, e[1]) if len(c) == 9})
+    by_org: dict[str, list[Enterprise]] = {}
+    if orgs:
+        for row in session.scalars(
+            select(Enterprise).where(Enterprise.org_code.in_(orgs)).order_by(Enterprise.id)
+        ):
+            by_org.setdefault(row.org_code or "", []).append(row)
+    variants = sorted({v for e in todo for a in e[2] for v in account_variants(a)})
+    accounts = (
+        list(session.scalars(select(PlatformAccount).where(PlatformAccount.account_name.in_(variants))))
+        if variants
+        else []
+    )
+    keys = sorted({k for e in todo for k in map(name_key, e[3]) if k})
+    by_key: dict[str, list[Enterprise]] = {}
+    if keys:
+        for row in session.scalars(
+            select(Enterprise).where(Enterprise.name_key.in_(keys)).order_by(Enterprise.id)
+        ):
+            by_key.setdefault(row.name_key or "", []).append(row)
+    fuzzy: dict[str, list[Enterprise]] = {}
+
+    def account_enterprise(account: str) -> Enterprise | None:  # account_row on the prefetched rows
+        names = account_variants(account)
+        rows = [r for r in accounts if r.account_name in names]
+        exact = account_key(account)
+        rows.sort(key=lambda r: (r.account_name != exact, r.status != "active", r.id))
+        return rows[0].enterprise if rows else None
+
+    out: dict[Evidence, list[Enterprise]] = {}
+    for evidence in todo:
+        found: dict[int, Enterprise] = {}
+        usccs_e, orgs_e, accounts_e, names_e, sender = evidence
+        for row in (by_code.get(normalize_uscc(c)) for c in usccs_e):
+            if row is not None:
+                found.setdefault(row.id, row)
+        for code in orgs_e:
+            for row in by_org.get(normalize_org_code(code), []):
+                found.setdefault(row.id, row)
+        for account in accounts_e:
+            row = account_enterprise(account)
+            if row is not None:
+                found.setdefault(row.id, row)
+        for name in names_e:
+            exact = by_key.get(name_key(name), []) if name_key(name) else []
+            for row in exact:
+                found.setdefault(row.id, row)
+            if not exact:
+                if name not in fuzzy:
+                    fuzzy[name] = [e for e, _ in fuzzy_by_name(name, cutoff=AUTO_LINK_RATIO, limit=3)]
+                for row in fuzzy[name]:
+                    found.setdefault(row.id, row)
+        out[evidence] = list(found.values())
+    senders = sorted({email_key(e[4]) for e, found in out.items() if not found} - {""})
+    if senders:
+        pairs = union(
+            select(Enterprise.contact_email, Enterprise.id).where(Enterprise.contact_email.in_(senders)),
+            select(PlatformAccount.email, PlatformAccount.enterprise_id).where(
+                PlatformAccount.email.in_(senders)
+            ),
+            select(_tickets.c.requester_email, _tickets.c.enterprise_id).where(
+                _tickets.c.requester_email.in_(senders), _tickets.c.enterprise_id.is_not(None)
+            ),
+        )
+        ids_by_sender: dict[str, set[int]] = {}
+        for email, ent_id in session.execute(pairs):
+            ids_by_sender.setdefault(email, set()).add(ent_id)
+        wanted = sorted({i for ids in ids_by_sender.values() for i in ids})
+        loaded = (
+            {e.id: e for e in session.scalars(select(Enterprise).where(Enterprise.id.in_(wanted)))}
+            if wanted
+            else {}
+        )
+        for evidence, found in out.items():
+            if not found:
+                ids = sorted(ids_by_sender.get(email_key(evidence[4]), ()))
+                out[evidence] = [loaded[i] for i in ids if i in loaded]
+    return out

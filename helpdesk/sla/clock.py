@@ -26,7 +26,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from helpdesk.db import session
 from helpdesk.sla.calendar import WorkCalendar
@@ -85,8 +86,8 @@ def policy_from_row(row: SlaPolicy) -> Policy:
 
 
 def policy_for(ticket_type: str) -> Policy:
-    row = session.get(SlaPolicy, ticket_type)
-    return policy_from_row(row) if row is not None else default_policy(ticket_type)
+    stored = _stored_policies()
+    return stored.get(ticket_type) or default_policy(ticket_type)
 
 
 def all_policies() -> dict[str, Policy]:
@@ -94,13 +95,77 @@ def all_policies() -> dict[str, Policy]:
     return {row.ticket_type: policy_from_row(row) for row in session.scalars(select(SlaPolicy))}
 
 
-def calendar(hours: tuple[time, time] = (time(9), time(17)), tz: str = DEFAULT_TZ) -> WorkCalendar:
-    """The stored calendar with these business hours; rebuilt only when the stored days change."""
-    days = session.execute(select(func.count(CalendarDay.day), func.max(CalendarDay.updated_at))).one()
-    years = session.execute(
+#: tables whose edit changes a calendar or a policy: a flush or statement touching one drops the
+#: transaction's remembered calendar state (`_stored_state`)
+_CALENDAR_TABLES = ("calendar_days", "calendar_years", "sla_policies")
+_STATE_KEY = "sla.calendar_state"
+
+
+def _stored_state() -> tuple[Any, ...]:
+    """The stored calendar's version (counts and newest edits), asked once per transaction.
+
+    Ingest starts a clock for every mail of a chunk in one transaction: asking once saves two queries
+    a ticket. A new transaction asks again (another process may have edited the calendar meanwhile),
+    and an edit inside this one forgets the answer (`_forget_on_flush`, `_forget_on_statement`).
+    """
+    s = session()
+    remembered = s.info.get(_STATE_KEY)
+    transaction = s.get_transaction()
+    if (
+        remembered is not None
+        and transaction is not None
+        and remembered[0] is transaction
+        and not _edits_pending(s)
+    ):
+        return remembered[1]
+    days = s.execute(select(func.count(CalendarDay.day), func.max(CalendarDay.updated_at))).one()
+    years = s.execute(
         select(func.count(CalendarYear.year), func.max(CalendarYear.updated_at), func.sum(CalendarYear.year))
     ).one()
     state = (*days, *years)
+    s.info[_STATE_KEY] = (s.get_transaction(), state, None)
+    return state
+
+
+def _stored_policies() -> dict[str, Policy]:
+    """Every stored policy, read once per transaction beside the calendar state (`_stored_state`)."""
+    _stored_state()
+    s = session()
+    transaction, state, policies = s.info[_STATE_KEY]
+    if policies is None:
+        policies = all_policies()
+        s.info[_STATE_KEY] = (transaction, state, policies)
+    return policies
+
+
+def _edits_pending(s: Session) -> bool:
+    """A calendar day, year or policy changed in the session and not flushed yet."""
+    return any(
+        getattr(obj, "__tablename__", None) in _CALENDAR_TABLES for obj in (*s.new, *s.dirty, *s.deleted)
+    )
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_on_flush(s: Session, _context: Any) -> None:
+    if _STATE_KEY in s.info and _edits_pending(s):
+        del s.info[_STATE_KEY]
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _forget_on_statement(state: ORMExecuteState) -> None:
+    if _STATE_KEY not in state.session.info or state.is_select:
+        return
+    if state.is_update or state.is_delete or state.is_insert:
+        if getattr(getattr(state.statement, "table", None), "name", "") not in _CALENDAR_TABLES:
+            return
+    elif not any(name in str(state.statement).lower() for name in _CALENDAR_TABLES):
+        return  # text() that names none of them
+    state.session.info.pop(_STATE_KEY, None)
+
+
+def calendar(hours: tuple[time, time] = (time(9), time(17)), tz: str = DEFAULT_TZ) -> WorkCalendar:
+    """The stored calendar with these business hours; rebuilt only when the stored days change."""
+    state = _stored_state()
     key = (state, hours, tz)
     cached = _cache.get(key)
     if cached is not None:

@@ -48,24 +48,11 @@ def store_raw(
     key = identity.content_key(raw)
     existing = session.scalar(select(InboundMail).where(InboundMail.message_key == key))
     if existing is not None:
-        if uid is not None and existing.uid != uid and mailbox_id is not None:
-            # same message seen under a new UID (moved, re-uploaded, new UIDVALIDITY): remember the newest
-            existing.mailbox_id, existing.uidvalidity, existing.uid = mailbox_id, uidvalidity, uid
-            existing.flagged_on_server = False
-            if commit:
-                session.commit()
+        _seen_again(existing, mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid)
+        if commit:
+            session.commit()
         return existing, False
-    row = InboundMail(
-        mailbox_id=mailbox_id,
-        uidvalidity=uidvalidity,
-        uid=uid,
-        message_key=key,
-        message_id=identity.message_id(raw),
-        raw_sha256=_sha256(raw),
-        raw=raw,
-        internal_date=internal_date,
-        source=source,
-    )
+    row = _new_row(raw, key, internal_date, mailbox_id, uidvalidity, uid, source)
     try:
         # a savepoint, so that losing the race below undoes only this row, not the batch around it
         with session.begin_nested():
@@ -80,6 +67,83 @@ def store_raw(
             raise
         return existing, False
     return row, True
+
+
+def store_many(
+    fetched: Sequence[tuple[bytes, datetime, int | None]],
+    *,
+    mailbox_id: int | None,
+    uidvalidity: int | None,
+    source: str = "imap",
+) -> list[tuple[InboundMail, bool]]:
+    """`store_raw` for a batch of (raw, internal date, uid), in order, with one query for all their keys
+    and one multi-row insert. Does not commit (the caller commits the batch before it is parsed).
+
+    Should a concurrent worker store one of them first (the unique key), the new rows are stored one
+    by one instead, each in its own savepoint as `store_raw` does.
+    """
+    keys = [identity.content_key(raw) for raw, _, _ in fetched]
+    found = session.scalars(select(InboundMail).where(InboundMail.message_key.in_(sorted(set(keys)))))
+    known: dict[str, InboundMail] = {row.message_key: row for row in found}
+    fresh: list[InboundMail] = []
+    out: list[tuple[InboundMail, bool]] = []
+    for (raw, internal_date, uid), key in zip(fetched, keys, strict=True):
+        existing = known.get(key)
+        if existing is not None:  # stored earlier, or twice in this batch (the same mail under two UIDs)
+            _seen_again(existing, mailbox_id=mailbox_id, uidvalidity=uidvalidity, uid=uid)
+            out.append((existing, False))
+            continue
+        row = known[key] = _new_row(raw, key, internal_date, mailbox_id, uidvalidity, uid, source)
+        fresh.append(row)
+        out.append((row, True))
+    try:
+        with session.begin_nested():
+            session.add_all(fresh)
+    except IntegrityError:
+        return [
+            store_raw(
+                raw,
+                internal_date=internal_date,
+                mailbox_id=mailbox_id,
+                uidvalidity=uidvalidity,
+                uid=uid,
+                source=source,
+                commit=False,
+            )
+            for raw, internal_date, uid in fetched
+        ]
+    return out
+
+
+def _seen_again(
+    existing: InboundMail, *, mailbox_id: int | None, uidvalidity: int | None, uid: int | None
+) -> None:
+    if uid is not None and existing.uid != uid and mailbox_id is not None:
+        # same message seen under a new UID (moved, re-uploaded, new UIDVALIDITY): remember the newest
+        existing.mailbox_id, existing.uidvalidity, existing.uid = mailbox_id, uidvalidity, uid
+        existing.flagged_on_server = False
+
+
+def _new_row(
+    raw: bytes,
+    key: str,
+    internal_date: datetime,
+    mailbox_id: int | None,
+    uidvalidity: int | None,
+    uid: int | None,
+    source: str,
+) -> InboundMail:
+    return InboundMail(
+        mailbox_id=mailbox_id,
+        uidvalidity=uidvalidity,
+        uid=uid,
+        message_key=key,
+        message_id=identity.message_id(raw),
+        raw_sha256=_sha256(raw),
+        raw=raw,
+        internal_date=internal_date,
+        source=source,
+    )
 
 
 def _sha256(raw: bytes) -> str:

@@ -14,6 +14,7 @@ from its headers alone; in every case it becomes a ticket with the original .eml
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -91,6 +92,94 @@ class IngestResult:
     detail: str = ""
 
 
+class Batch:
+    """What the mails of one chunk would each ask the database, asked once for the whole chunk.
+
+    Filled with one query per question before the chunk is ingested, and kept up to date as each
+    mail's savepoint is released (`done`), so a mail sees its neighbours earlier in the chunk exactly
+    as it would have seen them committed.
+    """
+
+    def __init__(self, rows: Sequence[InboundMail], readings: Sequence[Prepared], now: datetime) -> None:
+        mails = [prepared.mail for prepared in readings]
+        message_ids = sorted({m.message_id[:500] for m in mails})
+        self.used_message_ids: set[str] = set(
+            session.scalars(select(Message.message_id).where(Message.message_id.in_(message_ids)))
+            if message_ids
+            else ()
+        )
+        inbound_ids = sorted({r.message_id for r in rows if r.message_id})
+        self.by_message_id: dict[str, list[tuple[int, int | None]]] = {}
+        if inbound_ids:
+            for row in session.execute(
+                select(InboundMail.message_id, InboundMail.id, InboundMail.ticket_id)
+                .where(InboundMail.message_id.in_(inbound_ids))
+                .order_by(InboundMail.id)
+            ):
+                self.by_message_id.setdefault(row.message_id, []).append((row.id, row.ticket_id))
+        senders = sorted({a for a in (_requester(m.sender).address for m in mails) if a is not None})
+        self.acks: dict[str, int] = dict.fromkeys(senders, 0)
+        if senders:
+            self.acks.update(
+                session.execute(
+                    select(OutboundMail.to_addr, func.count())
+                    .where(
+                        OutboundMail.to_addr.in_(senders),
+                        OutboundMail.kind == "ack",
+                        OutboundMail.created_at >= now - timedelta(days=1),
+                    )
+                    .group_by(OutboundMail.to_addr)
+                ).all()
+            )
+        #: lookup.candidates by its arguments: the records do not change during a chunk, and the one
+        #: thing a chunk changes (a sender's linked tickets) drops that sender's entries (`done`)
+        self.enterprises: dict[lookup.Evidence, list[Any]] = {}
+        try:
+            with session.begin_nested():
+                self.enterprises = lookup.candidates_many(
+                    _evidence(prepared.letter, prepared.mail.sender) for prepared in readings
+                )
+        except Exception:  # each mail then asks on its own, inside its savepoint (its failure is its own)
+            log.exception("batched enterprise lookup failed")
+        self.tickets: dict[int, int] = {}  #: inbound id -> ticket id, for mails settled in this chunk
+        self._staged: tuple[str | None, str | None, str | None] = (None, None, None)
+
+    def stage(
+        self, *, message_id: str | None = None, ack: str | None = None, linked: str | None = None
+    ) -> None:
+        """Remember what the mail in progress wrote; it counts only once its savepoint is released."""
+        old = self._staged
+        self._staged = (message_id or old[0], ack or old[1], linked or old[2])
+
+    def earlier_with_message_id(self, inbound: InboundMail) -> tuple[int, int | None] | None:
+        """The first stored mail before this one with the same Message-ID: (its id, its ticket id)."""
+        for inbound_id, ticket_id in self.by_message_id.get(inbound.message_id or "", ()):
+            if inbound_id < inbound.id:
+                return inbound_id, self.tickets.get(inbound_id, ticket_id)
+        return None
+
+    def done(self, inbound_id: int, result: IngestResult | None) -> None:
+        """A mail's savepoint was released (result) or rolled back (None): what it wrote counts, or not."""
+        message_id, ack, linked = self._staged
+        self._staged = (None, None, None)
+        if result is None:
+            return
+        if result.ticket_id is not None:
+            self.tickets[inbound_id] = result.ticket_id
+        if message_id:
+            self.used_message_ids.add(message_id)
+        if ack:
+            self.acks[ack] = self.acks.get(ack, 0) + 1
+        if linked is not None:
+            self.enterprises = {k: v for k, v in self.enterprises.items() if k[-1] != linked}
+
+
+@functools.lru_cache(maxsize=4096)
+def _requester(sender: str) -> addresses.Checked:
+    """addresses.single_mailbox, remembered: the chunk and the mail both ask, and senders repeat."""
+    return addresses.single_mailbox(sender)
+
+
 def _settings() -> Any:
     return current_app.config["HELPDESK"]
 
@@ -103,6 +192,10 @@ def _our_addresses() -> set[str]:
 
 
 # ---- ingest -------------------------------------------------------------------------------------
+
+
+class GaveUp(RuntimeError):
+    """The mail was started too often without finishing: it goes straight to its fallback ticket."""
 
 
 def ingest(
@@ -129,26 +222,65 @@ def ingest(
         except ClaimLost:
             session.rollback()
         return IngestResult(inbound_id, inbound.ticket_id, "removed", reason)
-    if inbound.attempts > MAX_ATTEMPTS:
-        reason = f"已尝试处理 {inbound.attempts - 1} 次都未完成（处理进程中途退出）"
-        return _fallback_ticket(inbound, RuntimeError(reason), token)
-    if prepared is None:
+    if prepared is None and inbound.attempts <= MAX_ATTEMPTS:
         raw = inbound.raw
         session.commit()  # hold no transaction (on SQLite: no write lock) while the sandbox reads
         prepared = prepare_all([raw])[0]
+    return ingest_chunk([(inbound, prepared)], token)[0]
+
+
+def ingest_chunk(
+    items: Sequence[tuple[InboundMail, Prepared | BaseException | None]], token: str
+) -> list[IngestResult]:
+    """Ingest claimed, read mails in one transaction, each inside its own savepoint. Commits once.
+
+    A mail that fails rolls back to its savepoint alone and becomes its fallback inquiry ticket; the
+    others are ingested normally. A mail whose claim was lost (`settle` fenced it out) is undone
+    alone too. Should the commit itself fail, the mails are ingested again one transaction each.
+    """
+    if not items:
+        return []
+    readings = [prepared for _, prepared in items if isinstance(prepared, Prepared)]
+    batch = Batch([row for row, _ in items], readings, utcnow())
+    results = [_ingest_one(row, prepared, token, batch) for row, prepared in items]
     try:
-        if isinstance(prepared, BaseException):
-            raise prepared
-        result = _ingest_parsed(inbound, prepared, token)
         session.commit()
-        return result
-    except ClaimLost:
-        session.rollback()
-        return _not_ours(inbound_id)
+        return results
     except Exception as exc:
         session.rollback()
-        log.exception("ingest of inbound mail %s failed", inbound_id)
-        return _fallback_ticket(session.get(InboundMail, inbound_id), exc, token)
+        if len(items) > 1:
+            log.exception("commit of %d ingested mails failed; ingesting them one by one", len(items))
+            return [result for item in items for result in ingest_chunk([item], token)]
+        log.exception("commit of inbound mail %s failed", items[0][0].id)
+        row = session.get(InboundMail, items[0][0].id)
+        result = _fallback(row, exc, token)
+        session.commit()
+        return [result]
+
+
+def _ingest_one(
+    row: InboundMail, prepared: Prepared | BaseException | None, token: str, batch: Batch
+) -> IngestResult:
+    inbound_id = row.id
+    try:
+        with session.begin_nested():
+            if row.attempts > MAX_ATTEMPTS:
+                raise GaveUp(f"已尝试处理 {row.attempts - 1} 次都未完成（处理进程中途退出）")
+            if prepared is None:
+                raise RuntimeError("邮件未经读取")  # a caller's bug: still a ticket, never a lost mail
+            if isinstance(prepared, BaseException):
+                raise prepared
+            result = _ingest_parsed(row, prepared, token, batch)
+    except ClaimLost:
+        batch.done(inbound_id, None)
+        return _not_ours(inbound_id)
+    except Exception as exc:
+        batch.done(inbound_id, None)
+        if not isinstance(exc, GaveUp):
+            log.exception("ingest of inbound mail %s failed", inbound_id)
+        result = _fallback(session.get(InboundMail, inbound_id), exc, token)
+    batch.done(inbound_id, result)
+    return result
 
 
 def _not_ours(inbound_id: int) -> IngestResult:
@@ -161,7 +293,7 @@ def _not_ours(inbound_id: int) -> IngestResult:
     return IngestResult(inbound_id, None, "elsewhere", "另一个进程正在处理这封邮件")
 
 
-def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> IngestResult:
+def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str, batch: Batch) -> IngestResult:
     mail, letter = prepared.mail, prepared.letter
     now = utcnow()
     auto_reasons = filters.is_auto_generated(mail, our_addresses=_our_addresses())
@@ -172,13 +304,13 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
         if bounced is not None:
             ticket, named = bounced, None
     if ticket is not None:
-        message = _add_inbound_message(ticket, mail, inbound, letter)
+        message = _add_inbound_message(ticket, mail, inbound, prepared.letter_json(), batch)
         # the follow-up's own reading joins the ticket's letter; what an agent set stays
         ticket.fields = current.refreshed_fields(ticket)
         ticket.ocr_pending = ticket.ocr_pending or letter.ocr_pending
         _store_attachments(ticket, message, mail.attachments, inbound)
         lifecycle.record(ticket, "mail_in", detail={"message_id": mail.message_id, "bounce": mail.is_bounce})
-        _note_problems(ticket, inbound, prepared)
+        _note_problems(ticket, inbound, prepared, batch)
         if not mail.is_bounce and not auto_reasons:
             _wake(ticket, inbound.internal_date, now)
         ticket.search_text = services.search_text_for(ticket)
@@ -195,11 +327,13 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
         fields=current.field_values(letter),
         ocr_pending=letter.ocr_pending,
         related_ticket_id=named.id if named is not None else None,
+        messages=[],  # a new ticket has none yet: reading them later (search_text_for) needs no query
+        events=[],
     )
     session.add(ticket)
     session.flush()
     clock.start(ticket, inbound.internal_date)
-    message = _add_inbound_message(ticket, mail, inbound, letter)
+    message = _add_inbound_message(ticket, mail, inbound, prepared.letter_json(), batch)
     _store_attachments(ticket, message, mail.attachments, inbound)
     lifecycle.record(
         ticket,
@@ -210,20 +344,21 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str) -> Inge
     )
     if named is not None:
         _note_stranger(ticket, named, mail.sender, inbound)
-    _note_problems(ticket, inbound, prepared)
-    link_enterprise(ticket, letter, mail.sender)
+    _note_problems(ticket, inbound, prepared, batch)
+    link_enterprise(ticket, letter, mail.sender, batch)
     ticket.search_text = services.search_text_for(ticket)
-    requester = addresses.single_mailbox(mail.sender)
+    requester = _requester(mail.sender)
     if auto_reasons:
         lifecycle.record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": auto_reasons})
     elif requester.address is None:
         # not exactly one valid mailbox (a crafted From could fan the reply out to others)
         reason = f"发件人地址无效：{requester.problem}"
         lifecycle.record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": [reason]})
-    elif _auto_replies_today(requester.address, now) >= AUTO_REPLIES_PER_SENDER_PER_DAY:
+    elif batch.acks.get(requester.address, 0) >= AUTO_REPLIES_PER_SENDER_PER_DAY:
         lifecycle.record(ticket, "auto_reply_suppressed", at=now, detail={"reasons": ["rate limit"]})
     else:
         _acknowledge(ticket, requester.address)
+        batch.stage(ack=requester.address)
     settle(inbound.id, token, status="ingested", ticket_id=ticket.id, processed_at=now, error=None)
     return IngestResult(inbound.id, ticket.id, "created")
 
@@ -242,7 +377,7 @@ def _system_note(ticket: Ticket, inbound: InboundMail, text: str) -> Message:
     return note
 
 
-def _note_problems(ticket: Ticket, inbound: InboundMail, prepared: Prepared) -> None:
+def _note_problems(ticket: Ticket, inbound: InboundMail, prepared: Prepared, batch: Batch) -> None:
     """Say on the ticket what could not be read, and when the mail's Message-ID was not its own."""
     if prepared.unread:
         note = _system_note(
@@ -255,14 +390,10 @@ def _note_problems(ticket: Ticket, inbound: InboundMail, prepared: Prepared) -> 
             _attach_original(ticket, note, inbound)
         lifecycle.record(ticket, "attachment_problem", detail={"problem": prepared.unread})
     if inbound.message_id:
-        earlier = session.execute(
-            select(InboundMail.id, InboundMail.ticket_id)
-            .where(InboundMail.message_id == inbound.message_id, InboundMail.id < inbound.id)
-            .order_by(InboundMail.id)
-            .limit(1)
-        ).first()
+        earlier = batch.earlier_with_message_id(inbound)
         if earlier is not None:
-            where = f"（工单 ZXZJ#{earlier.ticket_id}）" if earlier.ticket_id else ""
+            earlier_ticket = earlier[1]
+            where = f"（工单 ZXZJ#{earlier_ticket}）" if earlier_ticket else ""
             _system_note(
                 ticket,
                 inbound,
@@ -272,7 +403,7 @@ def _note_problems(ticket: Ticket, inbound: InboundMail, prepared: Prepared) -> 
             lifecycle.record(
                 ticket,
                 "message_id_reused",
-                detail={"message_id": inbound.message_id, "ticket": earlier.ticket_id},
+                detail={"message_id": inbound.message_id, "ticket": earlier_ticket},
             )
 
 
@@ -355,12 +486,16 @@ def _wake(ticket: Ticket, received: datetime, now: datetime) -> None:
         )
 
 
-def _add_inbound_message(ticket: Ticket, mail: ParsedMail, inbound: InboundMail, letter: Letter) -> Message:
-    exists = session.scalar(select(Message).where(Message.message_id == mail.message_id))
+def _add_inbound_message(
+    ticket: Ticket, mail: ParsedMail, inbound: InboundMail, letter: dict[str, Any], batch: Batch
+) -> Message:
+    # a Message-ID already on a message (a resent mail, a reused ID) is kept only in the raw mail
+    message_id = mail.message_id[:500] if mail.message_id[:500] not in batch.used_message_ids else None
+    batch.stage(message_id=message_id)
     message = Message(
         ticket=ticket,
         kind=MessageKind.INBOUND.value,
-        message_id=None if exists is not None else mail.message_id[:500],
+        message_id=message_id,
         in_reply_to=mail.in_reply_to,
         sender=mail.sender,
         recipients=", ".join(mail.to + mail.cc)[:2000],
@@ -369,7 +504,7 @@ def _add_inbound_message(ticket: Ticket, mail: ParsedMail, inbound: InboundMail,
         body_html=mail.html,
         inbound_mail_id=inbound.id,
         created_at=inbound.internal_date,
-        letter=letter.to_dict(),  #: this mail's own reading (letters.current merges a ticket's readings)
+        letter=letter,  #: this mail's own reading (letters.current merges a ticket's readings)
     )
     if mail.defects:  # first, so that a long body's preview still shows them
         message.body_text = "【解析提示】" + "；".join(mail.defects) + "\n\n" + mail.text
@@ -435,35 +570,36 @@ def _problem_text(att: MailAttachment) -> str:
     return f"附件无法保存：{att.problem}"
 
 
-def link_enterprise(ticket: Ticket, letter: Letter, sender: str) -> None:
-    found = lookup.candidates(
-        usccs=[str(v) for v in letter.values("uscc")],
-        org_codes=[str(v) for v in letter.values("org_code")],
-        accounts=[str(v) for v in (letter.values("account_names") or [])],
-        names=[str(v) for v in letter.values("company_name")],
-        sender=sender,
+def _evidence(letter: Letter, sender: str) -> lookup.Evidence:
+    """What a letter and its sender say about the enterprise, as `lookup.candidates` takes it."""
+    return (
+        tuple(str(v) for v in letter.values("uscc")),
+        tuple(str(v) for v in letter.values("org_code")),
+        tuple(str(v) for v in (letter.values("account_names") or [])),
+        tuple(str(v) for v in letter.values("company_name")),
+        sender,
     )
+
+
+def link_enterprise(ticket: Ticket, letter: Letter, sender: str, batch: Batch | None = None) -> None:
+    evidence = _evidence(letter, sender)
+    found = batch.enterprises.get(evidence) if batch is not None else None
+    if found is None:
+        usccs, org_codes, accounts, names, _ = evidence
+        found = lookup.candidates(
+            usccs=usccs, org_codes=org_codes, accounts=accounts, names=names, sender=sender
+        )
+        if batch is not None:
+            batch.enterprises[evidence] = found
     if len(found) == 1:
         ticket.enterprise_id = found[0].id
         lifecycle.record(
             ticket, "enterprise_linked", field="enterprise", new=found[0].id, detail={"auto": True}
         )
+        if batch is not None:
+            batch.stage(linked=sender)
     elif found:
         lifecycle.record(ticket, "enterprise_candidates", detail={"ids": [e.id for e in found][:10]})
-
-
-def _auto_replies_today(sender: str, now: datetime) -> int:
-    since = now - timedelta(days=1)
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(OutboundMail)
-            .where(
-                OutboundMail.to_addr == sender, OutboundMail.kind == "ack", OutboundMail.created_at >= since
-            )
-        )
-        or 0
-    )
 
 
 def _acknowledge(ticket: Ticket, address: str) -> None:
@@ -515,49 +651,63 @@ def _headers_only(raw: bytes) -> tuple[str, str]:
     return (sender.lower() if "@" in sender else ""), clean
 
 
-def _fallback_ticket(inbound: InboundMail | None, exc: BaseException, token: str) -> IngestResult:
-    """The pipeline failed: keep the raw mail as an inquiry ticket with the .eml attached and the reason."""
+def _fallback(inbound: InboundMail | None, exc: BaseException, token: str) -> IngestResult:
+    """The pipeline failed: keep the raw mail as an inquiry ticket with the .eml attached and the reason.
+
+    In the caller's transaction, inside a savepoint of its own (the caller commits)."""
     if inbound is None:
         return IngestResult(0, None, "failed", repr(exc))
     inbound_id = inbound.id
     reason = f"{type(exc).__name__}: {exc}"[:1500]
     try:
-        now = utcnow()
-        sender, subject = _headers_only(inbound.raw)
-        ticket = Ticket(
-            type="inquiry",
-            status=TicketStatus.NEW.value,
-            subject=subject or "（无法解析的邮件）",
-            requester_email=sender,
-            received_at=inbound.internal_date,
-            fields={},
-        )
-        session.add(ticket)
-        session.flush()
-        clock.start(ticket, inbound.internal_date)
-        note = _system_note(
-            ticket,
-            inbound,
-            f"这封邮件无法自动解析，原始邮件已作为附件 original.eml 保存。\n原因：{reason}",
-        )
-        _attach_original(ticket, note, inbound)
-        lifecycle.record(ticket, "created", new="inquiry", detail={"fallback": True, "error": reason})
-        ticket.search_text = services.search_text_for(ticket)
-        settle(inbound_id, token, status="ingested", ticket_id=ticket.id, processed_at=now, error=reason)
-        session.commit()
-        return IngestResult(inbound_id, ticket.id, "failed", reason)
+        with session.begin_nested():
+            result = _fallback_ticket(inbound, reason)
+            settle(
+                inbound_id,
+                token,
+                status="ingested",
+                ticket_id=result.ticket_id,
+                processed_at=utcnow(),
+                error=reason,
+            )
+        return result
     except ClaimLost:
-        session.rollback()
         return _not_ours(inbound_id)
     except Exception as second:
-        session.rollback()
         log.exception("fallback ticket for inbound mail %s failed", inbound_id)
         try:
-            settle(inbound_id, token, status="failed", error=f"{reason}; fallback: {second!r}"[:2000])
-            session.commit()
+            with session.begin_nested():
+                settle(inbound_id, token, status="failed", error=f"{reason}; fallback: {second!r}"[:2000])
         except ClaimLost:
-            session.rollback()
+            pass
         return IngestResult(inbound_id, None, "failed", reason)
+
+
+def _fallback_ticket(inbound: InboundMail, reason: str) -> IngestResult:
+    """The inquiry ticket of a mail the pipeline could not handle, from its headers and raw bytes."""
+    sender, subject = _headers_only(inbound.raw)
+    ticket = Ticket(
+        type="inquiry",
+        status=TicketStatus.NEW.value,
+        subject=subject or "（无法解析的邮件）",
+        requester_email=sender,
+        received_at=inbound.internal_date,
+        fields={},
+        messages=[],
+        events=[],
+    )
+    session.add(ticket)
+    session.flush()
+    clock.start(ticket, inbound.internal_date)
+    note = _system_note(
+        ticket,
+        inbound,
+        f"这封邮件无法自动解析，原始邮件已作为附件 original.eml 保存。\n原因：{reason}",
+    )
+    _attach_original(ticket, note, inbound)
+    lifecycle.record(ticket, "created", new="inquiry", detail={"fallback": True, "error": reason})
+    ticket.search_text = services.search_text_for(ticket)
+    return IngestResult(inbound.id, ticket.id, "failed", reason)
 
 
 #: the retry path claims and reads this many stored mails at a time (the sandbox reads them in parallel)
@@ -589,6 +739,16 @@ def ingest_pending(
     return ingest_many(ids, deadline=deadline, progress=progress)
 
 
+def _chunks(candidates: Sequence[int]) -> list[Sequence[int]]:
+    """The candidates in chunks of PENDING_CHUNK, the first ones smaller (2, 4, ...): the workers start
+    sooner and the first tickets are committed after two mails, not a whole chunk."""
+    chunks, start, size = [], 0, min(2, PENDING_CHUNK)
+    while start < len(candidates):
+        chunks.append(candidates[start : start + size])
+        start, size = start + size, min(size * 2, PENDING_CHUNK)
+    return chunks
+
+
 def ingest_many(
     candidates: Sequence[int],
     *,
@@ -604,7 +764,7 @@ def ingest_many(
     box = intake_sandbox()
     budget = float(_settings()["HELPDESK_PARSE_SECONDS"])
     limit = max_attachment_bytes()
-    chunks = [candidates[i : i + PENDING_CHUNK] for i in range(0, len(candidates), PENDING_CHUNK)]
+    chunks = _chunks(candidates)
     results: list[IngestResult] = []
     done = 0
     with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as reader:
@@ -620,9 +780,8 @@ def ingest_many(
             if ahead is not None:
                 size, token, rows, reading = ahead
                 ready = iter(reading.result())
-                for row in rows:
-                    fit = row.attempts <= MAX_ATTEMPTS
-                    results.append(ingest(row, token=token, prepared=next(ready) if fit else None))
+                items = [(row, next(ready) if row.attempts <= MAX_ATTEMPTS else None) for row in rows]
+                results.extend(ingest_chunk(items, token))
                 done += size
                 if progress is not None:
                     progress(done, len(candidates))

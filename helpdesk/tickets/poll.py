@@ -157,19 +157,14 @@ def _poll(
 def _process_batch(
     source: ImapSource, mailbox: Mailbox, batch: list[FetchedMessage], report: PollReport
 ) -> None:
-    """Store the batch (one commit), claim and read it chunk by chunk (in the sandbox, in parallel),
-    ingest each message (one commit each) in UID order, then mark the batch on the server at once."""
-    stored = []
-    for fetched in batch:
-        inbound, created = inbound_mail.store_raw(
-            fetched.raw,
-            internal_date=fetched.internal_date,
-            mailbox_id=mailbox.id,
-            uidvalidity=source.uidvalidity,
-            uid=fetched.uid,
-            commit=False,
-        )
-        stored.append((inbound, created))
+    """Store the batch (one query for its keys, one commit), claim and read it chunk by chunk (in the
+    sandbox, a chunk ahead), ingest each chunk in one transaction (a savepoint per message) in UID
+    order, then mark the batch on the server at once, after those commits."""
+    stored = inbound_mail.store_many(
+        [(fetched.raw, fetched.internal_date, fetched.uid) for fetched in batch],
+        mailbox_id=mailbox.id,
+        uidvalidity=source.uidvalidity,
+    )
     mailbox.last_uid = max(mailbox.last_uid, *(f.uid for f in batch))
     session.commit()
     todo = [inbound.id for inbound, created in stored if created or inbound.status != "ingested"]

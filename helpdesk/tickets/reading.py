@@ -34,6 +34,12 @@ class Prepared:
     mail: ParsedMail
     letter: Letter
     unread: str = ""  #: why the attachments' content was not read ("" when it was)
+    #: letter.to_dict(), made in the worker: the committing process has enough to do
+    letter_dict: dict[str, Any] | None = None
+
+    def letter_json(self) -> dict[str, Any]:
+        prepared = self
+        return prepared.letter_dict if prepared.letter_dict is not None else prepared.letter.to_dict()
 
 
 #: a letter is a page or two (a quoted chain a few more): the reader gets at most this much of a
@@ -53,13 +59,15 @@ def _for_letter(mail: ParsedMail, *, attachments: bool = True) -> ParsedMail:
 def prepare(raw: bytes, max_attachment_bytes: int) -> Prepared:
     """The pure, CPU-bound part of intake (parse + read the letter without OCR); runs in the sandbox."""
     mail = parse_mail(raw, max_attachment_bytes=max_attachment_bytes)
-    return Prepared(mail, read_letter(_for_letter(mail), ocr=False))
+    letter = read_letter(_for_letter(mail), ocr=False)
+    return Prepared(mail, letter, letter_dict=letter.to_dict())
 
 
 def prepare_body_only(raw: bytes, max_attachment_bytes: int, unread: str) -> Prepared:
     """The fallback when reading the attachments overran: the letter from the mail's own text."""
     mail = parse_mail(raw, max_attachment_bytes=max_attachment_bytes)
-    return Prepared(mail, read_letter(_for_letter(mail, attachments=False), ocr=False), unread)
+    letter = read_letter(_for_letter(mail, attachments=False), ocr=False)
+    return Prepared(mail, letter, unread, letter.to_dict())
 
 
 def max_attachment_bytes() -> int:
