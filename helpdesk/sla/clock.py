@@ -538,6 +538,7 @@ class Rewrite(NamedTuple):
 _REWRITTEN = ("due_at", "warn_at", "budget_minutes", "remaining_minutes", "provisional", "explanation",
               "policy", "calendar_version")  # fmt: skip
 _BULK_ROWS = 20_000  #: clocks per statement on PostgreSQL (arrays of this length as parameters)
+_SQLITE_CACHE_KB = 131_072  #: SQLite's page cache during a bulk write (KiB)
 
 
 def write_recomputed(rewrites: list[Rewrite]) -> tuple[int, int]:
@@ -553,7 +554,14 @@ def write_recomputed(rewrites: list[Rewrite]) -> tuple[int, int]:
     connection = session().connection()
     if connection.dialect.name == "postgresql":
         return _write_postgresql(connection, rewrites)
-    return _write_executemany(rewrites)
+    # SQLite's page cache (2 MB by default) is far smaller than the clocks' and tickets' pages and
+    # indexes that 100,000 rewrites touch; a larger one for this write saves re-reading them
+    cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+    connection.exec_driver_sql(f"PRAGMA cache_size = {-_SQLITE_CACHE_KB}")
+    try:
+        return _write_executemany(rewrites)
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
 
 
 def _write_postgresql(connection: Any, rewrites: list[Rewrite]) -> tuple[int, int]:
@@ -593,80 +601,50 @@ def _write_postgresql(connection: Any, rewrites: list[Rewrite]) -> tuple[int, in
 def _write_executemany(rewrites: list[Rewrite]) -> tuple[int, int]:
     """SQLite: one executemany UPDATE by primary key for the moved clocks (its row count is the moved
     count), one for the others, one for the running clocks' tickets (guarded by the clock holding the
-    new explanation, i.e. written)."""
-    from sqlalchemy import bindparam, column, exists, table, update  # only this path needs them
-
-    c = SlaClock.__table__.c
-    guarded = (
-        update(SlaClock.__table__)
-        .where(
-            c.id == bindparam("b_id"),
-            c.stopped_at.is_(None),
-            c.explanation.is_not_distinct_from(bindparam("b_read", type_=c.explanation.type)),
-        )
-        .values({name: bindparam(f"b_{name}", type_=c[name].type) for name in _REWRITTEN})
-    )
+    new explanation, i.e. written). The parameters are made here as the driver takes them (times as
+    SQLAlchemy stores them on SQLite, "YYYY-MM-DD HH:MM:SS.ffffff" UTC, so that they compare as text
+    with every other stored time): SQLAlchemy's per-value processing cost more than the UPDATEs."""
+    connection = session().connection()
+    sets = ", ".join(f"{name} = ?" for name in _REWRITTEN)
+    clocks = f"UPDATE sla_clocks SET {sets} WHERE id = ? AND stopped_at IS NULL AND explanation IS ?"
     moved = rewritten = 0
     for group in (True, False):
         params = [
-            {"b_id": r.id, "b_read": r.read_explanation} | {f"b_{n}": getattr(r, n) for n in _REWRITTEN}
+            (
+                _sqlite_time(r.due_at),
+                _sqlite_time(r.warn_at),
+                r.budget_minutes,
+                r.remaining_minutes,
+                r.provisional,
+                r.explanation,
+                r.policy,
+                r.calendar_version,
+                r.id,
+                r.read_explanation,
+            )  # fmt: skip
             for r in rewrites
             if r.moved is group
         ]
         if params:
-            count = _executemany(guarded, params)
+            count = connection.exec_driver_sql(clocks, params).rowcount
             rewritten += count
             moved += count if group else 0
-    tickets = table("tickets", column("id"), column("sla_clock_no"), column("due_at"), column("warn_at"))
-    t = tickets.c
     copies = (
-        update(tickets)
-        .where(
-            t.id == bindparam("b_ticket"),
-            t.sla_clock_no == bindparam("b_no"),
-            exists().where(
-                c.id == bindparam("b_id"),
-                c.stopped_at.is_(None),
-                c.explanation == bindparam("b_explanation", type_=c.explanation.type),
-            ),
-        )
-        .values(
-            due_at=bindparam("b_due", type_=c.due_at.type), warn_at=bindparam("b_warn", type_=c.warn_at.type)
-        )
+        "UPDATE tickets SET due_at = ?, warn_at = ? WHERE id = ? AND sla_clock_no = ? AND EXISTS "
+        "(SELECT 1 FROM sla_clocks WHERE id = ? AND stopped_at IS NULL AND explanation IS ?)"
     )
     params = [
-        {
-            "b_ticket": r.ticket_id,
-            "b_no": r.clock_no,
-            "b_id": r.id,
-            "b_explanation": r.explanation,
-            "b_due": r.due_at,
-            "b_warn": r.warn_at,
-        }  # fmt: skip
+        (_sqlite_time(r.due_at), _sqlite_time(r.warn_at), r.ticket_id, r.clock_no, r.id, r.explanation)
         for r in rewrites
         if r.running
     ]
     if params:
-        _executemany(copies, params)
+        connection.exec_driver_sql(copies, params)
     return moved, rewritten
 
 
-def _executemany(statement: Any, params: list[dict[str, Any]]) -> int:
-    """Run `statement` once per parameter set through the driver's executemany, in the session's
-    transaction; returns the rows it changed.
-
-    The same as session.execute(statement, params) minus SQLAlchemy's per-row parameter handling, which
-    costs more than the UPDATE itself at 100,000 rows: the values are converted here with the types'
-    own bind processors (e.g. UTCDateTime) and handed to the driver as it expects them.
-    """
-    connection = session().connection()
-    dialect = connection.dialect
-    compiled = statement.compile(dialect=dialect)
-    binds = {b.key: b for b in compiled.binds.values()}
-    names = list(compiled.positiontup) if compiled.positional else list(binds)
-    convert = [(n, binds[n].type.bind_processor(dialect)) for n in names]
-    if compiled.positional:
-        rows: list[Any] = [tuple(p(r[n]) if p else r[n] for n, p in convert) for r in params]
-    else:
-        rows = [{n: p(r[n]) if p else r[n] for n, p in convert} for r in params]
-    return connection.exec_driver_sql(str(compiled), rows).rowcount
+def _sqlite_time(at: datetime | None) -> str | None:
+    """An aware time as helpdesk.db.UTCDateTime stores it on SQLite (UTC, microseconds always written)."""
+    if at is None:
+        return None
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
