@@ -647,4 +647,7 @@ def _sqlite_time(at: datetime | None) -> str | None:
     """An aware time as helpdesk.db.UTCDateTime stores it on SQLite (UTC, microseconds always written)."""
     if at is None:
         return None
+    text = at.isoformat(" ", "microseconds")
+    if text.endswith("+00:00"):  # the computed times are UTC already: no conversion per value
+        return text[:-6]
     return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")

@@ -46,7 +46,7 @@ class _Read(NamedTuple):
 
 def _utc(text: str | None) -> datetime | None:
     """A time as SQLite holds it (UTC text), aware."""
-    return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
+    return None if text is None else datetime.fromisoformat(text + "+00:00")  # one C call, no replace()
 
 
 @dataclass(frozen=True)

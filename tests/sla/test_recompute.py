@@ -4,6 +4,7 @@ figures as each clock's own computation, the moved count exact, and a clock chan
 from __future__ import annotations
 
 import random
+import re
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -135,3 +136,22 @@ def test_a_recompute_written_in_several_statements_counts_and_writes_the_same(ap
         own = {k: getattr(ticket.clock, k) for k in FIGURES} | {"copy": (ticket.due_at, ticket.warn_at)}
         session.rollback()
         assert after[tid] == own, tid
+
+
+def test_recomputed_times_are_stored_as_every_other_time_is(app, users):
+    """On SQLite times are text and compare as text: the bulk write must store them in the format the
+    ORM writes (microseconds always), or a deadline equal to "now" would compare as before it."""
+    from sqlalchemy import text
+
+    ids = open_tickets(random.Random(8), 12)
+    orm_written = session.execute(text("SELECT started_at FROM sla_clocks ORDER BY id")).scalars().all()
+    result = service.set_day(date(2026, 9, 24), "off", by=users["admin"])
+    assert result.moved > 0
+    stored = session.execute(
+        text("SELECT c.due_at, t.due_at FROM sla_clocks c JOIN tickets t ON t.id = c.ticket_id WHERE c.paused_at IS NULL")
+    ).all()  # fmt: skip
+    if session.get_bind().dialect.name == "sqlite":
+        pattern = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
+        assert all(pattern.fullmatch(v) for v in orm_written)
+        assert stored and all(pattern.fullmatch(a) and a == b for a, b in stored)
+    assert len(stored) == sum(1 for tid in ids if figures(tid)["copy"][0] is not None)
