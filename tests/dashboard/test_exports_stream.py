@@ -68,7 +68,7 @@ def test_every_text_stays_text_and_odd_characters_survive():
 
     from helpdesk import xlsx
 
-    texts = ["=1+1", "+86 10", "-3", "@SUM(A1)", " 前后空格 ", "A&B <c> \"d\"", "响铃\x07字符"]
+    texts = ["=1+1", "+86 10", "-3", "@SUM(A1)", " 前后空格 ", 'A&B <c> "d"', "响铃\x07字符"]
     rows = [[t, n, True, date(2026, 3, 2)] for n, t in enumerate(texts)]
     sheet = xlsx.Sheet("表", ["文本", "数", "布尔", "日期"], rows, widths=[20, 8, 8, 12], formats=[None, "0", None, "yyyy-mm-dd"])  # fmt: skip
     book = load_workbook(io.BytesIO(xlsx.workbook_bytes([sheet])))["表"]
