@@ -143,13 +143,25 @@ def recompute_open(*, window: tuple[date, date] | None = None, ticket_type: str 
             policy = stored.get(row.ticket_type) or clock.default_policy(row.ticket_type)
             entry = counters[row.ticket_type] = (policy, clock.counter_for(policy))
         policy, counter = entry
-        values = clock.clock_values(row, policy, counter, rebudget=True)
-        old = (row.due_at, row.warn_at, row.budget_minutes, row.remaining_minutes, row.provisional,
-               row.explanation, row.policy)  # fmt: skip
-        new = tuple(values.get(k, was) for k, was in zip(_COMPARED, old, strict=True))
-        if new == old:
-            continue
-        due, warn, budget, remaining, provisional, explanation, mode = new
+        if row.paused_at is None and row.resumed_at is None:
+            # a fresh clock (most of them): clock_values' fresh branch inline, without its dict
+            fresh = counter.fresh(row.started_at)
+            due, warn, budget, provisional, _received = fresh
+            remaining, mode, version = row.remaining_minutes, policy.mode, counter.cal.version
+            explanation = counter.explanation(fresh)
+            if (due, warn, budget, provisional, explanation, mode) == (
+                row.due_at, row.warn_at, row.budget_minutes, row.provisional, row.explanation, row.policy
+            ):  # fmt: skip
+                continue
+        else:
+            values = clock.clock_values(row, policy, counter, rebudget=True)
+            old = (row.due_at, row.warn_at, row.budget_minutes, row.remaining_minutes, row.provisional,
+                   row.explanation, row.policy)  # fmt: skip
+            new = tuple(values.get(k, was) for k, was in zip(_COMPARED, old, strict=True))
+            if new == old:
+                continue
+            due, warn, budget, remaining, provisional, explanation, mode = new
+            version = values["calendar_version"]
         cleared += bool(row.provisional) and provisional is False
         rewrites.append(
             clock.Rewrite(
@@ -164,7 +176,7 @@ def recompute_open(*, window: tuple[date, date] | None = None, ticket_type: str 
                 provisional,
                 explanation,
                 mode,
-                values["calendar_version"],
+                version,
                 due != row.due_at,
                 row.paused_at is None,
             )  # fmt: skip
