@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from helpdesk.auth import admin_actions, services, two_factor
 from helpdesk.auth.forms import UserForm
@@ -159,8 +159,45 @@ def mail() -> Any:
         .limit(100)
     ).all()
     return render_template(
-        "admin/mail.html", boxes=boxes, failed_in=failed_in, waiting=waiting, failed_out=failed_out
+        "admin/mail.html",
+        boxes=boxes,
+        failed_in=failed_in,
+        waiting=waiting,
+        failed_out=failed_out,
+        backlog=mail_backlog_counts(),
     )
+
+
+def mail_backlog_counts() -> dict[str, int]:
+    """The mail still to do: stored but not yet a ticket (and of those, claimed by a path now), failed,
+    and tickets whose scans wait for OCR; a few indexed counts, cheap enough to poll every few seconds."""
+    from helpdesk.mail.models import InboundMail
+    from helpdesk.tickets.models import Ticket
+
+    by_status = dict(
+        session.execute(
+            select(InboundMail.status, func.count())
+            .where(InboundMail.status.in_(("stored", "failed")))
+            .group_by(InboundMail.status)
+        ).all()
+    )
+    claimed = session.scalar(
+        select(func.count()).where(InboundMail.status == "stored", InboundMail.claim_token.is_not(None))
+    )
+    ocr = session.scalar(select(func.count()).select_from(Ticket).where(Ticket.ocr_pending.is_(True)))
+    return {
+        "stored": by_status.get("stored", 0),
+        "claimed": claimed or 0,
+        "failed": by_status.get("failed", 0),
+        "ocr_pending": ocr or 0,
+    }
+
+
+@bp.get("/mail/backlog")
+@requires(Role.ADMIN)
+def mail_backlog() -> Any:
+    """The backlog figures of the mail page as JSON (its script polls this every few seconds)."""
+    return jsonify(mail_backlog_counts())
 
 
 @bp.post("/mail/outbox/<int:mail_id>/retry")

@@ -254,7 +254,7 @@ def export(what: str, fmt: str) -> Any:
     report = _report(_now())
     tables = exports.report_tables(report) if what == "report" else [exports.breach_table(report)]
     if fmt == "xlsx":
-        body, mime = exports.to_xlsx(tables), exports.XLSX_MIME
+        body, mime = exports.iter_xlsx(tables), exports.XLSX_MIME
     else:
         body, mime = exports.iter_csv(tables[0]), exports.CSV_MIME
     stem = "sla-report" if what == "report" else "sla-breaches"

@@ -18,6 +18,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    stream_with_context,
     url_for,
 )
 from flask_login import current_user
@@ -185,7 +186,7 @@ def export_download() -> Any:
     mime = "text/csv; charset=utf-8" if fmt == "csv" else (
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     )  # fmt: skip
-    response = Response(data, mimetype=mime)
+    response = Response(stream_with_context(data), mimetype=mime)  # rows are read as the file is sent
     from urllib.parse import quote
 
     ascii_name = f"changes_{since:%Y%m%d}.{fmt}"

@@ -573,3 +573,146 @@ def _hours(minutes: int | None) -> str:
     hours, rest = divmod(abs(minutes), 60)
     sign = "-" if minutes < 0 else ""
     return f"{sign}{hours} 小时 {rest} 分" if rest else f"{sign}{hours} 小时"
+
+
+# ------------------------------------------------------------------------- many clocks at once
+#
+# The bulk write of a recompute (sla.recompute computes the figures): the clocks' rows and the
+# tickets' copies, in a few statements, each clock only if it is still as it was read.
+
+
+class Rewrite(NamedTuple):
+    """The new figures of one clock, with what was read of it (the guard of its write)."""
+
+    id: int
+    ticket_id: int
+    clock_no: int
+    read_explanation: str | None  #: the clock as read: every start, pause and resume rewrites it
+    due_at: datetime | None
+    warn_at: datetime | None
+    budget_minutes: int | None
+    remaining_minutes: int | None
+    provisional: bool | None
+    explanation: str | None
+    policy: str | None
+    calendar_version: str | None
+    moved: bool  #: due_at differs from the one read
+    running: bool  #: not paused: the ticket holds copies of its due_at / warn_at
+
+
+_REWRITTEN = ("due_at", "warn_at", "budget_minutes", "remaining_minutes", "provisional", "explanation",
+              "policy", "calendar_version")  # fmt: skip
+_BULK_ROWS = 20_000  #: clocks per statement on PostgreSQL (arrays of this length as parameters)
+_SQLITE_CACHE_KB = 131_072  #: SQLite's page cache during a bulk write (KiB)
+
+
+def write_recomputed(rewrites: list[Rewrite]) -> tuple[int, int]:
+    """Write recomputed clocks and their tickets' copies; returns (moved, rewritten), as written.
+
+    Each clock is written only if it is as it was read (its explanation, not stopped): a clock paused,
+    resumed or stopped meanwhile was computed by its own transaction and is left alone, and not
+    counted, so the moved count is exact. A ticket's due_at / warn_at follow its running clock when
+    that clock was written. Flushes nothing and never commits (the caller's unit of work does).
+    """
+    if not rewrites:
+        return 0, 0
+    connection = session().connection()
+    if connection.dialect.name == "postgresql":
+        return _write_postgresql(connection, rewrites)
+    # SQLite's page cache (2 MB by default) is far smaller than the clocks' and tickets' pages and
+    # indexes that 100,000 rewrites touch; a larger one for this write saves re-reading them
+    cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+    connection.exec_driver_sql(f"PRAGMA cache_size = {-_SQLITE_CACHE_KB}")
+    try:
+        return _write_executemany(rewrites)
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
+
+
+def _write_postgresql(connection: Any, rewrites: list[Rewrite]) -> tuple[int, int]:
+    """One statement per 20,000 clocks: the figures as arrays (unnest), the clocks' UPDATE and the
+    tickets' UPDATE as data-modifying CTEs, the counts from the clocks' RETURNING."""
+    columns = (
+        ("id", "integer"), ("ticket_id", "integer"), ("clock_no", "integer"), ("read_explanation", "text"),
+        ("due_at", "timestamptz"), ("warn_at", "timestamptz"), ("budget_minutes", "integer"),
+        ("remaining_minutes", "integer"), ("provisional", "boolean"), ("explanation", "text"),
+        ("policy", "text"), ("calendar_version", "text"), ("moved", "boolean"), ("running", "boolean"),
+    )  # fmt: skip
+    arrays = ", ".join(f"%({name})s::{kind}[]" for name, kind in columns)
+    names = ", ".join(name for name, _kind in columns)
+    sets = ", ".join(f"{name} = s.{name}" for name in _REWRITTEN)
+    sql = (
+        f"WITH s AS (SELECT * FROM unnest({arrays}) AS s({names})), "
+        f"written AS (UPDATE sla_clocks AS c SET {sets} FROM s "
+        "WHERE c.id = s.id AND c.stopped_at IS NULL AND c.explanation IS NOT DISTINCT FROM s.read_explanation "
+        "RETURNING s.ticket_id, s.clock_no, s.due_at, s.warn_at, s.moved, s.running), "
+        "copies AS (UPDATE tickets AS t SET due_at = w.due_at, warn_at = w.warn_at FROM written AS w "
+        "WHERE w.running AND t.id = w.ticket_id AND t.sla_clock_no = w.clock_no) "
+        "SELECT count(*), count(*) FILTER (WHERE moved) FROM written"
+    )
+    moved = rewritten = 0
+    for first in range(0, len(rewrites), _BULK_ROWS):
+        chunk = rewrites[first : first + _BULK_ROWS]
+        params = {
+            name: list(values)
+            for (name, _kind), values in zip(columns, zip(*chunk, strict=True), strict=True)
+        }
+        count, count_moved = connection.exec_driver_sql(sql, params).one()
+        rewritten += count
+        moved += count_moved
+    return moved, rewritten
+
+
+def _write_executemany(rewrites: list[Rewrite]) -> tuple[int, int]:
+    """SQLite: one executemany UPDATE by primary key for the moved clocks (its row count is the moved
+    count), one for the others, one for the running clocks' tickets (guarded by the clock holding the
+    new explanation, i.e. written). The parameters are made here as the driver takes them (times as
+    SQLAlchemy stores them on SQLite, "YYYY-MM-DD HH:MM:SS.ffffff" UTC, so that they compare as text
+    with every other stored time): SQLAlchemy's per-value processing cost more than the UPDATEs."""
+    connection = session().connection()
+    sets = ", ".join(f"{name} = ?" for name in _REWRITTEN)
+    clocks = f"UPDATE sla_clocks SET {sets} WHERE id = ? AND stopped_at IS NULL AND explanation IS ?"
+    moved = rewritten = 0
+    for group in (True, False):
+        params = [
+            (
+                _sqlite_time(r.due_at),
+                _sqlite_time(r.warn_at),
+                r.budget_minutes,
+                r.remaining_minutes,
+                r.provisional,
+                r.explanation,
+                r.policy,
+                r.calendar_version,
+                r.id,
+                r.read_explanation,
+            )  # fmt: skip
+            for r in rewrites
+            if r.moved is group
+        ]
+        if params:
+            count = connection.exec_driver_sql(clocks, params).rowcount
+            rewritten += count
+            moved += count if group else 0
+    copies = (
+        "UPDATE tickets SET due_at = ?, warn_at = ? WHERE id = ? AND sla_clock_no = ? AND EXISTS "
+        "(SELECT 1 FROM sla_clocks WHERE id = ? AND stopped_at IS NULL AND explanation IS ?)"
+    )
+    params = [
+        (_sqlite_time(r.due_at), _sqlite_time(r.warn_at), r.ticket_id, r.clock_no, r.id, r.explanation)
+        for r in rewrites
+        if r.running
+    ]
+    if params:
+        connection.exec_driver_sql(copies, params)
+    return moved, rewritten
+
+
+def _sqlite_time(at: datetime | None) -> str | None:
+    """An aware time as helpdesk.db.UTCDateTime stores it on SQLite (UTC, microseconds always written)."""
+    if at is None:
+        return None
+    text = at.isoformat(" ", "microseconds")
+    if text.endswith("+00:00"):  # the computed times are UTC already: no conversion per value
+        return text[:-6]
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")

@@ -89,8 +89,14 @@ class SlaClock(Base):
 
     __table_args__ = (
         UniqueConstraint("ticket_id", "clock_no"),
-        # the report reads the clocks stopped in a period
-        Index("ix_sla_clocks_stopped_at", "stopped_at"),
+        # the report reads the clocks stopped in a period; partial, so that SQLite's planner never
+        # takes it for the tick's "stopped_at IS NULL" (every running clock)
+        Index(
+            "ix_sla_clocks_stopped_at",
+            "stopped_at",
+            postgresql_where=text("stopped_at IS NOT NULL"),
+            sqlite_where=text("stopped_at IS NOT NULL"),
+        ),
         # the SLA tick: running clocks not yet warned / breached, by deadline
         Index(
             "ix_sla_clocks_warn_due",

@@ -61,3 +61,19 @@ def test_records_xlsx_keeps_dates_codes_as_text_and_formula_like_values_as_text(
     assert cells[7].value == "=1+1" and cells[7].data_type == "s"
     assert cells[8].value == "007" and cells[8].number_format == "@"
     assert [c.value for c in sheet[1]][:3] == ["办理时间", "工单号", "操作"] and sheet[1][0].font.bold
+
+
+def test_every_text_stays_text_and_odd_characters_survive():
+    from datetime import date
+
+    from helpdesk import xlsx
+
+    texts = ["=1+1", "+86 10", "-3", "@SUM(A1)", " 前后空格 ", 'A&B <c> "d"', "响铃\x07字符"]
+    rows = [[t, n, True, date(2026, 3, 2)] for n, t in enumerate(texts)]
+    sheet = xlsx.Sheet("表", ["文本", "数", "布尔", "日期"], rows, widths=[20, 8, 8, 12], formats=[None, "0", None, "yyyy-mm-dd"])  # fmt: skip
+    book = load_workbook(io.BytesIO(xlsx.workbook_bytes([sheet])))["表"]
+    got = [[c.value for c in r] for r in book.iter_rows(min_row=2)]
+    want = [[t.replace("\x07", ""), n, True, datetime(2026, 3, 2)] for n, t in enumerate(texts)]
+    assert got == want
+    assert all(r[0].data_type == "s" for r in book.iter_rows(min_row=2))
+    assert sheet.written == len(texts) and book.auto_filter.ref == f"A1:D{len(texts) + 1}"

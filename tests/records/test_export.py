@@ -75,3 +75,40 @@ def test_values_from_letters_never_become_spreadsheet_formulas():
     assert "'=HYPERLINK" in text and "'@SUM" in text and ",-12," in text
     sheet = load_workbook(io.BytesIO(export.to_xlsx([row]))).active
     assert sheet["D2"].data_type == "s" and sheet["D2"].value.startswith("=HYPERLINK")
+
+
+def test_streamed_download_holds_the_same_rows_as_the_whole_export(app, users, admin_client):
+    """1,200 audit rows (more than one fetch batch and one 500-row chunk): the CSV streamed to the
+    response equals the whole file, row for row, and the streamed XLSX has the same cells."""
+    from datetime import UTC, datetime
+
+    from helpdesk.records import export as records_export
+    from helpdesk.records.models import AuditEntry
+
+    ent = make_enterprise(accounts=("zxkt_stream",))
+    first = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    for i in range(1200):
+        session.add(AuditEntry(at=first + timedelta(minutes=i), actor_id=users["agent"].id, enterprise_id=ent.id,
+                               action="change", entity="enterprise", entity_id=str(ent.id), field="uscc",
+                               before=f"00{i}", after="=1+1" if i % 100 == 0 else f"新值{i}"))  # fmt: skip
+    session.commit()
+    records_export.BATCH, batch = 250, records_export.BATCH  # several fetches per export
+    try:
+        response = admin_client.get("/records/export/download?since=2026-03-01&until=2026-03-31&format=csv")
+        streamed = b"".join(response.response)  # the chunks as the server sends them
+        xlsx_data = admin_client.get(
+            "/records/export/download?since=2026-03-01&until=2026-03-31&format=xlsx"
+        ).data
+    finally:
+        records_export.BATCH = batch
+    tz = app.config["HELPDESK"].timezone
+    whole, _name, count = export.export(date(2026, 3, 1), date(2026, 3, 31), "csv", tz)
+    assert response.is_streamed and count == 1200 and streamed == whole
+    lines = streamed.decode("utf-8-sig").splitlines()
+    assert len(lines) == 1201 and "'=1+1" in lines[1]
+    sheet = load_workbook(io.BytesIO(xlsx_data)).active
+    rows = list(sheet.iter_rows(min_row=2, values_only=True))
+    expected = export.changes_between(export.local_midnight(date(2026, 3, 1), tz),
+                                      export.local_midnight(date(2026, 4, 1), tz), tz)  # fmt: skip
+    assert len(rows) == 1200 and [tuple(None if v == "" else v for v in r.cells()) for r in expected] == rows
+    assert sheet["H2"].value == "000" and sheet["I2"].value == "=1+1" and sheet["I2"].data_type == "s"

@@ -4,6 +4,7 @@ figures as each clock's own computation, the moved count exact, and a clock chan
 from __future__ import annotations
 
 import random
+import re
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 
 from helpdesk.db import session
-from helpdesk.sla import clock, recompute, service
+from helpdesk.sla import clock, service
 from helpdesk.sla.models import SlaClock
 from helpdesk.tickets import lifecycle
 from helpdesk.tickets.models import Ticket, TicketStatus
@@ -87,9 +88,9 @@ def test_a_clock_changed_meanwhile_is_left_alone_and_not_counted(app, users, mon
     ids = [make_ticket(received_at=at("2026-09-22 10:00") + timedelta(hours=i)).id for i in range(4)]
     victim = ids[1]
     victim_clock = session.scalar(select(SlaClock.id).where(SlaClock.ticket_id == victim))
-    write = recompute._write_staged
+    write = clock.write_recomputed
 
-    def paused_by_another_transaction() -> tuple[int, int]:
+    def paused_by_another_transaction(rewrites: list[clock.Rewrite]) -> tuple[int, int]:
         # between the read and the write, the ticket's own transaction pauses its clock
         session.execute(
             update(SlaClock)
@@ -103,9 +104,9 @@ def test_a_clock_changed_meanwhile_is_left_alone_and_not_counted(app, users, mon
             .values(due_at=None, warn_at=None)
             .execution_options(synchronize_session=False)
         )
-        return write()
+        return write(rewrites)
 
-    monkeypatch.setattr(recompute, "_write_staged", paused_by_another_transaction)
+    monkeypatch.setattr(clock, "write_recomputed", paused_by_another_transaction)
     untouched = figures(victim)["due_at"]
     result = service.set_day(date(2026, 9, 23), "off", by=users["admin"])
     assert (result.checked, result.moved, result.changed) == (4, 3, 3)
@@ -116,3 +117,41 @@ def test_a_clock_changed_meanwhile_is_left_alone_and_not_counted(app, users, mon
     for tid in ids:
         if tid != victim:
             assert figures(tid)["due_at"] != untouched
+
+
+def test_a_recompute_written_in_several_statements_counts_and_writes_the_same(app, users, monkeypatch):
+    """PostgreSQL writes 20,000 clocks a statement: with 2 a statement, the moved clocks of 40 tickets take several, and
+    the figures and the moved count are those of each clock's own computation."""
+    monkeypatch.setattr(clock, "_BULK_ROWS", 2)
+    rng = random.Random(21)
+    ids = open_tickets(rng, 40)
+    before = {tid: figures(tid)["due_at"] for tid in ids}
+    result = service.set_day(date(2026, 9, 24), "off", by=users["admin"])
+    after = {tid: figures(tid) for tid in ids}
+    assert result.moved == sum(before[tid] != after[tid]["due_at"] for tid in ids) > 2
+    for tid in rng.sample(ids, 12):
+        ticket = session.get(Ticket, tid)
+        clock.recompute(ticket)
+        session.flush()
+        own = {k: getattr(ticket.clock, k) for k in FIGURES} | {"copy": (ticket.due_at, ticket.warn_at)}
+        session.rollback()
+        assert after[tid] == own, tid
+
+
+def test_recomputed_times_are_stored_as_every_other_time_is(app, users):
+    """On SQLite times are text and compare as text: the bulk write must store them in the format the
+    ORM writes (microseconds always), or a deadline equal to "now" would compare as before it."""
+    from sqlalchemy import text
+
+    ids = open_tickets(random.Random(8), 12)
+    orm_written = session.execute(text("SELECT started_at FROM sla_clocks ORDER BY id")).scalars().all()
+    result = service.set_day(date(2026, 9, 24), "off", by=users["admin"])
+    assert result.moved > 0
+    stored = session.execute(
+        text("SELECT c.due_at, t.due_at FROM sla_clocks c JOIN tickets t ON t.id = c.ticket_id WHERE c.paused_at IS NULL")
+    ).all()  # fmt: skip
+    if session.get_bind().dialect.name == "sqlite":
+        pattern = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
+        assert all(pattern.fullmatch(v) for v in orm_written)
+        assert stored and all(pattern.fullmatch(a) and a == b for a, b in stored)
+    assert len(stored) == sum(1 for tid in ids if figures(tid)["copy"][0] is not None)
