@@ -138,3 +138,26 @@ def test_an_account_slip_gets_a_did_you_mean(app, written):
         if c["code"] in ("records_accounts", "records_cancel_target")
     ]
     assert messages and all(f"您是否指 {expected}" in m for m in messages)
+
+
+def test_the_edited_resolution_reply_is_what_the_enterprise_receives(app, acme, agent_client, smtp):
+    from helpdesk.mail import outbox
+
+    ticket = make_ticket("unbind", enterprise=acme, company_name=acme.name, account_names=["hengda1", "zxkt_hengda2"],
+                         account_count=2, target_accounts=["hengda1"])  # fmt: skip
+    session.commit()
+    token = page_csrf(agent_client, f"/tickets/{ticket.id}")
+    form = {"csrf_token": token, "action": "unbind", "account": "hengda1", "version": ticket.version}
+    agent_client.post(f"/records/tickets/{ticket.id}/resolve/preview", data=form)
+    edited = "苏州恒达贸易有限公司：\n\n已为您解绑 hengda1。如有疑问请回复本邮件。（客服在预览中改写）"
+    response = agent_client.post(f"/records/tickets/{ticket.id}/resolve",
+                                 data={**form, "reply": edited, "checks": findings.gate_fingerprint([])})  # fmt: skip
+    assert response.status_code == 302
+    settings = outbox.SmtpSettings(host=smtp.host, port=smtp.port, security="none", sender="zxzj@ec.com.cn",
+                                   attachments_dir=str(app.config["HELPDESK"].attachments_dir))  # fmt: skip
+    assert outbox.send_pending(settings) == 1
+    (received,) = smtp.wait_for(1)
+    body = received.message.get_body(("plain",)).get_content()
+    assert edited in body.replace("\r\n", "\n")
+    assert "已解绑账号 hengda1" not in body  # the generated wording was replaced, not appended
+    assert received.message["To"] and ticket.requester_email in received.message["To"]
