@@ -212,17 +212,7 @@ def ingest(
         if not won:
             return _not_ours(inbound_id)
     inbound = session.get(InboundMail, inbound_id) or inbound
-    if inbound.raw_removed_at is not None:  # retention emptied it: there is nothing left to read
-        from helpdesk.tickets.retention import removed_raw_text
-
-        reason = removed_raw_text(inbound)
-        try:  # settled as ignored, so that it is not retried or counted as failed for ever
-            settle(inbound_id, token, status="ignored", error=reason)
-            session.commit()
-        except ClaimLost:
-            session.rollback()
-        return IngestResult(inbound_id, inbound.ticket_id, "removed", reason)
-    if prepared is None and inbound.attempts <= MAX_ATTEMPTS:
+    if prepared is None and inbound.attempts <= MAX_ATTEMPTS and inbound.raw_removed_at is None:
         raw = inbound.raw
         session.commit()  # hold no transaction (on SQLite: no write lock) while the sandbox reads
         prepared = prepare_all([raw])[0]
@@ -262,6 +252,18 @@ def _ingest_one(
     row: InboundMail, prepared: Prepared | BaseException | None, token: str, batch: Batch
 ) -> IngestResult:
     inbound_id = row.id
+    if row.raw_removed_at is not None:  # retention emptied it: there is nothing left to read
+        from helpdesk.tickets.retention import removed_raw_text
+
+        reason = removed_raw_text(row)
+        try:  # settled as ignored, so that it is not retried or counted as failed for ever
+            with session.begin_nested():
+                settle(inbound_id, token, status="ignored", error=reason)
+        except ClaimLost:
+            return _not_ours(inbound_id)
+        result = IngestResult(inbound_id, row.ticket_id, "removed", reason)
+        batch.done(inbound_id, result)
+        return result
     try:
         with session.begin_nested():
             if row.attempts > MAX_ATTEMPTS:
