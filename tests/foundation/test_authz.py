@@ -18,7 +18,7 @@ BLUEPRINT_MINIMUM = {
     "tickets": Role.AGENT,
     "auth": Role.AGENT,
 }
-PUBLIC = {"static", "auth.login"}
+PUBLIC = {"static", "auth.login", "ops.healthz", "ops.readyz", "ops.metrics"}
 ROLES = {"agent": Role.AGENT, "supervisor": Role.SUPERVISOR, "admin": Role.ADMIN}
 
 
