@@ -66,7 +66,9 @@ def create_user_command(
 def worker() -> None:
     """Run the background jobs (mail poll, outbox, SLA warnings, OCR) until interrupted."""
     from helpdesk import scheduler
+    from helpdesk.core import logs
 
+    logs.configure(str(current_app.config["HELPDESK"]["HELPDESK_LOG_FORMAT"]))
     click.echo(
         "后台任务已启动：收信、发信、SLA 提醒、OCR。按 Ctrl+C 或发送 SIGTERM 停止（当前步骤做完再退出）。"
     )

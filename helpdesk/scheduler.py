@@ -44,7 +44,8 @@ def in_app(app: Flask, fn: Callable[[], Any], name: str) -> Callable[[], None]:
             return  # backing off while the database is down: no step, no log line
         with app.app_context():
             started, ok = time.perf_counter(), False
-            log.info("job %s started", name, extra={"job": name, "event": "job_start"})
+            # the start at DEBUG, the end (with the duration) at INFO: one line per step by default
+            log.debug("job %s started", name, extra={"job": name, "event": "job_start"})
             try:
                 fn()
                 ok = True

@@ -130,8 +130,8 @@ def _teardown(_exc: BaseException | None) -> None:
 
 
 def init_hooks(app: Flask) -> None:
-    """The request hooks; registered before web's login check so that redirects get an id too."""
-    logs.configure(str(app.config["HELPDESK"]["HELPDESK_LOG_FORMAT"]))
+    """The request hooks; registered before web's login check so that redirects get an id too.
+    (Log output is configured by the entry points, wsgi.py and `helpdesk worker`, not here.)"""
     app.before_request(_start)
     app.after_request(_finish)
     app.teardown_request(_teardown)
