@@ -136,14 +136,8 @@ def reads() -> Iterator[None]:
 
 
 def end_reads() -> None:
-    """At the end of a `reads()` request: close its DEFERRED transaction (nothing to keep)."""
-    s = session()
-    if not s.in_transaction():
-        return
-    if s.new or s.dirty or s.deleted:
-        s.rollback()  # a read-only request left changes unsaved: they were never meant to be kept
-    else:
-        s.commit()  # ends the snapshot without expiring the loaded objects (expire_on_commit=False)
+    """At the end of a `reads()` request: close its DEFERRED SQLite snapshot if it wrote nothing."""
+    _end_read_snapshot(session())
 
 
 def _end_read_snapshot(s: Any) -> None:
