@@ -176,3 +176,29 @@ def test_smtp_outage_is_logged_once_and_mail_goes_out_after_it(app, smtp, caplog
     job()
     assert len(smtp.wait_for(1, timeout=30)) == 1
     assert len(outage_records(caplog, logging.INFO)) == 1 and smtp_outage.since is None
+
+
+@pytest.mark.sqlite_only
+def test_database_outage_is_logged_once_and_jobs_recover(app, caplog, monkeypatch):
+    from helpdesk import db
+
+    monkeypatch.setattr(scheduler, "OUTAGES", outages.Outages())
+    caplog.set_level(logging.INFO)
+    url = app.config["HELPDESK"].database_url
+    job = scheduler.in_app(app, scheduler.sla_tick, "sla-tick")
+    database = scheduler.OUTAGES["database"]
+    db.configure(f"postgresql+psycopg://helpdesk@127.0.0.1:{free_port()}/gone")  # nothing listens
+    try:
+        for _attempt in range(3):
+            database.next_attempt_at = None
+            job()
+    finally:
+        db.configure(url)  # the database is back
+    assert database.failures == 3
+    assert len(outage_records(caplog, logging.WARNING)) == 1
+    database.next_attempt_at = None
+    job()
+    assert database.since is None
+    assert len(outage_records(caplog, logging.INFO)) == 1
+    ended = [r for r in caplog.records if getattr(r, "event", "") == "job_end"]
+    assert [r.ok for r in ended] == [False, False, False, True]
