@@ -6,7 +6,7 @@ claimed row by row before it is ingested, outbound mail and SLA notices are clai
 compare-and-set. A worker that dies frees all of it within the lease TTL (at once on PostgreSQL).
 
 `run_worker` is `helpdesk worker`: SIGTERM (or Ctrl+C) lets the running job steps finish, then exits 0.
-Every step logs its start and its end with the duration. An IMAP, SMTP or database outage is retried
+Every step logs one line at its end, with its duration (its start at DEBUG). An IMAP, SMTP or database outage is retried
 with a growing backoff and logged once when it starts and once when it ends (helpdesk.core.outages).
 """
 
@@ -88,8 +88,8 @@ def poll_mail() -> None:
     metrics.MAIL_FAILED.inc(report.failed)
     if report.errors:
         metrics.POLL_ERRORS.inc()
-        if imap.failed(report.errors[-1]):
-            outages.store(imap)
+        imap.failed(report.errors[-1])
+        outages.store(imap)  # at every (backed-off) attempt: a store lost to a database hiccup is redone
     elif not report.skipped and imap.recovered():
         outages.store(imap)
     if report.fetched:
@@ -118,7 +118,7 @@ def send_mail() -> None:
     if _smtp_outcome not in outbox.OBSERVERS:
         outbox.OBSERVERS.append(_smtp_outcome)
     outbox.send_pending(outbox.SmtpSettings.from_settings(current_app.config["HELPDESK"]))
-    if was_down != (smtp.since is not None):
+    if was_down or smtp.since is not None:
         outages.store(smtp)
 
 
@@ -239,6 +239,8 @@ def run_worker(app: Flask) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    with app.app_context():
+        outages.clear_stored()  # a killed worker's outage rows: this worker reports afresh
     scheduler = build(app, blocking=False)
     scheduler.start()
     log.info(

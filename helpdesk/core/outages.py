@@ -111,6 +111,12 @@ def store(outage: Outage) -> None:
         log.debug("could not store the %s outage", outage.name, exc_info=True)
 
 
+def clear_stored() -> None:
+    """Forget the outages a previous worker recorded (it may have been killed during one)."""
+    for name in LABELS:
+        store(Outage(name))
+
+
 def stored(now: datetime) -> dict[str, datetime]:
     """Outages the worker has recorded: dependency name -> since when."""
     from sqlalchemy import select
