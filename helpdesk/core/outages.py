@@ -45,7 +45,7 @@ class Outage:
         started = self.since is None
         self.failures += 1
         self.error = error
-        delay = min(FIRST_DELAY * 2 ** (self.failures - 1), MAX_DELAY)
+        delay = min(FIRST_DELAY * 2 ** min(self.failures - 1, 10), MAX_DELAY)  # 2**10 * 5 s > MAX_DELAY
         self.next_attempt_at = now + delay
         if started:
             self.since = now

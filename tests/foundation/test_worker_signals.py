@@ -202,3 +202,16 @@ def test_database_outage_is_logged_once_and_jobs_recover(app, caplog, monkeypatc
     assert len(outage_records(caplog, logging.INFO)) == 1
     ended = [r for r in caplog.records if getattr(r, "event", "") == "job_end"]
     assert [r.ok for r in ended] == [False, False, False, True]
+
+
+def test_backoff_doubles_and_stays_capped_over_a_long_outage():
+    from datetime import timedelta
+
+    outage = outages.Outage("smtp")
+    now = utcnow()
+    delays = []
+    for _ in range(500):  # a long outage: the delay must neither overflow nor grow past the cap
+        outage.failed("down", now)
+        delays.append(outage.next_attempt_at - now)
+    assert delays[:3] == [timedelta(seconds=5), timedelta(seconds=10), timedelta(seconds=20)]
+    assert max(delays) == outages.MAX_DELAY == delays[-1]
