@@ -46,6 +46,7 @@ def create_app(overrides: Mapping[str, object] | None = None, *, settings: Setti
 def _feature_blueprints() -> list:
     from helpdesk.admin import settings_page
     from helpdesk.admin import views as admin_views
+    from helpdesk.core import ops_web
     from helpdesk.dashboard import views as dashboard_views
     from helpdesk.extensions import csrf
     from helpdesk.records import views as records_views
@@ -62,4 +63,5 @@ def _feature_blueprints() -> list:
         sla_views.bp,
         dashboard_views.bp,
         ticket_api.bp,
+        ops_web.bp,
     ]

@@ -83,13 +83,14 @@ def reset_two_factor_command(username: str) -> None:
 @with_appcontext
 def worker() -> None:
     """Run the background jobs (mail poll, outbox, SLA warnings, OCR) until interrupted."""
-    import logging
-
     from helpdesk import scheduler
+    from helpdesk.core import logs
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    click.echo("后台任务已启动：收信、发信、SLA 提醒、OCR。按 Ctrl+C 停止。")
-    scheduler.build(current_app._get_current_object(), blocking=True).start()  # type: ignore[attr-defined]
+    logs.configure(str(current_app.config["HELPDESK"]["HELPDESK_LOG_FORMAT"]))
+    click.echo(
+        "后台任务已启动：收信、发信、SLA 提醒、OCR。按 Ctrl+C 或发送 SIGTERM 停止（当前步骤做完再退出）。"
+    )
+    sys.exit(scheduler.run_worker(current_app._get_current_object()))  # type: ignore[attr-defined]
 
 
 @helpdesk.command("demo")

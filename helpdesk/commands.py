@@ -7,6 +7,7 @@ import click
 
 def all_commands() -> list[click.Command]:
     from helpdesk.core import cli as core_cli
+    from helpdesk.core import ops_cli
     from helpdesk.letters import cli as letters_cli
     from helpdesk.mail import cli as mail_cli
     from helpdesk.records import cli as records_cli
@@ -20,4 +21,5 @@ def all_commands() -> list[click.Command]:
         *records_cli.COMMANDS,
         *sla_cli.COMMANDS,
         *core_cli.COMMANDS,
+        *ops_cli.COMMANDS,
     ]

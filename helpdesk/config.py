@@ -49,6 +49,13 @@ def _days_or_off(raw: str) -> int:
     return _positive_int(value)
 
 
+def _log_format(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"kv", "json"}:
+        raise ValueError("expected kv or json")
+    return value
+
+
 def _security(raw: str) -> str:
     value = raw.strip().lower()
     if value not in {"none", "starttls", "ssl"}:
@@ -142,6 +149,31 @@ VARIABLES: tuple[Variable, ...] = (
         "",
         _days_or_off,
         "已关闭工单的个人信息（原始邮件、附件、营业执照扫描件、邮件正文）保留天数，过期由后台任务删除；为空或 0 表示不删除",
+    ),
+    Variable(
+        "HELPDESK_LOG_FORMAT",
+        "kv",
+        _log_format,
+        "日志格式：`kv`（每行 key=value）或 `json`（每行一个 JSON 对象）",
+    ),
+    Variable(
+        "HELPDESK_READY_POLL_MINUTES",
+        "10",
+        _positive_int,
+        "/readyz：配置了收信邮箱时，最近一次成功收信距今超过这么多分钟即为未就绪",
+    ),
+    Variable(
+        "HELPDESK_READY_OUTBOX_MINUTES",
+        "30",
+        _positive_int,
+        "/readyz：发件箱中最早一封未发邮件等待超过这么多分钟即为未就绪",
+    ),
+    Variable("HELPDESK_METRICS", "false", _bool, "开放 Prometheus 指标 `/metrics`（默认关闭）"),
+    Variable(
+        "HELPDESK_METRICS_TOKEN",
+        "",
+        str,
+        "`/metrics` 的访问令牌（请求头 `Authorization: Bearer …`）；为空则只允许本机（127.0.0.1 / ::1）访问",
     ),
 )
 

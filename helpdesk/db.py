@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -68,14 +69,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+#: False inside `reads()`: SQLite transactions then begin DEFERRED (a WAL snapshot, no write lock)
+_begin_immediate: ContextVar[bool] = ContextVar("helpdesk_begin_immediate", default=True)
+
+
+def _sqlite_begin(conn: Any) -> None:
+    immediate = _begin_immediate.get()
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    conn.info["deferred"] = not immediate
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN and breaks SELECT-then-UPDATE guards;
         # take the write lock at BEGIN so concurrent claims serialise instead of failing late.
+        # Only `reads()` (GET pages, health checks) begins DEFERRED: WAL readers then never wait.
         event.listen(engine, "connect", lambda conn, _rec: setattr(conn, "isolation_level", None))
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
@@ -109,13 +121,48 @@ class Conflict(Refused):
 
 
 @contextmanager
+def reads() -> Iterator[None]:
+    """Within this block, SQLite transactions begin DEFERRED: reads take a WAL snapshot and never wait
+    for (nor block) a writer. Used for GET requests and health checks; the worker never uses it.
+
+    A `unit_of_work()` inside still writes under BEGIN IMMEDIATE (it ends the read-only snapshot
+    first), so every SELECT-then-UPDATE guard keeps its write lock. PostgreSQL is not affected.
+    """
+    token = _begin_immediate.set(False)
+    try:
+        yield
+    finally:
+        _begin_immediate.reset(token)
+
+
+def end_reads() -> None:
+    """At the end of a `reads()` request: close its DEFERRED SQLite snapshot if it wrote nothing."""
+    _end_read_snapshot(session())
+
+
+def _end_read_snapshot(s: Any) -> None:
+    """Inside `reads()`: close a DEFERRED transaction that wrote nothing, so the unit of work begins
+    IMMEDIATE (a deferred SQLite transaction that later writes can fail with SQLITE_BUSY_SNAPSHOT)."""
+    if not s.in_transaction() or s.new or s.dirty or s.deleted:
+        return
+    conn = s.connection()
+    if conn.dialect.name == "sqlite" and conn.info.get("deferred"):
+        s.commit()  # nothing was written: this only releases the snapshot; loaded objects stay
+
+
+@contextmanager
 def unit_of_work() -> Iterator[Any]:
     """Yield the session; commit on success, roll back and re-raise on error.
 
     The one way a service commits. A stale version (another user saved the row first: SQLAlchemy's
     StaleDataError at flush or commit) becomes `Conflict`, so callers never see the ORM's error.
+    On SQLite the unit always runs under BEGIN IMMEDIATE, also inside `reads()`.
     """
     s = session()
+    token = None
+    if not _begin_immediate.get():
+        _end_read_snapshot(s)
+        token = _begin_immediate.set(True)
     try:
         yield s
         s.commit()
@@ -125,6 +172,9 @@ def unit_of_work() -> Iterator[Any]:
     except BaseException:
         s.rollback()
         raise
+    finally:
+        if token is not None:
+            _begin_immediate.reset(token)
 
 
 M = TypeVar("M", bound=Base)

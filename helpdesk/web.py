@@ -13,12 +13,13 @@ from flask_wtf.csrf import CSRFError
 
 from helpdesk import params
 from helpdesk.auth.models import Role
+from helpdesk.core import ops_web
 from helpdesk.params import IdConverter
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: endpoints that anonymous visitors may reach; everything else requires login
-PUBLIC_ENDPOINTS = {"auth.login", "static", "favicon"}
+PUBLIC_ENDPOINTS = {"auth.login", "static", "favicon", "ops.healthz", "ops.readyz", "ops.metrics"}
 
 WEEKDAYS = "一二三四五六日"
 
@@ -110,6 +111,7 @@ def fmt_size(n: int | None) -> str:
 def init_app(app: Flask) -> None:
     # before any blueprint adds its rules: every <int:...> in a route is then strict (see params.py)
     app.url_map.converters["int"] = IdConverter
+    ops_web.init_hooks(app)  # request id, request log line, latency, DEFERRED reads for GET on SQLite
     app.before_request(_require_login)
     app.jinja_env.filters["dt"] = fmt_dt
     app.jinja_env.filters["size"] = fmt_size

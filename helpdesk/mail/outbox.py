@@ -42,6 +42,9 @@ from helpdesk.mail.models import OutboundMail
 
 log = logging.getLogger(__name__)
 
+#: told every attempt's Outcome (the worker's SMTP outage tracking and metrics); mail imports no one
+OBSERVERS: list[Any] = []
+
 #: a claim older than this belongs to a worker that died; read at call time, so tests can shorten it
 CLAIM_TIMEOUT = timedelta(seconds=60)
 FIRST_BACKOFF = timedelta(seconds=30)
@@ -327,6 +330,8 @@ def send_next(smtp: SmtpSettings, now: datetime | None = None) -> bool:
         _finish(row, now, Outcome("retry", "发送被中断"))
         raise
     _finish(row, now, outcome)
+    for observe in OBSERVERS:  # the worker's SMTP outage tracking and metrics (helpdesk.scheduler)
+        observe(outcome)
     return outcome.go_on
 
 

@@ -112,7 +112,7 @@ def _poll_held(
         mailbox.last_error = error[:2000]
         if lease is not None:
             lease.error = error
-        log.warning("poll of %s failed: %s", settings.mailbox_name, error)
+        log.debug("poll of %s failed: %s", settings.mailbox_name, error)  # the worker logs outages once
     finally:
         mailbox.last_poll_at = utcnow()
         session.commit()

@@ -367,6 +367,8 @@ def bulk_set_status(ids: list[int], status: TicketStatus, *, by: User, reason: s
 
 
 PRESENCE_SWEEP = timedelta(hours=1)
+#: a stored heartbeat younger than this is fresh enough: no write (viewers count 45 s as present)
+PRESENCE_WRITE_EVERY = timedelta(seconds=30)
 
 
 def heartbeat(ticket_id: int, user: User, now: datetime | None = None) -> None:
@@ -377,6 +379,11 @@ def heartbeat(ticket_id: int, user: User, now: datetime | None = None) -> None:
     row), every viewing row older than an hour is swept, so the rows stay as few as the open pages.
     """
     now = now or utcnow()
+    # a plain read first: a page view within PRESENCE_WRITE_EVERY of the last heartbeat writes nothing
+    # (on SQLite a GET then never takes the write lock; see helpdesk.db.reads)
+    last = session.scalar(select(Setting.updated_at).where(Setting.key == f"viewing:{ticket_id}:{user.id}"))
+    if last is not None and now - PRESENCE_WRITE_EVERY < last <= now:
+        return
     try:
         with unit_of_work():
             _touch_presence(ticket_id, user, now)

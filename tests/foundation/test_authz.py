@@ -19,7 +19,7 @@ BLUEPRINT_MINIMUM = {
     "tickets": Role.AGENT,
     "auth": Role.AGENT,
 }
-PUBLIC = {"static", "auth.login", "favicon"}
+PUBLIC = {"static", "auth.login", "favicon", "ops.healthz", "ops.readyz", "ops.metrics"}
 ROLES = {"agent": Role.AGENT, "supervisor": Role.SUPERVISOR, "admin": Role.ADMIN}
 
 
