@@ -51,7 +51,7 @@ def test_pages_read_while_a_writer_holds_the_lock(app, agent_client, users):
     assert writer.holding.wait(30) and writer.error is None, writer.error
     try:
         # before: each GET began IMMEDIATE and waited out busy_timeout (10 s), then failed
-        queue = agent_client.get("/")
+        queue = agent_client.get("/?view=all")  # agents land on 我的待办; this ticket is nobody's
         page = agent_client.get(f"/tickets/{ticket.id}")
         ready = agent_client.get("/readyz")
     finally:
