@@ -8,6 +8,7 @@ over any reading, earlier or later. This module is the only reader of the stored
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -97,6 +98,42 @@ def stored_readings(messages: Iterable[MessageLike]) -> list[Letter]:
     # sorted here: a message just added to a loaded relationship sits at its end whatever its date
     with_letter = sorted((m for m in messages if m.letter), key=lambda m: (m.created_at, m.id))
     return [Letter.from_dict(m.letter) for m in with_letter if m.letter]
+
+
+def searchable_words(message: MessageLike) -> list[str]:
+    """What a message's stored reading says, for the search index: field values, their evidence
+    text and the names of what was read."""
+    return stored_words(message.letter)
+
+
+def stored_words(stored: Any) -> list[str]:
+    """As searchable_words, from the stored value itself (a dict, or JSON text from a raw query)."""
+    if isinstance(stored, str):
+        try:
+            stored = json.loads(stored) if stored else None
+        except ValueError:
+            return []
+    if not stored:
+        return []
+    try:
+        reading = Letter.from_dict(stored)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return []  # an unreadable old reading must not stop the index
+    out: list[str] = []
+    for f in reading.fields:
+        out.extend(_words(f.value))
+        if f.evidence is not None and f.evidence.text:
+            out.append(f.evidence.text)
+    out.extend(s.filename for s in reading.sources if s.filename)
+    return out
+
+
+def _words(value: Any) -> list[str]:
+    if isinstance(value, list | tuple):
+        return [w for item in value for w in _words(item)]
+    if isinstance(value, dict):
+        return [w for item in value.values() for w in _words(item)]
+    return [] if value is None or isinstance(value, bool) else [str(value)]
 
 
 def waits_for_ocr(message: MessageLike) -> bool:

@@ -44,6 +44,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session as SessionBase
 
 from helpdesk.db import session
+from helpdesk.letters import current
 from helpdesk.records.keys import name_key
 from helpdesk.records.models import Enterprise, PlatformAccount
 from helpdesk.tickets.models import Attachment, Message, Ticket
@@ -92,39 +93,21 @@ def _strings(value: Any) -> Iterable[str]:
         yield str(value)
 
 
-def _letter_words(letter: dict[str, Any] | None) -> list[str]:
-    """What a stored reading says: its field values and their evidence text, and its sources' names."""
-    if not letter:
-        return []
-    out: list[str] = []
-    for field in letter.get("fields") or ():
-        if isinstance(field, dict):
-            out.extend(_strings(field.get("value")))
-            evidence = field.get("evidence")
-            if isinstance(evidence, dict):
-                out.extend(_strings(evidence.get("text")))
-    for source in letter.get("sources") or ():
-        if isinstance(source, dict):
-            out.extend(_strings(source.get("filename")))
-    return out
-
-
 def document(
     *,
     subject: str,
     requester: Iterable[str],
     fields: Any,
-    messages: Iterable[tuple[str, str, str, Any]],
+    messages: Iterable[tuple[str, str, str, list[str]]],
     attachment_names: Iterable[str],
 ) -> str:
-    """The lower-cased text the index holds for one ticket. `messages`: (subject, sender, body, letter)."""
+    """The lower-cased text the index holds for one ticket. `messages`: (subject, sender, body, the words
+    of its stored reading, from letters.current)."""
     parts: list[str] = [subject or "", *requester]
     parts.extend(_strings(fields))
-    for msg_subject, sender, body, letter in messages:
-        if isinstance(letter, str):
-            letter = json.loads(letter) if letter else None
+    for msg_subject, sender, body, letter_words in messages:
         parts += [msg_subject or "", sender or "", _cap(body or "", MESSAGE_BYTES)]
-        parts.extend(_letter_words(letter))
+        parts.extend(letter_words)
     parts.extend(attachment_names)
     # a newline between parts: a word never matches across two of them by accident of joining
     return "\n".join(p.strip() for p in parts if p and p.strip()).lower()
@@ -135,7 +118,7 @@ def document_for(ticket: Ticket) -> str:
         subject=ticket.subject,
         requester=(ticket.requester_email, ticket.requester_name),
         fields=ticket.fields,
-        messages=((m.subject, m.sender, m.body_text, m.letter) for m in ticket.messages),
+        messages=((m.subject, m.sender, m.body_text, current.searchable_words(m)) for m in ticket.messages),
         attachment_names=(a.original_name for a in ticket.attachments),
     )
 
@@ -253,15 +236,16 @@ def _documents_from_tables(conn: Connection, ids: list[int]) -> list[dict[str, A
         ),
         {"lo": lo, "hi": hi},
     ).all()
-    messages: dict[int, list[tuple[str, str, str, Any]]] = {}
+    messages: dict[int, list[tuple[str, str, str, list[str]]]] = {}
     for row in conn.execute(
         text(
-            "SELECT ticket_id, subject, sender, body_text, letter FROM messages "
+            "SELECT ticket_id, subject, sender, body_text, letter AS reading FROM messages "
             "WHERE ticket_id BETWEEN :lo AND :hi ORDER BY created_at, id"
         ),
         {"lo": lo, "hi": hi},
     ):
-        messages.setdefault(row.ticket_id, []).append((row.subject, row.sender, row.body_text, row.letter))
+        words = current.stored_words(row.reading)
+        messages.setdefault(row.ticket_id, []).append((row.subject, row.sender, row.body_text, words))
     names: dict[int, list[str]] = {}
     for row in conn.execute(
         text(
