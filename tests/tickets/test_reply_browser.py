@@ -41,6 +41,7 @@ def test_reply_box_inserts_searches_keeps_drafts_and_sends_with_ctrl_enter(live_
 
     browser_login(page, live_server, "agent1")
     page.goto(f"{live_server.url}/tickets/{ticket_id}")
+    page.keyboard.press("2")  # the conversation tab, where the reply box lives (the letter is tab 1)
     box = page.locator("#reply-body")
 
     # typed text, the cursor in the middle: the macro goes in there and nothing typed is lost
@@ -106,6 +107,7 @@ def test_reply_box_inserts_searches_keeps_drafts_and_sends_with_ctrl_enter(live_
     assert "草稿已保存" in page.locator("[data-draft-status]").inner_text()
     assert drafts_and_replies()[0] == [expected]
     page.reload()
+    page.keyboard.press("2")
     assert page.locator("#reply-body").input_value() == expected
     assert "已恢复" in page.locator("[data-draft-status]").inner_text()
 
