@@ -461,6 +461,14 @@ _OCR_DATE_DOTS = re.compile(
 )
 # a Chinese-numeral year: OCR reads 〇 as O, o, 0 or ○
 _OCR_CN_YEAR = re.compile(r"(?<![0-9])([一二三四五六七八九〇○Oo0零]{4})(\s*年)")
+# a Chinese-numeral month and day after it: OCR reads 十 as "+" ("二〇二五年+一月+二日"), the
+# day mark 日 as 曰
+_CN_NUM = "一二三四五六七八九十+＋"
+_OCR_CN_MONTH_DAY = re.compile(
+    rf"(?P<y>[一二三四五六七八九〇○Oo0零]{{4}}\s*年)\s*(?P<m>[{_CN_NUM}]{{1,3}})\s*月"
+    rf"(?:\s*(?P<d>[{_CN_NUM}]{{1,3}})\s*(?P<mark>[日曰号]))?"
+)
+_CN_VALUE = {c: k for k, c in enumerate("一二三四五六七八九", 1)}
 
 
 def _digits(s: str) -> str:
@@ -493,14 +501,37 @@ def _fix_cn_year(m: re.Match[str]) -> str:
     return re.sub("[○Oo0零]", "〇", year) + m[2]
 
 
+def _cn_small(s: str) -> int | None:
+    """A month or day in Chinese numerals ("十一", "二十", "三十一") as an int, else None."""
+    if "十" not in s:
+        return _CN_VALUE.get(s) if len(s) == 1 else None
+    tens, _, ones = s.partition("十")
+    if len(tens) > 1 or len(ones) > 1 or "十" in ones:
+        return None
+    return (_CN_VALUE.get(tens, 0) if tens else 1) * 10 + (_CN_VALUE.get(ones, 0) if ones else 0)
+
+
+def _fix_cn_month_day(m: re.Match[str]) -> str:
+    month = m["m"].replace("+", "十").replace("＋", "十")
+    day = (m["d"] or "").replace("+", "十").replace("＋", "十")
+    mo = _cn_small(month)
+    d = _cn_small(day) if day else None
+    if mo is None or not 1 <= mo <= 12 or (day and (d is None or not 1 <= d <= 31)):
+        return m[0]
+    tail = f"{day}{'日' if m['mark'] == '曰' else m['mark']}" if day else ""
+    return f"{m['y']}{month}月{tail}"
+
+
 def normalise_dates(line: str) -> str:
     """``line`` with OCR-garbled dates rewritten in digits (``2026年1l月2O日`` -> ``2026年11月20日``,
-    ``2O26.11.2O`` -> ``2026.11.20``, ``二O二六年`` -> ``二〇二六年``); anything else unchanged."""
+    ``2O26.11.2O`` -> ``2026.11.20``, ``二O二六年`` -> ``二〇二六年``, ``二〇二五年+一月`` ->
+    ``二〇二五年十一月``); anything else unchanged."""
     if not re.search(r"[年.．\-/]", line):
         return line
     line = _OCR_DATE_CN.sub(_fix_cn, line)
     line = _OCR_DATE_DOTS.sub(_fix_dots, line)
-    return _OCR_CN_YEAR.sub(_fix_cn_year, line)
+    line = _OCR_CN_YEAR.sub(_fix_cn_year, line)
+    return _OCR_CN_MONTH_DAY.sub(_fix_cn_month_day, line)
 
 
 _ENGINES: dict[str, type[_Engine]] = {"rapidocr": _RapidEngine, "tesseract": _TesseractEngine}

@@ -181,9 +181,9 @@ def _read(mail: ParsedMail, today: date, ocr: bool, budget: float, max_age: int,
     timings["fields"] = _lap(lap)
     lap = time.perf_counter()
 
-    # 6. seal
+    # 6. seal: the three letters and a recovery request are all stamped papers
     seal = ("unknown", "")
-    if kind in checks.LETTER_KINDS:
+    if kind in (*checks.LETTER_KINDS, "recovery"):
         seal, seal_label = seal_check.seal(main)
         fields.append(
             Field("seal", seal[0], Evidence(seal_label, seal[1]), 0.7 if seal[0] != "unknown" else 0.0)

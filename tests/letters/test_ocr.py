@@ -490,6 +490,11 @@ def _encode(page: Image.Image) -> bytes:
         ("2026-1l-O3。", "2026-11-03。"),
         ("二O二六年十一月二十日", "二〇二六年十一月二十日"),
         ("二0二六年十一月", "二〇二六年十一月"),
+        # 十 read as "+" in a Chinese-numeral month or day
+        ("二〇二五年+一月", "二〇二五年十一月"),
+        ("二〇二五年+一月二+日", "二〇二五年十一月二十日"),
+        ("二O二六年+二月三+一曰", "二〇二六年十二月三十一日"),
+        ("落款：二〇二六年一月+日", "落款：二〇二六年一月十日"),
         # not dates: unchanged
         ("zxkt_abc2026年", "zxkt_abc2026年"),
         ("账号lIOo年", "账号lIOo年"),
@@ -497,6 +502,9 @@ def _encode(page: Image.Image) -> bytes:
         ("电话0551-1234567", "电话0551-1234567"),
         ("版本2026.11.20.1", "版本2026.11.20.1"),
         ("abc2026.11.2O", "abc2026.11.2O"),
+        ("二〇二六年+三月", "二〇二六年+三月"),  # no 13th month
+        ("二〇二五年++月", "二〇二五年++月"),
+        ("共+一个账号", "共+一个账号"),  # no year: not a date
     ],
 )
 def test_garbled_dates_are_normalised(ocr_line: str, expected: str) -> None:
@@ -526,6 +534,31 @@ def test_garbled_date_of_a_scan_becomes_the_letter_date(monkeypatch: pytest.Monk
     monkeypatch.setattr(ocr, "_engine", lambda: Letter())
     got = read(make_mail(attachments=[("注销说明.png", text_image(["扫描件"], fmt="PNG"))]))
     assert got.get("letter_date").value == "2026-11-20"
+
+
+def test_chinese_numeral_date_with_plus_for_ten_becomes_the_letter_date(monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpdesk.letters import read
+
+    if __package__:
+        from .make_letters import make_mail, text_image
+    else:
+        from make_letters import make_mail, text_image
+
+    class Letter(FakeEngine):
+        def read(self, image: Image.Image, deadline: float | None) -> list[str]:
+            return [
+                "解绑说明",
+                "外贸发展专项资金（中小）网络管理应用项目组：",
+                "温州瑞丰鞋业有限公司在商务部业务系统统一平台存在2个账号，账号信息分别是",
+                "wzrf2024、zxkt_wzrf01，由于原经办人离职原因，现申请解绑wzrf2024。",
+                "特此说明！",
+                "温州瑞丰鞋业有限公司",
+                "二〇二六年+一月+二日",
+            ]
+
+    monkeypatch.setattr(ocr, "_engine", lambda: Letter())
+    got = read(make_mail(attachments=[("解绑说明.png", text_image(["扫描件"], fmt="PNG"))]))
+    assert got.get("letter_date").value == "2026-11-12"
 
 
 def test_red_ink_is_dropped_black_ink_kept() -> None:
