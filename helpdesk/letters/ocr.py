@@ -7,6 +7,7 @@ Public interface::
     ocr_image(data, *, deadline=None) -> OcrResult
     ocr_pdf(data, *, deadline=None, max_pages=10) -> OcrResult
     normalise_dates(line) -> str      (applied to every OCR'd line already)
+    drop_seal_residue(lines) -> lines (applied to every OCR'd page already)
 
 Engines, behind one small internal interface (``_Engine.read(image) -> lines``):
 
@@ -534,6 +535,41 @@ def normalise_dates(line: str) -> str:
     return _OCR_CN_MONTH_DAY.sub(_fix_cn_month_day, line)
 
 
+# --------------------------------------------------------------------------- seal residue
+
+# A faint or pale seal is not wholly removed by the red-channel view: its serial number ("740029")
+# or a few characters of the company name along its arc ("品股") come back as a line of their own,
+# next to the signature the seal is stamped on. Such a line is dropped: digits alone (not a mobile
+# number) or a fragment of the company name, right beside the signature's company or date line.
+_SIG_DATE = re.compile(r"^\s*(?:\d{4}|[一二三四五六七八九〇○零]{4})\s*[年.\-/]")
+_SIG_COMPANY = re.compile(r"(?:公司|厂|中心|商行|合作社|事务所|研究院|研究所)\s*(?:[(（]?盖?章[)）]?)?\s*$")
+_RESIDUE_DIGITS = re.compile(r"\d{3,13}")
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+
+
+def _is_signature_line(line: str) -> bool:
+    t = line.strip()
+    return bool(_SIG_DATE.match(t)) or (len(t) <= 40 and bool(_SIG_COMPANY.search(t)))
+
+
+def drop_seal_residue(lines: list[str]) -> list[str]:
+    """``lines`` of one page without the lines a seal left behind (see above); the rest unchanged."""
+    companies = [ln.strip() for ln in lines if len(ln.strip()) <= 40 and _SIG_COMPANY.search(ln.strip())]
+    out: list[str] = []
+    for k, line in enumerate(lines):
+        t = re.sub(r"[\s.,·'\"`-]", "", line)
+        beside = [lines[j] for j in (k - 1, k + 1) if 0 <= j < len(lines)]
+        if t and any(_is_signature_line(b) for b in beside):
+            digits = _RESIDUE_DIGITS.fullmatch(t) is not None and _MOBILE.fullmatch(t) is None
+            fragment = len(t) <= 6 and any(
+                len(t) * 2 <= len(c) and all(ch in c for ch in t) and t not in ("公司",) for c in companies
+            )
+            if digits or fragment:
+                continue
+        out.append(line)
+    return out
+
+
 _ENGINES: dict[str, type[_Engine]] = {"rapidocr": _RapidEngine, "tesseract": _TesseractEngine}
 _state_lock = threading.Lock()
 _engine_cache: dict[str, _Engine | None] = {}
@@ -609,7 +645,8 @@ def _read_page(
     engine: _Engine, frame: raster.Frame, index: int, deadline: float | None
 ) -> tuple[str, str | None]:
     try:
-        return "\n".join(normalise_dates(line) for line in engine.read(frame.image, deadline)), None
+        lines = drop_seal_residue([normalise_dates(line) for line in engine.read(frame.image, deadline)])
+        return "\n".join(lines), None
     except subprocess.TimeoutExpired:
         return "", f"第 {index + 1} 页 OCR 超时"
     except Exception as exc:  # noqa: BLE001 - an engine failure on one page must not lose the others

@@ -131,7 +131,14 @@ def normalize(src: str, *, flat: bool) -> NText:
                 line_start = src.rfind("\n", 0, start) + 1
                 if start - line_start >= WRAP_MIN_LINE and src[start:k].count("\n") == 1:
                     continue
-            if not newline and prev and prev not in ":\n" and nxt and nxt not in _GLUE and _after_label(src, start):
+            if (
+                not newline
+                and prev
+                and prev not in ":\n"
+                and nxt
+                and nxt not in _GLUE
+                and _after_label(src, start)
+            ):
                 chars.append(":")
                 pos.append(start)
                 continue

@@ -331,7 +331,10 @@ def unbind_cancel_2(kind: str, rng: random.Random, style: str, company: str, day
             f"{company}在统一平台有{count}账号：{listed}。{reason}，{rng.choice(['故', '所以'])}申请{verb}{target}。",
         ]
     elif style == "given":
-        paras = [ADDRESSEE, f"鉴于{reason}，{company}申请{verb}统一平台账号{target}（名下账号共{count}：{listed}）。"]
+        paras = [
+            ADDRESSEE,
+            f"鉴于{reason}，{company}申请{verb}统一平台账号{target}（名下账号共{count}：{listed}）。",
+        ]
     elif style == "label_reason":
         label = rng.choice(["申请原因", "理由", "情况说明", f"{verb}事由"])
         paras = [
@@ -357,7 +360,10 @@ def unbind_cancel_2(kind: str, rng: random.Random, style: str, company: str, day
         ]
     else:  # "purpose"
         reason = rng.choice(PURPOSES_2)
-        paras = [ADDRESSEE, f"为{reason}，{company}申请{verb}统一平台账号{target}，现有账号共{count}：{listed}。"]
+        paras = [
+            ADDRESSEE,
+            f"为{reason}，{company}申请{verb}统一平台账号{target}，现有账号共{count}：{listed}。",
+        ]
     title = rng.choice([f"{verb}说明", f"关于{verb}统一平台账号的申请", f"账号{verb}申请"])
     truth: dict[str, object] = {
         "account_names": accts,
@@ -365,6 +371,8 @@ def unbind_cancel_2(kind: str, rng: random.Random, style: str, company: str, day
         "account_count": n,
         "reason": nfkc(reason),
     }
+    if style in ("plain_clause", "label_reason"):
+        del truth["account_count"]  # the letter lists the accounts without saying how many
     return Written(title, paras, [company, day], table), truth
 
 
@@ -375,7 +383,10 @@ def change_2(rng: random.Random, style: str, company: str, day: str):
     old_u = broken_uscc(new_u, rng)
     table: list[tuple[str, str]] = []
     if style == "now_because":
-        paras = [ADDRESSEE, f"{company}（账号{account}）现因{reason}，需将统一社会信用代码由{old_u}变更为{new_u}。"]
+        paras = [
+            ADDRESSEE,
+            f"{company}（账号{account}）现因{reason}，需将统一社会信用代码由{old_u}变更为{new_u}。",
+        ]
     elif style == "label_reason":
         paras = [
             ADDRESSEE,
@@ -391,7 +402,10 @@ def change_2(rng: random.Random, style: str, company: str, day: str):
             f"{company}账号{account}的统一社会信用代码原为{old_u}，现申请变更为{new_u}。原因是{reason}。",
         ]
     elif style == "so":
-        paras = [ADDRESSEE, f"{company}账号{account}：{reason}，所以需要将统一社会信用代码由{old_u}改为{new_u}。"]
+        paras = [
+            ADDRESSEE,
+            f"{company}账号{account}：{reason}，所以需要将统一社会信用代码由{old_u}改为{new_u}。",
+        ]
     else:  # "table_reason"
         table = [
             ("企业名称", company),

@@ -128,6 +128,49 @@ def _golden_scans() -> list[dict]:
 
 # A line counts as read when it is within a tenth of its length in edits of the OCR line in its
 # place (rapidocr), or of some OCR line (tesseract, the fallback, splits and joins lines its own way).
+FAINT_SEAL_LETTER = (
+    "找回统一平台账号的说明\n外贸发展专项资金（中小）网络管理应用项目组：\n"
+    "长春广源农产品股份有限公司，统一社会信用代码916801374154844303，因原经办人离职，"
+    "已忘记统一平台账号和密码，现申请找回账号。\n长春广源农产品股份有限公司\n2026年11月14日"
+)
+
+
+# A pale stamp is not wholly removed by the red-channel view: before drop_seal_residue its serial
+# number ("740029") and a piece of its arc text ("品股") came back as lines of their own.
+@pytest.mark.ocr
+@pytest.mark.parametrize("colour", [(225, 170, 170), (230, 110, 120)], ids=["pale", "light"])
+def test_faint_seal_leaves_no_line(colour: tuple[int, int, int]) -> None:
+    engine = need_engine()
+    page, drawn = render_page_lines(FAINT_SEAL_LETTER, seed=6, seal=True, rotate=0.5, seal_colour=colour)
+    buf = io.BytesIO()
+    page.save(buf, "JPEG", quality=75)
+    res = ocr.ocr_image(buf.getvalue())
+    assert res.error is None, res.error
+    got = res.pages[0].split("\n")
+    if engine == "rapidocr":
+        assert len(got) == len(drawn), res.pages[0]
+    assert not any(line.strip().isdigit() for line in got), res.pages[0]
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        # the serial number and arc text of a pale seal beside the signature: dropped
+        (["现申请找回账号。", "品股", "长春广源农产品股份有限公司", "2026年11月14日", "740029"],
+         ["现申请找回账号。", "长春广源农产品股份有限公司", "2026年11月14日"]),
+        (["特此说明！", "温州瑞丰鞋业有限公司", "330102", "二〇二六年十一月二十日"],
+         ["特此说明！", "温州瑞丰鞋业有限公司", "二〇二六年十一月二十日"]),
+        # digits that are the letter's: an account in the body, a mobile number under the date
+        (["账号如下：", "18142937368", "特此说明！", "温州瑞丰鞋业有限公司", "2026年11月14日", "13812345678"],
+         ["账号如下：", "18142937368", "特此说明！", "温州瑞丰鞋业有限公司", "2026年11月14日", "13812345678"]),
+        # a short line that is not the company's: kept
+        (["温州瑞丰鞋业有限公司", "（盖章）", "2026年11月14日"], ["温州瑞丰鞋业有限公司", "（盖章）", "2026年11月14日"]),
+    ],
+)  # fmt: skip
+def test_seal_residue_lines_are_dropped(lines: list[str], expected: list[str]) -> None:
+    assert ocr.drop_seal_residue(lines) == expected
+
+
 @pytest.mark.ocr
 @pytest.mark.parametrize("golden", _golden_scans(), ids=lambda g: g["id"])
 def test_no_line_is_lost_on_golden_scans(golden: dict) -> None:
@@ -536,7 +579,9 @@ def test_garbled_date_of_a_scan_becomes_the_letter_date(monkeypatch: pytest.Monk
     assert got.get("letter_date").value == "2026-11-20"
 
 
-def test_chinese_numeral_date_with_plus_for_ten_becomes_the_letter_date(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chinese_numeral_date_with_plus_for_ten_becomes_the_letter_date(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from helpdesk.letters import read
 
     if __package__:
