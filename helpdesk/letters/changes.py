@@ -21,7 +21,14 @@ _R_BECAUSE_TO_ASK = re.compile(
 #: "因X，…" / "因为X，想…" / "由于X，…": the clause after the marker, whatever comes next
 _R_BECAUSE = re.compile(r"(?:由于|因为|鉴于|考虑到|(?<![原基])因(?!此|而|为))\s*(?P<v>[^,;。!?:]{2,80})")
 #: a reason stated plainly: the clause right before the request ("该账号已不再使用，麻烦帮我们注销")
-_R_ASK = re.compile(r"^(?:麻烦|请|烦请|现|特|故|所以|因此|想|需要|申请|希望|特此申请|在此申请|现申请)")
+_R_ASK = re.compile(
+    r"^(?:(?:我司|我公司|本公司|我单位|本单位|公司)\s*(?:决定|特|现)?\s*(?:申请|拟|需要?)|"
+    r"麻烦|请|烦请|恳请|敬请|望|帮忙|能否|可否|现|特|故|所以|因此|想|需要?|拟|申请|希望|特此申请|在此申请|现申请)"
+)
+#: a label whose value is on the next line ("事由：\n人员变动")
+_R_LABEL_NEXT = re.compile(
+    r"(?:^|\n)[^\n]{0,6}(?:事由|原因|理由|情况说明)\s*(?:是|为)?\s*:?\s*\n(?P<v>[^\n]{2,80})"
+)
 #: a purpose opening a sentence: "为便于统一管理，…申请注销…" (为 alone, not 因为 / 作为 / 认为)
 _R_PURPOSE = re.compile(
     r"(?:^|(?<=[。!?\n:]))\s*为了?(?!此|何|什么|您|你|贵)(?P<v>[^,;。!?:]{2,30})\s*,(?=[^。]*(?:申请|需要|请))"
@@ -83,10 +90,10 @@ def extract_reason(v: View) -> list[Cand]:
         # the template's "由于（事由）原因" blank: its content, or nothing when left empty
         c = _text_value(v, "reason", slot, "v", 0.95)
         return [c] if c is not None else []
-    for m in _R_LABEL.finditer(v.ls):
+    for m in [*_R_LABEL.finditer(v.ls), *_R_LABEL_NEXT.finditer(v.ls)]:
         c = _text_value(v, "reason", m, "v", 0.9, lines=True)
         if c is not None:
-            return [c]
+            return [_reason_trimmed(c)]
     for m in [*_R_BECAUSE_TO_ASK.finditer(v.s), *_R_BECAUSE.finditer(v.s)]:
         c = _text_value(v, "reason", m, "v", 0.75)
         if c is not None:
@@ -124,8 +131,12 @@ def extract_reason(v: View) -> list[Cand]:
 
 
 def _reason_trimmed(c: Cand) -> Cand:
-    """ "因X原因" / "因X等原因": the reason without its closing word."""
-    value = re.sub(r"(?:等|的)?原因$", "", str(c.value)).strip()
+    """ "因X原因" / "因X等原因" / "由于X的缘故": the reason without its closing word; a remark's closing
+    bracket ("（原因：X）") is not part of it."""
+    value = str(c.value)
+    if value.endswith(")") and "(" not in value:
+        value = value[:-1].rstrip()
+    value = re.sub(r"(?:等|的)?(?:原因|缘故|关系)$", "", value).strip()
     return replace(c, value=value) if len(value) >= 2 else c
 
 
