@@ -557,7 +557,8 @@ def drop_seal_residue(lines: list[str]) -> list[str]:
     companies = [ln.strip() for ln in lines if len(ln.strip()) <= 40 and _SIG_COMPANY.search(ln.strip())]
     out: list[str] = []
     for k, line in enumerate(lines):
-        t = re.sub(r"[\s.,·'\"`-]", "", line)
+        # only spaces and stray marks go: "2026-11-04" and "2026.11.04" are dates, not serials
+        t = re.sub(r"[\s,·'\"`]", "", line)
         beside = [lines[j] for j in (k - 1, k + 1) if 0 <= j < len(lines)]
         if t and any(_is_signature_line(b) for b in beside):
             digits = _RESIDUE_DIGITS.fullmatch(t) is not None and _MOBILE.fullmatch(t) is None

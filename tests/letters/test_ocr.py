@@ -163,6 +163,9 @@ def test_faint_seal_leaves_no_line(colour: tuple[int, int, int]) -> None:
         # digits that are the letter's: an account in the body, a mobile number under the date
         (["账号如下：", "18142937368", "特此说明！", "温州瑞丰鞋业有限公司", "2026年11月14日", "13812345678"],
          ["账号如下：", "18142937368", "特此说明！", "温州瑞丰鞋业有限公司", "2026年11月14日", "13812345678"]),
+        # a date in digits under the company is the signature's date, not a serial number
+        (["温州瑞丰鞋业有限公司", "2026-11-04"], ["温州瑞丰鞋业有限公司", "2026-11-04"]),
+        (["温州瑞丰鞋业有限公司", "2026.11.04"], ["温州瑞丰鞋业有限公司", "2026.11.04"]),
         # a short line that is not the company's: kept
         (["温州瑞丰鞋业有限公司", "（盖章）", "2026年11月14日"], ["温州瑞丰鞋业有限公司", "（盖章）", "2026年11月14日"]),
     ],
