@@ -1,6 +1,6 @@
 """Benchmark of letters.read(): accuracy per field and per delivery form, and time per letter. Run by hand.
 
-    python bench/letters.py                    # every set: template 60, free 140, held-out 100 (scans OCR'd)
+    python bench/letters.py                    # every set: template 60, free 220, held-out 100 (scans OCR'd)
     python bench/letters.py --no-scans         # skip the scanned letters (no OCR; quick)
     python bench/letters.py --set heldout      # one set only
     python bench/letters.py --show 5           # print more mismatches (never for the held-out set
@@ -146,13 +146,16 @@ def main() -> int:
             n_letters[which] += 1
             started = time.perf_counter()
             letter = read(case.mail, today=TODAY, ocr=form in SCAN_FORMS, ocr_budget_s=120)
-            times[form].append(time.perf_counter() - started)
+            part = "heldout" if which == "heldout" else "tuning"
+            seconds = time.perf_counter() - started
+            times[form].append(seconds)
+            times[f"{form}/{part}"].append(seconds)
             crashes += letter.finding("internal_error") is not None
             for name in FIELDS:
                 if name not in case.truth:
                     continue
                 good = got(letter, name) == want(case.truth, name)
-                for col in (which, form, "all" if which != "heldout" else "heldout*"):
+                for col in (which, form, f"{form}/{part}", "all" if which != "heldout" else "heldout*"):
                     total[col][name] += 1
                     ok[col][name] += good
                 show = args.show if which != "heldout" or args.show_heldout else 0
@@ -185,9 +188,18 @@ def main() -> int:
         if total[f]
     ]
     table("per form (every set)", ok, total, forms)
-    print(f"{'ms/letter':<16}" + "".join(f"{'median':>9}{'p95':>9}{'n':>5}" for _ in [0]))
+    for part, title in (("tuning", "template + free"), ("heldout", "held-out only")):
+        cols = [f"{f}/{part}" for f in forms if total[f"{f}/{part}"]]
+        if cols and len(sets) > 1:
+            table(f"per form ({title})", ok, total, cols)
+    print(f"{'ms/letter':<16}" + "".join(f"{'median':>9}{'p95':>9}{'n':>5}" for _ in range(3)))
+    print(f"{'':<16}{'every set':>23}{'template + free':>23}{'held-out':>23}")
     for f in forms:
-        print(f"{f:<16}{1000 * pct(times[f], 0.5):>9.0f}{1000 * pct(times[f], 0.95):>9.0f}{len(times[f]):>5}")
+        row = f"{f:<16}"
+        for key in (f, f"{f}/tuning", f"{f}/heldout"):
+            q = times[key]
+            row += f"{1000 * pct(q, 0.5):>9.0f}{1000 * pct(q, 0.95):>9.0f}{len(q):>5}" if q else " " * 23
+        print(row)
     if misses:
         print()
         print("mismatches:")

@@ -173,6 +173,32 @@ def _segments(ls: str) -> list[tuple[int, int]]:
 _LABEL_SPEAKS = re.compile(r"账号|账户|用户名|号|" + _TARGET_VERB + r"|保留|继续")
 
 
+_INTRODUCES = re.compile(
+    r"(?:"
+    + _TARGET_VERB
+    + r"|保留)\s*(?:掉)?\s*(?:以下|如下|下列|其中)?\s*(?:的)?\s*(?:账号|账户|用户名)?\s*$"
+)
+
+
+def _clause_role_text(seg: str, i: int, j: int) -> str:
+    """The text that says what the account at seg[i:j] is for: its comma clause.
+
+    A remark in brackets is a clause of its own ("申请注销账号a（名下账号共2个：a、b）": b is only
+    listed), unless the words just before the bracket introduce it ("申请注销以下账号（a、b）").
+    """
+    ca = max(seg.rfind(ch, 0, i) for ch in ",()") + 1
+    ends = [k for k in (seg.find(ch, j) for ch in ",()") if k >= 0]
+    cb = min(ends) if ends else len(seg)
+    where = seg[ca:cb]
+    if ca > 0 and seg[ca - 1] == "(":
+        before = seg[max(seg.rfind(",", 0, ca - 1), seg.rfind(")", 0, ca - 1)) + 1 : ca - 1]
+        if _INTRODUCES.search(before):
+            where = before + where
+    if _KEEP_WORD.search(seg[j:cb][:8]):
+        where = "保留"
+    return where
+
+
 def _account_tokens(v: View) -> list[tuple[str, int, int, str]]:
     """(account, start, end, role) in the line view; role "target", "keep" or "listed"."""
     s = v.ls
@@ -203,13 +229,7 @@ def _account_tokens(v: View) -> list[tuple[str, int, int, str]]:
                 # "需要注销的账号：a、b" / "保留账号：c": the label speaks for the whole line
                 where = label
             else:
-                # the comma clause around the token
-                ca = seg.rfind(",", 0, i - a) + 1
-                cb = seg.find(",", j - a)
-                where = seg[ca : cb if cb >= 0 else len(seg)]
-                rest = seg[j - a : cb if cb >= 0 else len(seg)]
-                if _KEEP_WORD.search(rest[:8]):
-                    where = "保留"
+                where = _clause_role_text(seg, i - a, j - a)
             role = (
                 "keep" if _KEEP_WORD.search(where) else "target" if _TARGET_WORD.search(where) else "listed"
             )

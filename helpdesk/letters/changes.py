@@ -12,19 +12,32 @@ from .view import MASK, Cand, View, _cand, _clean
 
 _R_SLOT = re.compile(r"由于\s*(?P<v>[^。]{1,150}?)\s*(?:的)?\s*原因")
 _R_LABEL = re.compile(
-    r"(?:事由|原因|理由)\s*(?:是|为|:)\s*(?P<v>[^;。\n]{2,150}?)\s*(?:[;。\n]|$|,\s*(?:现|特|故|所以|因此|需|我司|本公司|申请))"
+    r"(?:事由|原因|理由|(?:情况|申请|具体)说明)\s*(?:是|为|:)\s*(?P<v>[^;。\n]{2,150}?)\s*(?:[;。\n]|$|,\s*(?:现|特|故|所以|因此|需|我司|本公司|申请))"
 )
 #: "因X，Y，现申请…": the reason runs up to the request
 _R_BECAUSE_TO_ASK = re.compile(
-    r"(?:由于|因为|(?<![原基])因(?!此|而))\s*(?P<v>(?:(?!,在)[^;。:]){2,150}?)\s*[,;]\s*(?:现|特|故|所以|因此|需要?|我司|本公司|申请|特此|请)"
+    r"(?:由于|因为|鉴于|考虑到|(?<![原基])因(?!此|而))\s*(?P<v>(?:(?!,在)[^;。:]){2,150}?)\s*[,;]\s*(?:现|特|故|所以|因此|需要?|我司|本公司|申请|特此|请)"
 )
 #: "因X，…" / "因为X，想…" / "由于X，…": the clause after the marker, whatever comes next
-_R_BECAUSE = re.compile(r"(?:由于|因为|(?<![原基])因(?!此|而|为))\s*(?P<v>[^,;。!?:]{2,80})")
+_R_BECAUSE = re.compile(r"(?:由于|因为|鉴于|考虑到|(?<![原基])因(?!此|而|为))\s*(?P<v>[^,;。!?:]{2,80})")
 #: a reason stated plainly: the clause right before the request ("该账号已不再使用，麻烦帮我们注销")
-_R_ASK = re.compile(r"^(?:麻烦|请|烦请|现|特|故|所以|因此|想|需要|申请|希望|特此申请|在此申请|现申请)")
+_R_ASK = re.compile(
+    r"^(?:(?:我司|我公司|本公司|我单位|本单位|公司)\s*(?:决定|特|现)?\s*(?:申请|拟|需要?)|"
+    r"麻烦|请|烦请|恳请|敬请|望|帮忙|能否|可否|现|特|故|所以|因此|想|需要?|拟|申请|希望|特此申请|在此申请|现申请)"
+)
+#: a label whose value is on the next line ("事由：\n人员变动")
+_R_LABEL_NEXT = re.compile(
+    r"(?:^|\n)[^\n]{0,6}(?:事由|原因|理由|情况说明)\s*(?:是|为)?\s*:?\s*\n(?P<v>[^\n]{2,80})"
+)
+#: a purpose opening a sentence: "为便于统一管理，…申请注销…" (为 alone, not 因为 / 作为 / 认为)
+_R_PURPOSE = re.compile(
+    r"(?:^|(?<=[。!?\n:]))\s*为了?(?!此|何|什么|您|你|贵)(?P<v>[^,;。!?:]{2,30})\s*,(?=[^。]*(?:申请|需要|请))"
+)
 _R_NOT_REASON = re.compile(
     r"[A-Za-z0-9]{3}|有限公司|公司$|账号信息|分别|您好|你好|老师|项目组|我们是|我司是|特此|如下|统一平台(?:上)?(?:注册|有|存在)"
 )
+#: a sentence that asks or thanks is not a reason stated plainly ("收到请回复。请帮我们注销…")
+_R_NOT_STATEMENT = re.compile(r"请|麻烦|谢谢|感谢|回复|联系|处理|办理|审核|如下|以下|吗|呢")
 _M_SLOT = re.compile(
     r"(?:申请|请求|要求|需要?)\s*(?:更改|修改|变更|更正|修正)\s*(?:商务部)?\s*(?:业务系统)?\s*(?:统一平台)?\s*"
     r"(?:外贸发展专项资金\(中小\)网络管理应用)?\s*(?:中|里|上|内)?\s*(?:的)?\s*(?P<v>[^,;。]{1,150})"
@@ -77,16 +90,23 @@ def extract_reason(v: View) -> list[Cand]:
         # the template's "由于（事由）原因" blank: its content, or nothing when left empty
         c = _text_value(v, "reason", slot, "v", 0.95)
         return [c] if c is not None else []
-    for m in _R_LABEL.finditer(v.ls):
+    for m in [*_R_LABEL.finditer(v.ls), *_R_LABEL_NEXT.finditer(v.ls)]:
         c = _text_value(v, "reason", m, "v", 0.9, lines=True)
         if c is not None:
-            return [c]
+            return [_reason_trimmed(c)]
     for m in [*_R_BECAUSE_TO_ASK.finditer(v.s), *_R_BECAUSE.finditer(v.s)]:
         c = _text_value(v, "reason", m, "v", 0.75)
         if c is not None:
             return [_reason_trimmed(c)]
+    for m in _R_PURPOSE.finditer(v.ls):
+        c = _text_value(v, "reason", m, "v", 0.7, lines=True)
+        if c is not None:
+            return [c]
+    previous: re.Match[str] | None = None
     for sentence in re.finditer(r"[^。!?;\n]+", v.s):
-        clauses = list(re.finditer(r"[^,]+", sentence.group()))
+        # a clause stated plainly right before the request, in its sentence ("该账号已不再使用，
+        # 麻烦帮我们注销") or as the sentence before it ("人员变动。麻烦帮我们把…注销")
+        clauses = list(re.finditer(r"[^,:]+", sentence.group()))
         for k in range(1, len(clauses)):
             if _R_ASK.match(clauses[k].group()) and not _R_NOT_REASON.search(clauses[k - 1].group()):
                 i = sentence.start() + clauses[k - 1].start()
@@ -94,12 +114,29 @@ def extract_reason(v: View) -> list[Cand]:
                 value = _clean(v.s[i:j])
                 if 4 <= len(value) <= 40:
                     return [_cand(v, "reason", value, i, j, 0.6)]
+        if (
+            previous is not None
+            and clauses
+            and _R_ASK.match(clauses[0].group().strip())
+            and v.s[previous.end() : previous.end() + 1] in ("。", "!")
+            and "," not in previous.group()
+            and not _R_NOT_REASON.search(previous.group())
+            and not _R_NOT_STATEMENT.search(previous.group())
+        ):
+            value = _clean(previous.group())
+            if 4 <= len(value) <= 20:
+                return [_cand(v, "reason", value, previous.start(), previous.end(), 0.55)]
+        previous = sentence
     return out
 
 
 def _reason_trimmed(c: Cand) -> Cand:
-    """ "因X原因" / "因X等原因": the reason without its closing word."""
-    value = re.sub(r"(?:等|的)?原因$", "", str(c.value)).strip()
+    """ "因X原因" / "因X等原因" / "由于X的缘故": the reason without its closing word; a remark's closing
+    bracket ("（原因：X）") is not part of it."""
+    value = str(c.value)
+    if value.endswith(")") and "(" not in value:
+        value = value[:-1].rstrip()
+    value = re.sub(r"(?:等|的)?(?:原因|缘故|关系)$", "", value).strip()
     return replace(c, value=value) if len(value) >= 2 else c
 
 

@@ -7,6 +7,7 @@ Public interface::
     ocr_image(data, *, deadline=None) -> OcrResult
     ocr_pdf(data, *, deadline=None, max_pages=10) -> OcrResult
     normalise_dates(line) -> str      (applied to every OCR'd line already)
+    drop_seal_residue(lines) -> lines (applied to every OCR'd page already)
 
 Engines, behind one small internal interface (``_Engine.read(image) -> lines``):
 
@@ -461,6 +462,14 @@ _OCR_DATE_DOTS = re.compile(
 )
 # a Chinese-numeral year: OCR reads 〇 as O, o, 0 or ○
 _OCR_CN_YEAR = re.compile(r"(?<![0-9])([一二三四五六七八九〇○Oo0零]{4})(\s*年)")
+# a Chinese-numeral month and day after it: OCR reads 十 as "+" ("二〇二五年+一月+二日"), the
+# day mark 日 as 曰
+_CN_NUM = "一二三四五六七八九十+＋"
+_OCR_CN_MONTH_DAY = re.compile(
+    rf"(?P<y>[一二三四五六七八九〇○Oo0零]{{4}}\s*年)\s*(?P<m>[{_CN_NUM}]{{1,3}})\s*月"
+    rf"(?:\s*(?P<d>[{_CN_NUM}]{{1,3}})\s*(?P<mark>[日曰号]))?"
+)
+_CN_VALUE = {c: k for k, c in enumerate("一二三四五六七八九", 1)}
 
 
 def _digits(s: str) -> str:
@@ -493,14 +502,73 @@ def _fix_cn_year(m: re.Match[str]) -> str:
     return re.sub("[○Oo0零]", "〇", year) + m[2]
 
 
+def _cn_small(s: str) -> int | None:
+    """A month or day in Chinese numerals ("十一", "二十", "三十一") as an int, else None."""
+    if "十" not in s:
+        return _CN_VALUE.get(s) if len(s) == 1 else None
+    tens, _, ones = s.partition("十")
+    if len(tens) > 1 or len(ones) > 1 or "十" in ones:
+        return None
+    return (_CN_VALUE.get(tens, 0) if tens else 1) * 10 + (_CN_VALUE.get(ones, 0) if ones else 0)
+
+
+def _fix_cn_month_day(m: re.Match[str]) -> str:
+    month = m["m"].replace("+", "十").replace("＋", "十")
+    day = (m["d"] or "").replace("+", "十").replace("＋", "十")
+    mo = _cn_small(month)
+    d = _cn_small(day) if day else None
+    if mo is None or not 1 <= mo <= 12 or (day and (d is None or not 1 <= d <= 31)):
+        return m[0]
+    tail = f"{day}{'日' if m['mark'] == '曰' else m['mark']}" if day else ""
+    return f"{m['y']}{month}月{tail}"
+
+
 def normalise_dates(line: str) -> str:
     """``line`` with OCR-garbled dates rewritten in digits (``2026年1l月2O日`` -> ``2026年11月20日``,
-    ``2O26.11.2O`` -> ``2026.11.20``, ``二O二六年`` -> ``二〇二六年``); anything else unchanged."""
+    ``2O26.11.2O`` -> ``2026.11.20``, ``二O二六年`` -> ``二〇二六年``, ``二〇二五年+一月`` ->
+    ``二〇二五年十一月``); anything else unchanged."""
     if not re.search(r"[年.．\-/]", line):
         return line
     line = _OCR_DATE_CN.sub(_fix_cn, line)
     line = _OCR_DATE_DOTS.sub(_fix_dots, line)
-    return _OCR_CN_YEAR.sub(_fix_cn_year, line)
+    line = _OCR_CN_YEAR.sub(_fix_cn_year, line)
+    return _OCR_CN_MONTH_DAY.sub(_fix_cn_month_day, line)
+
+
+# --------------------------------------------------------------------------- seal residue
+
+# A faint or pale seal is not wholly removed by the red-channel view: its serial number ("740029")
+# or a few characters of the company name along its arc ("品股") come back as a line of their own,
+# next to the signature the seal is stamped on. Such a line is dropped: digits alone (not a mobile
+# number) or a fragment of the company name, right beside the signature's company or date line.
+_SIG_DATE = re.compile(r"^\s*(?:\d{4}|[一二三四五六七八九〇○零]{4})\s*[年.\-/]")
+_SIG_COMPANY = re.compile(r"(?:公司|厂|中心|商行|合作社|事务所|研究院|研究所)\s*(?:[(（]?盖?章[)）]?)?\s*$")
+_RESIDUE_DIGITS = re.compile(r"\d{3,13}")
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+
+
+def _is_signature_line(line: str) -> bool:
+    t = line.strip()
+    return bool(_SIG_DATE.match(t)) or (len(t) <= 40 and bool(_SIG_COMPANY.search(t)))
+
+
+def drop_seal_residue(lines: list[str]) -> list[str]:
+    """``lines`` of one page without the lines a seal left behind (see above); the rest unchanged."""
+    companies = [ln.strip() for ln in lines if len(ln.strip()) <= 40 and _SIG_COMPANY.search(ln.strip())]
+    out: list[str] = []
+    for k, line in enumerate(lines):
+        # only spaces and stray marks go: "2026-11-04" and "2026.11.04" are dates, not serials
+        t = re.sub(r"[\s,·'\"`]", "", line)
+        beside = [lines[j] for j in (k - 1, k + 1) if 0 <= j < len(lines)]
+        if t and any(_is_signature_line(b) for b in beside):
+            digits = _RESIDUE_DIGITS.fullmatch(t) is not None and _MOBILE.fullmatch(t) is None
+            fragment = len(t) <= 6 and any(
+                len(t) * 2 <= len(c) and all(ch in c for ch in t) and t not in ("公司",) for c in companies
+            )
+            if digits or fragment:
+                continue
+        out.append(line)
+    return out
 
 
 _ENGINES: dict[str, type[_Engine]] = {"rapidocr": _RapidEngine, "tesseract": _TesseractEngine}
@@ -578,7 +646,8 @@ def _read_page(
     engine: _Engine, frame: raster.Frame, index: int, deadline: float | None
 ) -> tuple[str, str | None]:
     try:
-        return "\n".join(normalise_dates(line) for line in engine.read(frame.image, deadline)), None
+        lines = drop_seal_residue([normalise_dates(line) for line in engine.read(frame.image, deadline)])
+        return "\n".join(lines), None
     except subprocess.TimeoutExpired:
         return "", f"第 {index + 1} 页 OCR 超时"
     except Exception as exc:  # noqa: BLE001 - an engine failure on one page must not lose the others

@@ -181,9 +181,11 @@ def _read(mail: ParsedMail, today: date, ocr: bool, budget: float, max_age: int,
     timings["fields"] = _lap(lap)
     lap = time.perf_counter()
 
-    # 6. seal
+    # 6. seal: the three letters are stamped papers, and so is a recovery request sent as a file
+    # (one asked for in a plain mail has no paper to judge)
     seal = ("unknown", "")
-    if kind in checks.LETTER_KINDS:
+    stamped_request = kind == "recovery" and main is not None and main.kind != "body"
+    if kind in checks.LETTER_KINDS or stamped_request:
         seal, seal_label = seal_check.seal(main)
         fields.append(
             Field("seal", seal[0], Evidence(seal_label, seal[1]), 0.7 if seal[0] != "unknown" else 0.0)

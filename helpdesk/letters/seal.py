@@ -7,7 +7,8 @@
   ink between the ring and the centre, nothing sticking out, and a size plausible for a seal
   (3-60 % of the page's shorter side; a 40 mm seal on A4 is 19 %). Ink in the centre (the star)
   raises the score.
-- ``"none"``: a colour image without such a structure.
+- ``"none"``: a colour image without such a structure. Strong red is looked at first; when it
+  shows no seal, the pale red of a washed-out stamp is (a second pass with a lower threshold).
 - ``"unknown"``: the image is greyscale or black-and-white (stored as such or with no colour in its
   pixels), too small, unreadable, or numpy is missing: nothing can be said. A greyscale scan is
   never ``"none"``.
@@ -73,6 +74,19 @@ def _red_mask(rgb):  # numpy array H x W x 3, uint8 -> bool H x W
     gb = np.maximum(a[..., 1], a[..., 2])
     diff = r - gb
     return (r > 100) & (diff > 35) & (diff * 5 > r)
+
+
+def _pale_red_mask(rgb):  # numpy array H x W x 3, uint8 -> bool H x W
+    """Red ink of a pale or faint stamp (little ink, a worn pad: ~(240, 215, 215) where the ink is
+    thin): a small margin of red over green and blue, still a tenth of the pixel's red. Paper,
+    toner and uneven light stay below it; the ring checks keep pale red text and logos out."""
+    import numpy as np
+
+    a = rgb.astype(np.int16)
+    r = a[..., 0]
+    gb = np.maximum(a[..., 1], a[..., 2])
+    diff = r - gb
+    return (r > 100) & (diff > 14) & (diff * 10 > r)
 
 
 def _components(mask, cell: int) -> list[tuple[int, int, int, int, int]]:
@@ -198,22 +212,33 @@ def _frame_hint(frame: raster.Frame, where: str = "") -> SealHint:
         return _unknown(f"{where}图像太小（{im.width}×{im.height}），无法判断是否盖章")
     if not frame.colour:
         return _unknown(f"{where}灰度或黑白图像，无法从颜色判断是否盖章，请人工查看")
-    mask = _red_mask(np.asarray(im))
+    rgb = np.asarray(im)
     short = min(im.size)
     cell = max(2, round(max(im.size) / 450))
     best: _Candidate | None = None
-    any_red = bool(mask.sum() >= 30)
-    for x0, y0, x1, y1, _n in _components(mask, cell):
-        cand = _assess(mask, (x0, y0, x1, y1), short)
-        if cand is None:
-            continue
-        if best is None or (cand.ok, cand.score) > (best.ok, best.score):
-            best = cand
+    any_red = False
+    pale = False
+    # strong red first; only when no ring is found there, the pale red of a faint stamp (a thin,
+    # washed-out seal is still a seal: calling it "none" would tell the agent it is missing)
+    for make_mask in (_red_mask, _pale_red_mask):
+        mask = make_mask(rgb)
+        any_red = any_red or bool(mask.sum() >= 30)
+        for x0, y0, x1, y1, _n in _components(mask, cell):
+            cand = _assess(mask, (x0, y0, x1, y1), short)
+            if cand is None:
+                continue
+            if best is None or (cand.ok, cand.score) > (best.ok, best.score):
+                best = cand
+        if best is not None and best.ok:
+            pale = make_mask is _pale_red_mask
+            break
     if best is not None and best.ok:
         sx, sy = frame.source_size[0] / im.width, frame.source_size[1] / im.height
         x0, y0, x1, y1 = best.box
         box = (round(x0 * sx), round(y0 * sy), round(x1 * sx), round(y1 * sy))
         shape = "红色圆环，中心有图案（如五角星）" if best.star else "红色圆环"
+        if pale:
+            shape += "（颜色较浅）"
         return SealHint(
             "seal",
             best.score,

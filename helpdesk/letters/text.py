@@ -69,6 +69,13 @@ def is_cjk(ch: str) -> bool:
 _WORD = re.compile(r"[A-Za-z0-9_]")
 WRAP_MIN_LINE = 24  #: a line this long (characters) that ends inside a word was wrapped by the layout
 _GLUE = set(",.:;!?()[]{}<>\"'、。")
+#: a short label starting a line ("事由", "公司名称", "修改前", "拟注销账号"), optionally numbered: a
+#: space after it, where a table cell or a tab was flattened (HTML mail, PDF of a Word table), is
+#: the label's separator, as a tab is
+_LINE_LABEL = re.compile(
+    r"(?:\d{1,2}[.、]|[一二三四五六七八九十]{1,2}、)?[\u4e00-\u9fff]{0,8}"
+    r"(?:名称|全称|个数|数量|账号|账户|用户名|账号名|事由|事项|原因|理由|情况说明|代码|项目|修改前|修改后|变更前|变更后|日期|电话|联系人|单位|内容|列表)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,18 @@ class NText:
         if j <= i:
             return self.pos[i], self.pos[i]
         return self.pos[i], self.pos[j - 1] + 1
+
+
+def _after_label(src: str, start: int) -> bool:
+    """Whether the line of `src` up to `start` is a label alone (see `_LINE_LABEL`)."""
+    lo = max(0, start - 24)  # a label is short: never look further back (long lines stay linear)
+    cut = max(src.rfind("\n", lo, start), src.rfind("\r", lo, start))
+    if cut < 0 and lo > 0:
+        return False
+    head = src[cut + 1 : start].strip()
+    if not head or len(head) > 14:
+        return False
+    return _LINE_LABEL.fullmatch("".join(_fold(ch) for ch in head)) is not None
 
 
 def normalize(src: str, *, flat: bool) -> NText:
@@ -112,6 +131,17 @@ def normalize(src: str, *, flat: bool) -> NText:
                 line_start = src.rfind("\n", 0, start) + 1
                 if start - line_start >= WRAP_MIN_LINE and src[start:k].count("\n") == 1:
                     continue
+            if (
+                not newline
+                and prev
+                and prev not in ":\n"
+                and nxt
+                and nxt not in _GLUE
+                and _after_label(src, start)
+            ):
+                chars.append(":")
+                pos.append(start)
+                continue
             if "\t" in src[start:k] and not newline and prev and prev not in ":\n" and nxt:
                 # a tab separates a label from its value (table cells are joined by tabs)
                 chars.append(":")

@@ -246,6 +246,185 @@ def change(rng: random.Random, style: str, company: str, day: str):
     return Written(title, paras, sig, table), truth
 
 
+# --- the second phrase bank (letters 140 on): how staff state the reason --------------------------
+
+REASONS_2 = [
+    "公司人员变动",
+    "原负责人已离职",
+    "账号长期未使用",
+    "公司业务调整",
+    "重复注册了账号",
+    "注册时误操作多注册了一个账号",
+    "原绑定手机号已停用",
+    "经办人更换",
+]
+#: a reason stated as a sentence of its own, without a marker word
+PLAIN_2 = ["人员变动", "公司内部人员调整", "原经办人已离职", "该账号已停用", "此账号目前无人使用"]
+APPROVERS_2 = ["公司董事会", "集团总部", "公司总经理办公会"]
+PURPOSES_2 = ["便于统一管理", "规范公司账号管理"]
+CHANGE_REASONS_2 = ["工商登记信息变更", "三证合一后代码更新", "填报时笔误", "系统录入时出错"]
+STYLES_2 = {
+    "unbind_cancel": [
+        "now_because",
+        "due_to_need",
+        "approval",
+        "plain_sentence",
+        "plain_clause",
+        "reason_is",
+        "so",
+        "given",
+        "label_reason",
+        "table_reason",
+        "because_so",
+        "purpose",
+    ],
+    "change": ["now_because", "label_reason", "reason_after", "so", "table_reason"],
+}
+
+
+def unbind_cancel_2(kind: str, rng: random.Random, style: str, company: str, day: str):
+    verb = VERBS[kind]
+    accts = _accounts(rng)
+    target = rng.choice(accts)
+    keep = [a for a in accts if a != target]
+    n = len(accts)
+    reason = rng.choice(REASONS_2)
+    count = rng.choice([f"{n}个", f"{_cn(n)}个"])
+    listed = "、".join(accts)
+    table: list[tuple[str, str]] = []
+    if style == "now_because":
+        paras = [
+            ADDRESSEE,
+            f"{company}在统一平台共有{count}账号：{listed}。现因{reason}，特申请{verb}账号{target}，保留{keep[0]}。",
+        ]
+    elif style == "due_to_need":
+        paras = [
+            ADDRESSEE,
+            f"我单位{company}在统一平台注册了{listed}共{count}账号。由于{reason}，需要{verb}其中的{target}。",
+            "请予办理。",
+        ]
+    elif style == "approval":
+        reason = f"经{rng.choice(APPROVERS_2)}{rng.choice(['批准', '同意', '审批同意'])}"
+        paras = [
+            ADDRESSEE,
+            f"{company}在统一平台存在{count}账号（{listed}）。{reason}，现申请{verb}{target}。",
+            "特此说明。",
+        ]
+    elif style == "plain_sentence":
+        reason = rng.choice(PLAIN_2)
+        paras = [
+            "您好：",
+            f"{company}在统一平台有{count}账号：{listed}。{reason}。麻烦帮我们把{target}{verb}，谢谢！",
+        ]
+    elif style == "plain_clause":
+        reason = rng.choice(PLAIN_2)
+        paras = [ADDRESSEE, f"{company}在统一平台的账号为{listed}，{reason}，现申请{verb}{target}。"]
+    elif style == "reason_is":
+        paras = [
+            ADDRESSEE,
+            f"{company}在统一平台存在{count}账号，分别是{listed}。现申请{verb}{target}。"
+            f"{verb}原因{rng.choice(['是', '为'])}{reason}。",
+        ]
+    elif style == "so":
+        paras = [
+            ADDRESSEE,
+            f"{company}在统一平台有{count}账号：{listed}。{reason}，{rng.choice(['故', '所以'])}申请{verb}{target}。",
+        ]
+    elif style == "given":
+        paras = [
+            ADDRESSEE,
+            f"鉴于{reason}，{company}申请{verb}统一平台账号{target}（名下账号共{count}：{listed}）。",
+        ]
+    elif style == "label_reason":
+        label = rng.choice(["申请原因", "理由", "情况说明", f"{verb}事由"])
+        paras = [
+            ADDRESSEE,
+            f"单位名称：{company}",
+            f"统一平台账号：{listed}",
+            f"申请{verb}的账号：{target}",
+            f"{label}：{reason}",
+        ]
+    elif style == "table_reason":
+        table = [
+            ("单位名称", company),
+            ("账号数量", str(n)),
+            ("全部账号", "、".join(accts)),
+            (f"拟{verb}账号", target),
+            (rng.choice(["申请理由", "申请事由", "原因"]), reason),
+        ]
+        paras = [ADDRESSEE, "以上情况属实，请予办理。"]
+    elif style == "because_so":
+        paras = [
+            "老师好，",
+            f"我们是{company}，统一平台上有{count}号（{listed}），因为{reason}，所以想{verb}{target}。",
+        ]
+    else:  # "purpose"
+        reason = rng.choice(PURPOSES_2)
+        paras = [
+            ADDRESSEE,
+            f"为{reason}，{company}申请{verb}统一平台账号{target}，现有账号共{count}：{listed}。",
+        ]
+    title = rng.choice([f"{verb}说明", f"关于{verb}统一平台账号的申请", f"账号{verb}申请"])
+    truth: dict[str, object] = {
+        "account_names": accts,
+        "target_accounts": [target],
+        "account_count": n,
+        "reason": nfkc(reason),
+    }
+    if style in ("plain_clause", "label_reason"):
+        del truth["account_count"]  # the letter lists the accounts without saying how many
+    return Written(title, paras, [company, day], table), truth
+
+
+def change_2(rng: random.Random, style: str, company: str, day: str):
+    account = account_name(rng)
+    reason = rng.choice(CHANGE_REASONS_2)
+    new_u = make_uscc(rng)
+    old_u = broken_uscc(new_u, rng)
+    table: list[tuple[str, str]] = []
+    if style == "now_because":
+        paras = [
+            ADDRESSEE,
+            f"{company}（账号{account}）现因{reason}，需将统一社会信用代码由{old_u}变更为{new_u}。",
+        ]
+    elif style == "label_reason":
+        paras = [
+            ADDRESSEE,
+            f"企业名称：{company}",
+            f"账号：{account}",
+            f"原统一社会信用代码：{old_u}",
+            f"正确统一社会信用代码：{new_u}",
+            f"变更原因：{reason}",
+        ]
+    elif style == "reason_after":
+        paras = [
+            ADDRESSEE,
+            f"{company}账号{account}的统一社会信用代码原为{old_u}，现申请变更为{new_u}。原因是{reason}。",
+        ]
+    elif style == "so":
+        paras = [
+            ADDRESSEE,
+            f"{company}账号{account}：{reason}，所以需要将统一社会信用代码由{old_u}改为{new_u}。",
+        ]
+    else:  # "table_reason"
+        table = [
+            ("企业名称", company),
+            ("平台账号", account),
+            ("变更前", old_u),
+            ("变更后", new_u),
+            ("变更事由", reason),
+        ]
+        paras = [ADDRESSEE, "变更后对企业之前申报项目无影响。"]
+    title = rng.choice(["变更说明", "关于变更统一社会信用代码的申请"])
+    truth: dict[str, object] = {
+        "account_names": [account],
+        "reason": nfkc(reason),
+        "uscc": [new_u],
+        "pairs": [(old_u, new_u)],
+    }
+    return Written(title, paras, [company, day], table), truth
+
+
 def recovery(rng: random.Random, company: str, day: str):
     uscc = make_uscc(rng)
     title = rng.choice(["账号找回申请表", "找回统一平台账号的说明"])
@@ -267,7 +446,8 @@ STYLES = {
     "cancel": ["paren", "casual", "numbered", "keep_remove", "tabs", "form", "licence_words", "trad"],
     "change": ["bracket", "no_marker", "said", "both", "labels", "form", "trad"],
 }
-N_FREE = 140
+N_FREE = 220
+N_FREE_1 = 140  #: letters before this use the first phrase bank, the rest the second
 
 
 def make_free(k: int, *, form: str | None = None) -> Case:
@@ -284,8 +464,13 @@ def make_free(k: int, *, form: str | None = None) -> Case:
         return Case(f"free-{k}-inquiry-body", mail, truth, "body")
     if kind == "recovery":
         w, extra = recovery(rng, company, date_text(day, rng))
+    elif kind == "change" and k >= N_FREE_1:
+        w, extra = change_2(rng, rng.choice(STYLES_2["change"]), company, date_text(day, rng))
     elif kind == "change":
         w, extra = change(rng, rng.choice(STYLES["change"]), company, date_text(day, rng))
+    elif k >= N_FREE_1:
+        style = rng.choice(STYLES_2["unbind_cancel"])
+        w, extra = unbind_cancel_2(kind, rng, style, company, date_text(day, rng))
     else:
         w, extra = unbind_cancel(kind, rng, rng.choice(STYLES[kind]), company, date_text(day, rng))
     truth.update(extra)

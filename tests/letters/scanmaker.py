@@ -327,11 +327,17 @@ def seal_mask(diameter: int, text: str, rng: random.Random, *, family: str = "sa
     return ImageChops.multiply(m, tex)
 
 
-def stamp(page: Image.Image, mask: Image.Image, centre: tuple[int, int], rng: random.Random) -> None:
+def stamp(
+    page: Image.Image,
+    mask: Image.Image,
+    centre: tuple[int, int],
+    rng: random.Random,
+    red: tuple[int, int, int] = SEAL_RED,
+) -> None:
     """Multiply red ink through ``mask`` onto ``page`` (in place), black text stays on top."""
     mask = mask.rotate(rng.uniform(-25, 25), resample=Image.BICUBIC)
     x, y = centre[0] - mask.width // 2, centre[1] - mask.height // 2
-    colour = tuple(max(0, min(255, c + rng.randint(-12, 12))) for c in SEAL_RED)
+    colour = tuple(max(0, min(255, c + rng.randint(-12, 12))) for c in red)
     ink = Image.new("RGB", mask.size, (255, 255, 255))
     ink.paste(Image.new("RGB", mask.size, colour), (0, 0), mask)
     box = (x, y, x + mask.width, y + mask.height)
@@ -419,13 +425,15 @@ def render_page_lines(
     light: float = 0.0,
     blur: float = 0.55,
     seal_at: tuple[float, float] | None = None,
+    seal_colour: tuple[int, int, int] = SEAL_RED,
 ) -> tuple[Image.Image, list[str]]:
     """The degraded page as a Pillow image (RGB, or L when ``grey``), and the text lines drawn on it.
 
     ``body_pt`` / ``line_spacing``: body font size in points and line pitch over it (小四 is 12 pt,
     五号 10.5 pt); ``ink``: text colour (light grey toner: ~(110, 110, 115)); ``light``: uneven
     lighting of a phone photo (0-1); ``blur``: Gaussian blur radius in pixels (focus, scanner optics);
-    ``seal_at``: the seal's centre as fractions of the page (x, y) instead of over the signature.
+    ``seal_at``: the seal's centre as fractions of the page (x, y) instead of over the signature;
+    ``seal_colour``: its ink (a faint, pale stamp: ~(225, 170, 170)).
     """
     rng = random.Random(seed)
     fam = family or rng.choice(["sans", "serif"])
@@ -446,7 +454,7 @@ def render_page_lines(
         )
         if seal_at is not None:
             centre = (round(seal_at[0] * w), round(seal_at[1] * h))
-        stamp(page, mask, centre, rng)
+        stamp(page, mask, centre, rng, seal_colour)
     if light:
         page = _uneven_light(page, light, rng)
     page = _degrade(page, rng=rng, noise=noise, rotate=rotate, blur=blur)

@@ -266,3 +266,74 @@ def test_licence_absent_when_only_the_letter_is_attached() -> None:
     lines = [ln for ln in text.split("\n") if ln.strip()]
     mail = make_mail(attachments=[("说明.pdf", text_pdf([lines]))])
     assert got(read(mail, today=TODAY, ocr=False)).get("has_licence") is False
+
+
+def test_html_mail_with_a_table_reads_label_cells() -> None:
+    """An HTML-only mail whose letter is a table: each row's label cell labels the value cell."""
+    from tests.letters.forms import make_mail as make_html_mail
+
+    rows = [
+        ("公司名称", "嘉兴海宁皮革制品有限公司"),
+        ("账号个数", "2"),
+        ("账号名称", "hnpg_01、hnpg_02"),
+        ("注销账号", "hnpg_02"),
+        ("注销事由", "该账号系重复注册"),
+    ]
+    cells = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
+    html = (
+        "<html><body><p>注销说明</p><p>外贸发展专项资金（中小）网络管理应用项目组：</p>"
+        f"<table>{cells}</table><p>嘉兴海宁皮革制品有限公司</p><p>2026年11月12日</p></body></html>"
+    )
+    letter = read(make_html_mail(subject="注销", html_text=html), today=TODAY, ocr=False)
+    check(
+        letter,
+        {
+            "type": "cancel",
+            "company_name": "嘉兴海宁皮革制品有限公司",
+            "account_names": ["hnpg_01", "hnpg_02"],
+            "target_accounts": ["hnpg_02"],
+            "account_count": 2,
+            "reason": "该账号系重复注册",
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("sentence", "targets", "names"),
+    [
+        # a remark in brackets lists the accounts; only the one before it is removed
+        ("申请注销统一平台账号ab_01（名下账号共2个：ab_01、ab_02）。", ["ab_01"], ["ab_01", "ab_02"]),
+        # brackets introduced by the request: what is inside is removed (no list: all named accounts)
+        (
+            "名下共有3个账号，现申请注销以下账号（ab_02、ab_03），保留ab_01。",
+            ["ab_02", "ab_03"],
+            ["ab_02", "ab_03", "ab_01"],
+        ),
+    ],
+)
+def test_accounts_in_brackets(sentence: str, targets: list[str], names: list[str]) -> None:
+    text = f"注销说明\n外贸发展专项资金（中小）网络管理应用项目组：\n湖州南浔木业有限公司{sentence}\n湖州南浔木业有限公司\n2026年11月9日"
+    letter = read(make_mail(text=text), today=TODAY, ocr=False)
+    assert letter.get("target_accounts").value == targets
+    assert letter.get("account_names").value == names
+
+
+@pytest.mark.ocr
+@pytest.mark.parametrize("sealed", [True, False], ids=["seal", "no-seal"])
+def test_recovery_request_scan_has_a_seal_hint(sealed: bool) -> None:
+    """A recovery request is a stamped paper too: its colour scan gets the seal hint."""
+    from helpdesk.letters import ocr
+
+    if not ocr.available():
+        pytest.skip("no OCR engine")
+    from tests.letters.scanmaker import render_scan
+
+    text = (
+        "账号找回申请表\n外贸发展专项资金（中小）网络管理应用项目组：\n"
+        "湖州南浔木业有限公司，统一社会信用代码914403001922038216，因原经办人离职，已忘记统一平台账号和密码，"
+        "现申请找回账号。\n湖州南浔木业有限公司\n2026年11月9日"
+    )
+    scan = render_scan(text, seed=3, seal=sealed, rotate=0.4, jpeg_quality=80)
+    letter = read(make_mail(attachments=[("找回申请.jpg", scan)]), today=TODAY)
+    assert letter.type == "recovery"
+    assert letter.get("seal").value == ("seal" if sealed else "none")

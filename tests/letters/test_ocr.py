@@ -128,6 +128,52 @@ def _golden_scans() -> list[dict]:
 
 # A line counts as read when it is within a tenth of its length in edits of the OCR line in its
 # place (rapidocr), or of some OCR line (tesseract, the fallback, splits and joins lines its own way).
+FAINT_SEAL_LETTER = (
+    "找回统一平台账号的说明\n外贸发展专项资金（中小）网络管理应用项目组：\n"
+    "长春广源农产品股份有限公司，统一社会信用代码916801374154844303，因原经办人离职，"
+    "已忘记统一平台账号和密码，现申请找回账号。\n长春广源农产品股份有限公司\n2026年11月14日"
+)
+
+
+# A pale stamp is not wholly removed by the red-channel view: before drop_seal_residue its serial
+# number ("740029") and a piece of its arc text ("品股") came back as lines of their own.
+@pytest.mark.ocr
+@pytest.mark.parametrize("colour", [(225, 170, 170), (230, 110, 120)], ids=["pale", "light"])
+def test_faint_seal_leaves_no_line(colour: tuple[int, int, int]) -> None:
+    engine = need_engine()
+    page, drawn = render_page_lines(FAINT_SEAL_LETTER, seed=6, seal=True, rotate=0.5, seal_colour=colour)
+    buf = io.BytesIO()
+    page.save(buf, "JPEG", quality=75)
+    res = ocr.ocr_image(buf.getvalue())
+    assert res.error is None, res.error
+    got = res.pages[0].split("\n")
+    if engine == "rapidocr":
+        assert len(got) == len(drawn), res.pages[0]
+    assert not any(line.strip().isdigit() for line in got), res.pages[0]
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        # the serial number and arc text of a pale seal beside the signature: dropped
+        (["现申请找回账号。", "品股", "长春广源农产品股份有限公司", "2026年11月14日", "740029"],
+         ["现申请找回账号。", "长春广源农产品股份有限公司", "2026年11月14日"]),
+        (["特此说明！", "温州瑞丰鞋业有限公司", "330102", "二〇二六年十一月二十日"],
+         ["特此说明！", "温州瑞丰鞋业有限公司", "二〇二六年十一月二十日"]),
+        # digits that are the letter's: an account in the body, a mobile number under the date
+        (["账号如下：", "18142937368", "特此说明！", "温州瑞丰鞋业有限公司", "2026年11月14日", "13812345678"],
+         ["账号如下：", "18142937368", "特此说明！", "温州瑞丰鞋业有限公司", "2026年11月14日", "13812345678"]),
+        # a date in digits under the company is the signature's date, not a serial number
+        (["温州瑞丰鞋业有限公司", "2026-11-04"], ["温州瑞丰鞋业有限公司", "2026-11-04"]),
+        (["温州瑞丰鞋业有限公司", "2026.11.04"], ["温州瑞丰鞋业有限公司", "2026.11.04"]),
+        # a short line that is not the company's: kept
+        (["温州瑞丰鞋业有限公司", "（盖章）", "2026年11月14日"], ["温州瑞丰鞋业有限公司", "（盖章）", "2026年11月14日"]),
+    ],
+)  # fmt: skip
+def test_seal_residue_lines_are_dropped(lines: list[str], expected: list[str]) -> None:
+    assert ocr.drop_seal_residue(lines) == expected
+
+
 @pytest.mark.ocr
 @pytest.mark.parametrize("golden", _golden_scans(), ids=lambda g: g["id"])
 def test_no_line_is_lost_on_golden_scans(golden: dict) -> None:
@@ -490,6 +536,11 @@ def _encode(page: Image.Image) -> bytes:
         ("2026-1l-O3。", "2026-11-03。"),
         ("二O二六年十一月二十日", "二〇二六年十一月二十日"),
         ("二0二六年十一月", "二〇二六年十一月"),
+        # 十 read as "+" in a Chinese-numeral month or day
+        ("二〇二五年+一月", "二〇二五年十一月"),
+        ("二〇二五年+一月二+日", "二〇二五年十一月二十日"),
+        ("二O二六年+二月三+一曰", "二〇二六年十二月三十一日"),
+        ("落款：二〇二六年一月+日", "落款：二〇二六年一月十日"),
         # not dates: unchanged
         ("zxkt_abc2026年", "zxkt_abc2026年"),
         ("账号lIOo年", "账号lIOo年"),
@@ -497,6 +548,9 @@ def _encode(page: Image.Image) -> bytes:
         ("电话0551-1234567", "电话0551-1234567"),
         ("版本2026.11.20.1", "版本2026.11.20.1"),
         ("abc2026.11.2O", "abc2026.11.2O"),
+        ("二〇二六年+三月", "二〇二六年+三月"),  # no 13th month
+        ("二〇二五年++月", "二〇二五年++月"),
+        ("共+一个账号", "共+一个账号"),  # no year: not a date
     ],
 )
 def test_garbled_dates_are_normalised(ocr_line: str, expected: str) -> None:
@@ -526,6 +580,33 @@ def test_garbled_date_of_a_scan_becomes_the_letter_date(monkeypatch: pytest.Monk
     monkeypatch.setattr(ocr, "_engine", lambda: Letter())
     got = read(make_mail(attachments=[("注销说明.png", text_image(["扫描件"], fmt="PNG"))]))
     assert got.get("letter_date").value == "2026-11-20"
+
+
+def test_chinese_numeral_date_with_plus_for_ten_becomes_the_letter_date(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from helpdesk.letters import read
+
+    if __package__:
+        from .make_letters import make_mail, text_image
+    else:
+        from make_letters import make_mail, text_image
+
+    class Letter(FakeEngine):
+        def read(self, image: Image.Image, deadline: float | None) -> list[str]:
+            return [
+                "解绑说明",
+                "外贸发展专项资金（中小）网络管理应用项目组：",
+                "温州瑞丰鞋业有限公司在商务部业务系统统一平台存在2个账号，账号信息分别是",
+                "wzrf2024、zxkt_wzrf01，由于原经办人离职原因，现申请解绑wzrf2024。",
+                "特此说明！",
+                "温州瑞丰鞋业有限公司",
+                "二〇二六年+一月+二日",
+            ]
+
+    monkeypatch.setattr(ocr, "_engine", lambda: Letter())
+    got = read(make_mail(attachments=[("解绑说明.png", text_image(["扫描件"], fmt="PNG"))]))
+    assert got.get("letter_date").value == "2026-11-12"
 
 
 def test_red_ink_is_dropped_black_ink_kept() -> None:
