@@ -43,7 +43,7 @@ def from_event(ticket: Ticket, event: TicketEvent) -> None:
     recipients = _recipients(ticket, event)
     if not recipients:
         return
-    session.flush([event])  # the event's id keys the notice
+    session.flush()  # the event's id keys the notice
     for user, kind, text in recipients:
         _add(user, ticket, kind, event, text)
 
