@@ -40,6 +40,13 @@ def create_app(overrides: Mapping[str, object] | None = None, *, settings: Setti
     for blueprint in _feature_blueprints():
         app.register_blueprint(blueprint)
     app.teardown_appcontext(lambda _exc: db.session.remove())
+    proxies = int(settings["HELPDESK_TRUSTED_PROXIES"])  # type: ignore[call-overload]
+    if proxies:
+        # behind nginx every request comes from 127.0.0.1: the login throttle per address, the
+        # session list and /metrics' loopback check need the client's address from X-Forwarded-For
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
     return app
 
 

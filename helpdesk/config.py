@@ -34,6 +34,13 @@ def _port(raw: str) -> int:
     return port
 
 
+def _count(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 5:
+        raise ValueError("expected 0 to 5")
+    return value
+
+
 def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
@@ -174,6 +181,12 @@ VARIABLES: tuple[Variable, ...] = (
         "",
         str,
         "`/metrics` 的访问令牌（请求头 `Authorization: Bearer …`）；为空则只允许本机（127.0.0.1 / ::1）访问",
+    ),
+    Variable(
+        "HELPDESK_TRUSTED_PROXIES",
+        "0",
+        _count,
+        "前面有几层反向代理（nginx 为 1）：据此从 X-Forwarded-For 取客户端地址（登录限流、登录设备、/metrics 仅本机）；直连时为 0",
     ),
 )
 
