@@ -4,6 +4,7 @@ the keyboard; screenshots for the record."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from helpdesk.core.models import Setting
 from helpdesk.db import session
@@ -21,9 +22,9 @@ def test_supervisor_turns_on_the_second_approval(app, users, live_server, page):
     screenshot(page, "settings")
     button = page.locator("button", has_text="开启主管审批")
     button.focus()
-    page.keyboard.press("Enter")
-    page.wait_for_load_state()
-    assert page.locator('[data-setting="second_approval"]').inner_text() == "已开启"
+    with page.expect_navigation():  # the form posts, then the redirect back to the settings page
+        page.keyboard.press("Enter")
+    expect(page.locator('[data-setting="second_approval"]')).to_have_text("已开启")
     session.expire_all()
     assert session.get(Setting, "require_second_approval").value is True
     screenshot(page, "settings-approval-on")
