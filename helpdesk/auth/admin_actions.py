@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete
 
 from helpdesk.auth.models import LoginAttempt, User
-from helpdesk.auth.services import MAX_FAILURES_PER_USER, THROTTLE_WINDOW, AuthError, set_password
-from helpdesk.db import session, unit_of_work, utcnow
+from helpdesk.auth.services import MAX_FAILURES_PER_USER, AuthError, recent_failures, set_password
+from helpdesk.db import session, unit_of_work
 from helpdesk.records.models import AuditEntry
 
 # no 0/O, 1/l/I: the admin reads it out over the phone
@@ -40,11 +40,7 @@ def reset_password(user: User, *, by: User) -> str:
 
 def is_locked(user: User) -> bool:
     """Locked out by the per-user-name throttle (the per-address one is not the user's)."""
-    since = utcnow() - THROTTLE_WINDOW
-    failures = session.scalar(
-        select(func.count()).where(LoginAttempt.username == user.username.lower(), LoginAttempt.at >= since)
-    )
-    return (failures or 0) >= MAX_FAILURES_PER_USER
+    return recent_failures(user.username) >= MAX_FAILURES_PER_USER
 
 
 def unlock(user: User, *, by: User) -> int:

@@ -121,14 +121,23 @@ def _revoke_everything(user: User) -> None:
     user.session_key = None
 
 
+def recent_failures(username: str, now: datetime | None = None) -> int:
+    """Failed logins for this user name within the throttle window."""
+    since = (now or utcnow()) - THROTTLE_WINDOW
+    return (
+        session.scalar(
+            select(func.count()).where(
+                LoginAttempt.username == username.strip().lower(), LoginAttempt.at >= since
+            )
+        )
+        or 0
+    )
+
+
 def is_throttled(username: str, address: str, now: datetime | None = None) -> bool:
     """True when too many recent failures came for this user name or from this address."""
     since = (now or utcnow()) - THROTTLE_WINDOW
-    by_user = session.scalar(
-        select(func.count()).where(
-            LoginAttempt.username == username.strip().lower(), LoginAttempt.at >= since
-        )
-    )
+    by_user = recent_failures(username, now)
     by_address = session.scalar(
         select(func.count()).where(LoginAttempt.address == address, LoginAttempt.at >= since)
     )

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import and_, case, func, literal, select
 
 from helpdesk.auth.models import User
 from helpdesk.dashboard.figures import ID_LINK_LIMIT, Figures
@@ -37,6 +37,7 @@ from helpdesk.sla.calendar import WorkCalendar
 from helpdesk.sla.models import CalendarYear, SlaClock
 from helpdesk.tickets import queries as queue
 from helpdesk.tickets.models import OPEN_STATUSES, TYPE_LABELS, Ticket
+from helpdesk.tickets.queue_filters import paused_breach_condition
 
 TYPES = tuple(TYPE_LABELS)
 RUNNING = ("new", "open")
@@ -121,16 +122,6 @@ class NowPanel:
     types: Sequence[str] = TYPES
 
 
-def paused_breach_condition() -> Any:
-    """Waiting tickets whose clock had run out before the pause (the queue's 已超时 lists running clocks only).
-
-    Reads the current clock: the statement must outer-join SlaClock on WITH_CLOCK."""
-    return and_(
-        Ticket.status == "waiting",
-        or_(SlaClock.breached_at.is_not(None), SlaClock.remaining_minutes <= 0),
-    )
-
-
 def _queue_conditions(filters: dict[str, str], ck: queue.Clock) -> list[Any]:
     """The queue's own WHERE clauses for these query parameters: a figure and its link can never disagree."""
     return queue.filter_conditions(queue.QueueQuery.from_args(filters), None, ck)  # type: ignore[arg-type]
@@ -205,9 +196,7 @@ def now_panel(now: datetime, *, want_ids: str | None = None) -> NowPanel:
     if 0 < breached_paused <= ID_LINK_LIMIT or want_ids == "now.breached_paused":
         figs.by_ids(
             "now.breached_paused",
-            session.scalars(
-                select(Ticket.id).outerjoin(SlaClock, WITH_CLOCK).where(paused_breach_condition())
-            ),
+            session.scalars(select(Ticket.id).where(paused_breach_condition())),
         )
     else:
         figs.count_only("now.breached_paused", breached_paused)
@@ -223,8 +212,7 @@ def now_panel(now: datetime, *, want_ids: str | None = None) -> NowPanel:
             User.username,
         )
         .outerjoin(User, User.id == Ticket.assignee_id)
-        .outerjoin(SlaClock, WITH_CLOCK)
-        .where(or_(and_(*_queue_conditions({"view": "breached"}, ck)), paused_breach_condition()))
+        .where(*_queue_conditions({"view": "breached"}, ck))  # the queue's 已超时: paused breaches included
         .order_by(Ticket.due_at.is_(None), Ticket.due_at, Ticket.id)
         .limit(BREACH_ROWS)
     ).all()
