@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from helpdesk.auth.models import User
 from helpdesk.db import Refused, session, unit_of_work, utcnow
@@ -70,6 +71,17 @@ def open_ticket(request: ByHand, *, by: User) -> Ticket:
         raise Refused(f"邮箱“{email}”无效：请改正或留空。")
     if request.acknowledge and not email:
         raise Refused("要发送受理确认，请填写企业的邮箱。")
+    try:
+        return _open(request, email, by)
+    except IntegrityError:
+        # the same form posted twice at once: the other request's insert won the unique key
+        existing = session.scalar(select(Ticket).where(Ticket.client_key == request.client_key))
+        if existing is None or not request.client_key:
+            raise
+        return existing
+
+
+def _open(request: ByHand, email: str, by: User) -> Ticket:
     with unit_of_work():
         if request.client_key:
             existing = session.scalar(select(Ticket).where(Ticket.client_key == request.client_key))

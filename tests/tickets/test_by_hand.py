@@ -108,3 +108,35 @@ def test_several_enterprises_of_a_similar_name_ask_for_the_code(app, users):
     make_enterprise("苏州恒达贸易股份有限公司", accounts=("hengda9",))
     with pytest.raises(Refused, match="统一社会信用代码"):
         by_hand.find_enterprise("苏州恒达贸易")
+
+
+def test_the_same_form_posted_twice_at_once_opens_one_ticket(app, users):
+    import threading
+
+    from helpdesk.auth.models import User
+
+    enterprise = make_enterprise()
+    session.commit()
+    request = by_hand.ByHand(channel="phone", type="inquiry", enterprise=enterprise.uscc, contact="王经理",
+                             note="咨询申报进度", client_key="same-form-key")  # fmt: skip
+    barrier = threading.Barrier(2)
+    opened: list[int] = []
+    errors: list[BaseException] = []
+
+    def post() -> None:
+        with app.app_context():
+            try:
+                barrier.wait()
+                opened.append(by_hand.open_ticket(request, by=session.get(User, users["agent"].id)).id)
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+            finally:
+                session.remove()
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == [] and len(opened) == 2 and opened[0] == opened[1]
+    assert _count(Ticket) == 1
