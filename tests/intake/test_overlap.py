@@ -19,6 +19,7 @@ import pytest
 from docx import Document
 from sqlalchemy import func, select
 
+from helpdesk import db
 from helpdesk.db import session
 from helpdesk.mail.models import InboundMail, OutboundMail
 from helpdesk.tickets.models import Ticket
@@ -99,11 +100,14 @@ def run(*args: str, env: dict[str, str], timeout: float = 300) -> str:
 
 
 def count(model, *where) -> int:
+    """A snapshot count that neither waits for nor blocks the CLI's writes (a DEFERRED SQLite read:
+    under the default BEGIN IMMEDIATE it would queue behind the poller's batches and see them late)."""
     session.rollback()
     try:
-        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+        with db.reads():
+            return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
     finally:
-        session.rollback()  # on SQLite an open transaction would hold the write lock against the CLI
+        session.rollback()
 
 
 def marked_processes(mark: str) -> list[int]:
