@@ -181,7 +181,7 @@ def _order_lines(raw: list[tuple[list[list[float]], str]]) -> list[str]:
     return out
 
 
-def _cores() -> int:
+def cores() -> int:
     """The CPUs this process may run on (its affinity mask: a container's or taskset's share)."""
     try:
         return len(os.sched_getaffinity(0))
@@ -189,14 +189,25 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+_default_threads: int | None = None
+
+
+def set_default_threads(n: int) -> None:
+    """The threads an engine loaded later in this process uses when HELPDESK_OCR_THREADS is unset
+    (an OCR worker of a pool gets cores / workers). An engine already loaded keeps its own."""
+    global _default_threads
+    _default_threads = max(1, int(n))
+
+
 def _threads() -> int:
-    """onnxruntime threads per session: HELPDESK_OCR_THREADS, else the cores this process may use
-    (at most MAX_THREADS: beyond that the small models gain nothing)."""
+    """onnxruntime threads per session, also the engine's recognition threads:
+    HELPDESK_OCR_THREADS, else :func:`set_default_threads`'s value, else the cores this process
+    may use (at most MAX_THREADS: beyond that the small models gain nothing)."""
     try:
         n = int(os.environ.get("HELPDESK_OCR_THREADS", "0"))
     except ValueError:
         n = 0
-    return max(1, min(n or MAX_THREADS, _cores()))
+    return max(1, min(n or _default_threads or MAX_THREADS, cores()))
 
 
 @contextlib.contextmanager
