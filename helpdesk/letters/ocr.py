@@ -380,8 +380,8 @@ def _rec_batches(widths: list[float], workers: int) -> list[list[int]]:
 def _recognise(
     o: object, crops: list[np.ndarray], pool: ThreadPoolExecutor | None = None, workers: int = 1
 ) -> list[tuple[str, float]]:
-    """(text, score) per crop, recognised in batches of lines of about the same length, the
-    batches spread over ``pool``'s ``workers`` threads.
+    """(text, score) per crop, recognised in batches of lines of about the same length, cut for
+    ``workers`` threads and run on ``pool``'s (one after the other without a pool).
 
     The recogniser pads every line of a batch to the longest one: rapidocr's batches of six mix a
     "您好！" with full-width lines and cost twice the CPU of one line at a time (bench/ocr.py).
@@ -394,7 +394,7 @@ def _recognise(
     # every call below passes at most REC_BATCH crops: rapidocr runs them as one batch
     rec.rec_batch_num = REC_BATCH
     widths = [c.shape[1] / max(1, c.shape[0]) for c in crops]
-    batches = _rec_batches(widths, workers if pool is not None else 1)
+    batches = _rec_batches(widths, workers)
 
     def run(batch: list[int]) -> list[tuple[str, float]]:
         results, _ = rec([crops[j] for j in batch], False)
