@@ -6,6 +6,8 @@ Public interface::
     engine_name() -> str
     ocr_image(data, *, deadline=None) -> OcrResult
     ocr_pdf(data, *, deadline=None, max_pages=10) -> OcrResult
+    cores() -> int                    (the CPUs this process may run on)
+    set_default_threads(n)            (an OCR worker's share of the cores, before its engine loads)
     normalise_dates(line) -> str      (applied to every OCR'd line already)
     drop_seal_residue(lines) -> lines (applied to every OCR'd page already)
 
@@ -18,13 +20,16 @@ Engines, behind one small internal interface (``_Engine.read(image) -> lines``):
   glyphs are :data:`DET_GLYPH_PX` tall (not a fixed page size: 10.5 pt text on a 600 dpi scan
   stays as large as the detector needs); the angle classifier votes once for the page (upside
   down or not) instead of turning single lines over, which lost lines; recognition reads the
-  full-size line crops in batches of lines of about the same length.
+  full-size line crops in batches of lines of about the same length, several batches at once on
+  the engine's threads (onnxruntime runs one line crop on one thread: recognition, about three
+  quarters of a page's time, would otherwise leave the second core idle).
 - ``tesseract``: the ``tesseract`` CLI with ``chi_sim``, the fallback when rapidocr is not importable.
 
 ``HELPDESK_OCR_ENGINE`` (``auto`` | ``rapidocr`` | ``tesseract`` | ``none``) forces a choice; ``auto``
 (the default) takes rapidocr, then tesseract. ``HELPDESK_OCR_THREADS`` sets onnxruntime's threads
-per session (default: the cores this process may run on, at most :data:`MAX_THREADS`; with several
-OCR worker processes on one machine, set it to cores / processes).
+per session and the engine's recognition threads (default: :func:`set_default_threads`'s value,
+which the OCR sandbox's workers set to cores / workers, else the cores this process may run on, at
+most :data:`MAX_THREADS`).
 
 Both engines see the page's *red channel* as a grey image: red seal ink is almost white there,
 so the seal drops out while black and blue ink stay dark. Big images are reduced to
