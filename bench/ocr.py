@@ -295,6 +295,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sets", nargs="+", default=["150dpi", "200dpi", "a4-300", "pdf6"])
     ap.add_argument("--engine", default="rapidocr", choices=["rapidocr", "tesseract"])
     ap.add_argument("--seed", type=int, default=2024)
+    ap.add_argument(
+        "--pool",
+        type=int,
+        default=0,
+        metavar="PAGES",
+        help="also read PAGES a4-300 pages through OCR sandboxes: one worker with all cores' threads "
+        "against one worker per core with one thread each (as the OCR job spreads letters)",
+    )
     args = ap.parse_args(argv)
     sm = _scanmaker()
     os.environ[ocr.ENGINE_ENV] = args.engine
@@ -342,7 +350,46 @@ def main(argv: list[str] | None = None) -> int:
         if (name, "before") in medians:
             ratio = medians[(name, "after")] / medians[(name, "before")]
             print(f"{name}: after/before median seconds per page = {ratio:.2f}")
+    if args.pool:
+        pool_run(sm, a4_pages(sm, args.pool, args.seed + 11))
     return 0
+
+
+def pool_run(sm: Any, pages: list[Page]) -> None:
+    """Wall seconds per page of pages read in OCR sandboxes (warm engines, pages handed out as the
+    OCR job hands out letters): 1 worker x cores threads, then cores workers x 1 thread, twice each
+    in alternating order."""
+    from helpdesk.core.sandbox import Sandbox
+
+    cores = ocr.cores()
+    layouts = {"1 worker": (1, cores), f"{cores} workers": (cores, 1)}
+    boxes = {}
+    for name, (workers, threads) in layouts.items():
+        box = Sandbox(workers, memory_mb=None, recycle_mb=None)
+        box.run(ocr.set_default_threads, [(threads,)] * workers, 60)  # one each: idle workers take one
+        box.run(ocr.ocr_image, [(data,) for data, _, _ in pages[:workers]], 120)  # engines loaded, warm
+        boxes[name] = box
+    secs: dict[str, list[float]] = {name: [] for name in layouts}
+    cers: dict[str, list[float]] = {name: [] for name in layouts}
+    cpus: dict[str, list[float]] = {name: [] for name in layouts}
+    for rnd in range(2):
+        for name in list(layouts) if rnd == 0 else list(layouts)[::-1]:
+            t, cpu = time.monotonic(), boxes[name].cpu_seconds
+            results = boxes[name].run(ocr.ocr_image, [(data,) for data, _, _ in pages], 600)
+            secs[name].append((time.monotonic() - t) / len(pages))
+            cpus[name].append((boxes[name].cpu_seconds - cpu) / len(pages))
+            for (_, printed, _), res in zip(pages, results, strict=True):
+                cers[name].append(sm.char_error_rate("\n".join(printed), getattr(res, "text", "")))
+    for box in boxes.values():
+        box.close()
+    print(f"pool: {len(pages)} a4-300 pages per run, 2 runs each, load average {os.getloadavg()[0]:.2f}")
+    for name, (_, threads) in layouts.items():
+        print(
+            f"pool {name:9s} x {threads} threads: {min(secs[name]):.2f} s/page (best run), "
+            f"workers' CPU {min(cpus[name]):.2f} s/page, CER {statistics.mean(cers[name]):.4f}"
+        )
+    first, second = layouts
+    print(f"pool: {second}/{first} seconds per page = {min(secs[second]) / min(secs[first]):.2f}")
 
 
 if __name__ == "__main__":
