@@ -73,8 +73,10 @@ def run_ocr_pending(limit: int = 5, budget_s: float = 60.0) -> int:
     jobs = _claim(limit)
     if not jobs:
         return 0
-    calls = [(job.raw, max_attachment_bytes(), budget_s, ocr_threads()) for job in jobs]
-    letters = ocr_sandbox().run(read_with_ocr, calls, budget_s + 60)
+    box = ocr_sandbox()
+    threads = ocr_threads(box.size)  # the sandbox's own size, whatever the setting says now
+    calls = [(job.raw, max_attachment_bytes(), budget_s, threads) for job in jobs]
+    letters = box.run(read_with_ocr, calls, budget_s + 60)
     done = 0
     for job, letter in zip(jobs, letters, strict=True):
         done += _store(job, letter)

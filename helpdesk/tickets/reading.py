@@ -145,9 +145,10 @@ def ocr_workers() -> int:
     return max(1, min(wanted, ocr.cores()))
 
 
-def ocr_threads() -> int:
-    """onnxruntime threads per OCR worker: the cores shared out among the workers (at least 1)."""
-    return max(1, ocr.cores() // ocr_workers())
+def ocr_threads(workers: int | None = None) -> int:
+    """onnxruntime threads per OCR worker: the cores shared out among ``workers`` (default:
+    `ocr_workers`), at least 1."""
+    return max(1, ocr.cores() // (workers or ocr_workers()))
 
 
 def ocr_sandbox() -> sandbox.Sandbox:
