@@ -12,7 +12,7 @@ Sets (pages from tests/letters/scanmaker.py, a red seal over the signature, JPEG
   in grey toner or with a phone's uneven light.
 - ``pdf6``: six such pages in one image-only PDF, read by one ``ocr_pdf`` call (seconds per page).
 
-Variants, on the same warm engine, page by page in alternating order (the machine is shared:
+Variants, each on its own warm engine, page by page in alternating order (the machine is shared:
 both see the same load):
 
 - ``before``: the code path before issue 18 item 3 (``BeforeEngine``, kept here only): detection
@@ -23,6 +23,18 @@ Printed per set and variant: wall seconds per page (median, p95), CPU seconds pe
 threads), the character error rate against the printed text (whitespace ignored, NFKC; mean, max),
 lines lost (a printed line found in no OCR line within a tenth of its length in edits), and codes
 (USCC, accounts) exact / within one edit / all. Engine loading is timed separately, not counted.
+``--pool PAGES`` also reads PAGES a4-300 pages through OCR sandboxes as the OCR job does: one worker
+with every core's threads against one single-thread worker per core.
+
+Where a page's time goes (before, busy 2-core machine, wall per page): recognition 1.36 s, detection
+0.34 s, angle classifier 0.03 s (one vote per page on up to eight line heads: not worth a cheaper
+check), crops 0.02 s, seal removal 0.02 s, text size 0.01 s. A line crop (1 x 3 x 48 x ~700) runs on
+one onnxruntime thread whatever its setting, hence the recognition threads of ``after``.
+Tried and left (same run, same pages): detection with body glyphs 16 or 18 px instead of 20 (7-10 %
+less CPU, but one or two USCC / account codes a set no longer exact: q read as g); recogniser and
+classifier sessions with one intra-op thread each (9 % less CPU, 10-17 % more wall on a loaded
+machine); batches of length-sorted lines bigger than two or three (no CPU gained: the model's cost
+per pixel of width does not fall with the batch, and wide lines cost more per pixel past ~1000).
 """
 
 from __future__ import annotations
