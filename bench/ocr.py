@@ -12,23 +12,34 @@ Sets (pages from tests/letters/scanmaker.py, a red seal over the signature, JPEG
   in grey toner or with a phone's uneven light.
 - ``pdf6``: six such pages in one image-only PDF, read by one ``ocr_pdf`` call (seconds per page).
 
-Variants, on the same warm engine, page by page in alternating order (the machine is shared:
+Variants, each on its own warm engine, page by page in alternating order (the machine is shared:
 both see the same load):
 
-- ``before``: the previous code path, kept here only: detection on the whole page reduced to
-  1280 px, the angle classifier turning single lines over.
-- ``after``: ``helpdesk.letters.ocr`` as it is.
+- ``before``: the code path before issue 18 item 3 (``BeforeEngine``, kept here only): detection
+  with body glyphs 20 px tall, line batches recognised one call after the other.
+- ``after``: ``helpdesk.letters.ocr`` as it is (recognition calls spread over the cores).
 
 Printed per set and variant: wall seconds per page (median, p95), CPU seconds per page (median; all
 threads), the character error rate against the printed text (whitespace ignored, NFKC; mean, max),
 lines lost (a printed line found in no OCR line within a tenth of its length in edits), and codes
 (USCC, accounts) exact / within one edit / all. Engine loading is timed separately, not counted.
+``--pool PAGES`` also reads PAGES a4-300 pages through OCR sandboxes as the OCR job does: one worker
+with every core's threads against one single-thread worker per core.
+
+Where a page's time goes (before, busy 2-core machine, wall per page): recognition 1.36 s, detection
+0.34 s, angle classifier 0.03 s (one vote per page on up to eight line heads: not worth a cheaper
+check), crops 0.02 s, seal removal 0.02 s, text size 0.01 s. A line crop (1 x 3 x 48 x ~700) runs on
+one onnxruntime thread whatever its setting, hence the recognition threads of ``after``.
+Tried and left (same run, same pages): detection with body glyphs 16 or 18 px instead of 20 (7-10 %
+less CPU, but one or two USCC / account codes a set no longer exact: q read as g); recogniser and
+classifier sessions with one intra-op thread each (9 % less CPU, 10-17 % more wall on a loaded
+machine); batches of length-sorted lines bigger than two or three (no CPU gained: the model's cost
+per pixel of width does not fall with the batch, and wide lines cost more per pixel past ~1000).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import io
 import os
@@ -38,7 +49,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +59,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from helpdesk.letters import ocr, raster  # noqa: E402
+from helpdesk.letters import ocr  # noqa: E402
 
 
 def _scanmaker() -> Any:
@@ -58,67 +69,96 @@ def _scanmaker() -> Any:
     return mod
 
 
-@contextlib.contextmanager
-def _old_session_options() -> Iterator[None]:
-    """The sessions as built before: spinning off, rapidocr's own arena (off) and inter-op threads."""
-    from rapidocr_onnxruntime.utils import infer_engine
-
-    cls = infer_engine.OrtInferSession
-    orig = cls.__dict__["_init_sess_opts"]
-
-    def opts(config: dict) -> object:
-        o = orig.__func__(config)
-        o.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        o.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        return o
-
-    cls._init_sess_opts = staticmethod(opts)
-    try:
-        yield
-    finally:
-        cls._init_sess_opts = orig
-
-
 class BeforeEngine(ocr._RapidEngine):
-    """The code path before issue 12 / 18: whole page reduced to 1280 px for detection, every
-    line through the angle classifier (which turns some over: they come back empty)."""
+    """The code path before issue 18 item 3, kept here only: detection on the text area with body
+    glyphs 20 px tall, one orientation vote for the page, recognition of length-grouped batches of
+    up to eight lines, one call after the other (onnxruntime runs a line crop on one thread, so the
+    second core mostly waits). Same session options and threads as ``after``."""
+
+    DET_GLYPH_PX = 20
+    DET_MIN_SIDE = 960
+    DET_FALLBACK_SIDE = 1600
+    REC_BATCH = 8
+    REC_WIDTH_TOLERANCE = 1.1
 
     def __init__(self) -> None:
         from rapidocr_onnxruntime import RapidOCR
 
-        with _old_session_options():
-            self._ocr = RapidOCR(
-                print_verbose=False, intra_op_num_threads=max(1, min(2, os.cpu_count() or 1))
-            )
+        with ocr._no_spinning():
+            self._ocr = RapidOCR(print_verbose=False, intra_op_num_threads=ocr._threads())
         self._lock = threading.Lock()
+        self._pool, self._rec_threads = None, 1
 
     def _read_steps(self, grey: np.ndarray) -> list[tuple[list, str]]:
         o = self._ocr
+        boxes = self._detect(grey)
+        if not boxes:
+            return []
         h, w = grey.shape
         full = ocr._rgb(grey)
-        scale = min(1.0, 1280 / max(w, h))
-        if scale >= 1.0 or min(w, h) < 200 or max(w, h) > 8 * min(w, h):
-            result, _ = o(full)
-            return [(box, text) for box, text, _score in result or []]
-        small = Image.fromarray(grey).resize((round(w * scale), round(h * scale)), Image.Resampling.BOX)
-        # the old call: auto_text_det under rapidocr's own size rule (min side 736: no resize here)
-        o.text_det.limit_type, o.text_det.limit_side_len = "min", 736
-        dt_boxes, _ = o.auto_text_det(ocr._rgb(np.asarray(small)))
-        if dt_boxes is None or len(dt_boxes) == 0:
-            return []
-        boxes = [
-            np.clip(np.asarray(b, dtype=np.float32) / scale, 0, [w - 1, h - 1]).astype(np.float32)
-            for b in dt_boxes
-        ]
+        if ocr._upside_down(o, o.get_crop_img_list(full, boxes)):
+            full = np.ascontiguousarray(full[::-1, ::-1])
+            boxes = [
+                np.ascontiguousarray((np.array([w - 1, h - 1], dtype=np.float32) - b)[[2, 3, 0, 1]])
+                for b in boxes
+            ]
         crops = o.get_crop_img_list(full, boxes)
-        if o.use_cls:
-            crops, _, _ = o.text_cls(crops)
-        rec, _ = o.text_rec(crops, False)
+        rec = self._recognise(crops)
         return [
             (box.tolist(), res[0])
-            for box, res in zip(boxes, rec, strict=False)
+            for box, res in zip(boxes, rec, strict=True)
             if float(res[1]) >= o.text_score and res[0]
         ]
+
+    def _det_scale(self, glyph: float | None, size: tuple[int, int]) -> float:
+        long_side = max(size)
+        if glyph is None:
+            return min(1.0, self.DET_FALLBACK_SIDE / long_side)
+        return min(1.0, max(self.DET_GLYPH_PX / glyph, self.DET_MIN_SIDE / long_side))
+
+    def _detect(self, grey: np.ndarray) -> list[np.ndarray]:
+        import cv2
+
+        o = self._ocr
+        h, w = grey.shape
+        glyph, (x0, y0, x1, y1) = ocr._page_text(grey)
+        scale = self._det_scale(glyph, (w, h))
+        area = grey[y0:y1, x0:x1]
+        if scale < 1.0:
+            size = (max(32, round(area.shape[1] * scale)), max(32, round(area.shape[0] * scale)))
+            area = cv2.resize(area, size, interpolation=cv2.INTER_AREA)
+        o.text_det.limit_type, o.text_det.limit_side_len = "max", 1 << 16
+        dt_boxes, _ = o.text_det(ocr._rgb(area))
+        if dt_boxes is None or len(dt_boxes) == 0:
+            return []
+        sx, sy = (x1 - x0) / area.shape[1], (y1 - y0) / area.shape[0]
+        out = []
+        for b in dt_boxes:
+            pts = np.asarray(b, dtype=np.float32) * np.array([sx, sy], dtype=np.float32)
+            pts += np.array([x0, y0], dtype=np.float32)
+            out.append(np.clip(pts, 0, [w - 1, h - 1]).astype(np.float32))
+        return out
+
+    def _recognise(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        rec = self._ocr.text_rec
+        ratio = [c.shape[1] / max(1, c.shape[0]) for c in crops]
+        order = sorted(range(len(crops)), key=lambda i: ratio[i])
+        out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        batch: list[int] = []
+        for pos, i in enumerate(order):
+            batch.append(i)
+            last = pos == len(order) - 1
+            if (
+                last
+                or len(batch) >= self.REC_BATCH
+                or ratio[order[pos + 1]] > self.REC_WIDTH_TOLERANCE * ratio[batch[0]]
+            ):
+                rec.rec_batch_num = len(batch)
+                results, _ = rec([crops[j] for j in batch], False)
+                for j, res in zip(batch, results, strict=True):
+                    out[j] = (str(res[0]), float(res[1]))
+                batch = []
+        return out
 
 
 def _cpu() -> float:
@@ -225,14 +265,12 @@ class Tally:
 
 
 def _with_engine(engine: ocr._Engine, fn: Callable[[], ocr.OcrResult]) -> ocr.OcrResult:
-    saved = ocr._engine, raster.REDUCE_FILTER
+    saved = ocr._engine
     ocr._engine = lambda: engine  # type: ignore[assignment]
-    if isinstance(engine, BeforeEngine):
-        raster.REDUCE_FILTER = Image.Resampling.LANCZOS  # pages were reduced so before
     try:
         return fn()
     finally:
-        ocr._engine, raster.REDUCE_FILTER = saved  # type: ignore[assignment]
+        ocr._engine = saved  # type: ignore[assignment]
 
 
 def run_set(sm: Any, name: str, pages: list[Page], engines: dict[str, ocr._Engine]) -> dict[str, Tally]:
@@ -269,6 +307,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sets", nargs="+", default=["150dpi", "200dpi", "a4-300", "pdf6"])
     ap.add_argument("--engine", default="rapidocr", choices=["rapidocr", "tesseract"])
     ap.add_argument("--seed", type=int, default=2024)
+    ap.add_argument(
+        "--pool",
+        type=int,
+        default=0,
+        metavar="PAGES",
+        help="also read PAGES a4-300 pages through OCR sandboxes: one worker with all cores' threads "
+        "against one worker per core with one thread each (as the OCR job spreads letters)",
+    )
     args = ap.parse_args(argv)
     sm = _scanmaker()
     os.environ[ocr.ENGINE_ENV] = args.engine
@@ -316,7 +362,46 @@ def main(argv: list[str] | None = None) -> int:
         if (name, "before") in medians:
             ratio = medians[(name, "after")] / medians[(name, "before")]
             print(f"{name}: after/before median seconds per page = {ratio:.2f}")
+    if args.pool:
+        pool_run(sm, a4_pages(sm, args.pool, args.seed + 11))
     return 0
+
+
+def pool_run(sm: Any, pages: list[Page]) -> None:
+    """Wall seconds per page of pages read in OCR sandboxes (warm engines, pages handed out as the
+    OCR job hands out letters): 1 worker x cores threads, then cores workers x 1 thread, twice each
+    in alternating order."""
+    from helpdesk.core.sandbox import Sandbox
+
+    cores = ocr.cores()
+    layouts = {"1 worker": (1, cores), f"{cores} workers": (cores, 1)}
+    boxes = {}
+    for name, (workers, threads) in layouts.items():
+        box = Sandbox(workers, memory_mb=None, recycle_mb=None)
+        box.run(ocr.set_default_threads, [(threads,)] * workers, 60)  # one each: idle workers take one
+        box.run(ocr.ocr_image, [(data,) for data, _, _ in pages[:workers]], 120)  # engines loaded, warm
+        boxes[name] = box
+    secs: dict[str, list[float]] = {name: [] for name in layouts}
+    cers: dict[str, list[float]] = {name: [] for name in layouts}
+    cpus: dict[str, list[float]] = {name: [] for name in layouts}
+    for rnd in range(2):
+        for name in list(layouts) if rnd == 0 else list(layouts)[::-1]:
+            t, cpu = time.monotonic(), boxes[name].cpu_seconds
+            results = boxes[name].run(ocr.ocr_image, [(data,) for data, _, _ in pages], 600)
+            secs[name].append((time.monotonic() - t) / len(pages))
+            cpus[name].append((boxes[name].cpu_seconds - cpu) / len(pages))
+            for (_, printed, _), res in zip(pages, results, strict=True):
+                cers[name].append(sm.char_error_rate("\n".join(printed), getattr(res, "text", "")))
+    for box in boxes.values():
+        box.close()
+    print(f"pool: {len(pages)} a4-300 pages per run, 2 runs each, load average {os.getloadavg()[0]:.2f}")
+    for name, (_, threads) in layouts.items():
+        print(
+            f"pool {name:9s} x {threads} threads: {min(secs[name]):.2f} s/page (best run), "
+            f"workers' CPU {min(cpus[name]):.2f} s/page, CER {statistics.mean(cers[name]):.4f}"
+        )
+    first, second = layouts
+    print(f"pool: {second}/{first} seconds per page = {min(secs[second]) / min(secs[first]):.2f}")
 
 
 if __name__ == "__main__":

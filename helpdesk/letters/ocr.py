@@ -6,6 +6,8 @@ Public interface::
     engine_name() -> str
     ocr_image(data, *, deadline=None) -> OcrResult
     ocr_pdf(data, *, deadline=None, max_pages=10) -> OcrResult
+    cores() -> int                    (the CPUs this process may run on)
+    set_default_threads(n)            (an OCR worker's share of the cores, before its engine loads)
     normalise_dates(line) -> str      (applied to every OCR'd line already)
     drop_seal_residue(lines) -> lines (applied to every OCR'd page already)
 
@@ -18,13 +20,16 @@ Engines, behind one small internal interface (``_Engine.read(image) -> lines``):
   glyphs are :data:`DET_GLYPH_PX` tall (not a fixed page size: 10.5 pt text on a 600 dpi scan
   stays as large as the detector needs); the angle classifier votes once for the page (upside
   down or not) instead of turning single lines over, which lost lines; recognition reads the
-  full-size line crops in batches of lines of about the same length.
+  full-size line crops in batches of lines of about the same length, several batches at once on
+  the engine's threads (onnxruntime runs one line crop on one thread: recognition, about three
+  quarters of a page's time, would otherwise leave the second core idle).
 - ``tesseract``: the ``tesseract`` CLI with ``chi_sim``, the fallback when rapidocr is not importable.
 
 ``HELPDESK_OCR_ENGINE`` (``auto`` | ``rapidocr`` | ``tesseract`` | ``none``) forces a choice; ``auto``
 (the default) takes rapidocr, then tesseract. ``HELPDESK_OCR_THREADS`` sets onnxruntime's threads
-per session (default: the cores this process may run on, at most :data:`MAX_THREADS`; with several
-OCR worker processes on one machine, set it to cores / processes).
+per session and the engine's recognition threads (default: :func:`set_default_threads`'s value,
+which the OCR sandbox's workers set to cores / workers, else the cores this process may run on, at
+most :data:`MAX_THREADS`).
 
 Both engines see the page's *red channel* as a grey image: red seal ink is almost white there,
 so the seal drops out while black and blue ink stay dark. Big images are reduced to
@@ -53,6 +58,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -180,7 +186,7 @@ def _order_lines(raw: list[tuple[list[list[float]], str]]) -> list[str]:
     return out
 
 
-def _cores() -> int:
+def cores() -> int:
     """The CPUs this process may run on (its affinity mask: a container's or taskset's share)."""
     try:
         return len(os.sched_getaffinity(0))
@@ -188,14 +194,25 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+_default_threads: int | None = None
+
+
+def set_default_threads(n: int) -> None:
+    """The threads an engine loaded later in this process uses when HELPDESK_OCR_THREADS is unset
+    (an OCR worker of a pool gets cores / workers). An engine already loaded keeps its own."""
+    global _default_threads
+    _default_threads = max(1, int(n))
+
+
 def _threads() -> int:
-    """onnxruntime threads per session: HELPDESK_OCR_THREADS, else the cores this process may use
-    (at most MAX_THREADS: beyond that the small models gain nothing)."""
+    """onnxruntime threads per session, also the engine's recognition threads:
+    HELPDESK_OCR_THREADS, else :func:`set_default_threads`'s value, else the cores this process
+    may use (at most MAX_THREADS: beyond that the small models gain nothing)."""
     try:
         n = int(os.environ.get("HELPDESK_OCR_THREADS", "0"))
     except ValueError:
         n = 0
-    return max(1, min(n or MAX_THREADS, _cores()))
+    return max(1, min(n or _default_threads or MAX_THREADS, cores()))
 
 
 @contextlib.contextmanager
@@ -278,6 +295,9 @@ class _RapidEngine(_Engine):
         with _no_spinning():
             self._ocr = RapidOCR(**kwargs)
         self._lock = threading.Lock()
+        # recognition calls run side by side on the session, one thread per core it may use
+        self._rec_threads = threads
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="ocr-rec") if threads > 1 else None
 
     def read(self, image: Image.Image, deadline: float | None) -> list[str]:
         grey = np.asarray(_grey_for_ocr(image))
@@ -309,7 +329,7 @@ class _RapidEngine(_Engine):
                 for b in boxes
             ]
         crops = o.get_crop_img_list(full, boxes)
-        rec = _recognise(o, crops)
+        rec = _recognise(o, crops, self._pool, self._rec_threads)
         return [
             (box.tolist(), res[0])
             for box, res in zip(boxes, rec, strict=True)
@@ -343,28 +363,53 @@ class _RapidEngine(_Engine):
         return out
 
 
-def _recognise(o: object, crops: list[np.ndarray]) -> list[tuple[str, float]]:
-    """(text, score) per crop, recognised in batches of lines of about the same length.
-
-    The recogniser pads every line of a batch to the longest one: rapidocr's batches of six mix a
-    "您好！" with full-width lines and cost twice the CPU of one line at a time (bench/ocr.py).
-    Lines within REC_WIDTH_TOLERANCE of each other's length (the full-width body lines) share
-    a batch at almost no padding.
-    """
-    rec = o.text_rec  # type: ignore[attr-defined]
-    ratio = [c.shape[1] / max(1, c.shape[0]) for c in crops]
-    order = sorted(range(len(crops)), key=lambda i: ratio[i])
-    out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+def _rec_batches(widths: list[float], workers: int) -> list[list[int]]:
+    """Crop indices grouped into recogniser calls: lines of about the same length together (the
+    recogniser pads a batch to its longest line), at most REC_BATCH a call, and at least two calls
+    per worker thread when there are lines enough (so both cores have work to the end); the
+    longest calls first, so that the last call to finish is a short one."""
+    order = sorted(range(len(widths)), key=lambda i: widths[i])
+    cap = max(1, min(REC_BATCH, len(order) // max(1, 2 * workers)))
+    batches: list[list[int]] = []
     batch: list[int] = []
     for pos, i in enumerate(order):
         batch.append(i)
         last = pos == len(order) - 1
-        if last or len(batch) >= REC_BATCH or ratio[order[pos + 1]] > REC_WIDTH_TOLERANCE * ratio[batch[0]]:
-            rec.rec_batch_num = len(batch)
-            results, _ = rec([crops[j] for j in batch], False)
-            for j, res in zip(batch, results, strict=True):
-                out[j] = (str(res[0]), float(res[1]))
+        if last or len(batch) >= cap or widths[order[pos + 1]] > REC_WIDTH_TOLERANCE * widths[batch[0]]:
+            batches.append(batch)
             batch = []
+    batches.sort(key=lambda b: -sum(widths[i] for i in b))
+    return batches
+
+
+def _recognise(
+    o: object, crops: list[np.ndarray], pool: ThreadPoolExecutor | None = None, workers: int = 1
+) -> list[tuple[str, float]]:
+    """(text, score) per crop, recognised in batches of lines of about the same length, cut for
+    ``workers`` threads and run on ``pool``'s (one after the other without a pool).
+
+    The recogniser pads every line of a batch to the longest one: rapidocr's batches of six mix a
+    "您好！" with full-width lines and cost twice the CPU of one line at a time (bench/ocr.py).
+    Lines within REC_WIDTH_TOLERANCE of each other's length share a batch at almost no padding.
+    onnxruntime runs a line crop (1 x 3 x 48 x ~700) on one thread whatever its thread setting, so
+    one call at a time leaves the second core idle for most of the page: concurrent calls on the
+    one session (onnxruntime's run is thread-safe and lets go of the GIL) use both.
+    """
+    rec = o.text_rec  # type: ignore[attr-defined]
+    # every call below passes at most REC_BATCH crops: rapidocr runs them as one batch
+    rec.rec_batch_num = REC_BATCH
+    widths = [c.shape[1] / max(1, c.shape[0]) for c in crops]
+    batches = _rec_batches(widths, workers)
+
+    def run(batch: list[int]) -> list[tuple[str, float]]:
+        results, _ = rec([crops[j] for j in batch], False)
+        return [(str(res[0]), float(res[1])) for res in results]
+
+    out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+    done = map(run, batches) if pool is None or len(batches) < 2 else pool.map(run, batches)
+    for batch, results in zip(batches, done, strict=True):
+        for j, res in zip(batch, results, strict=True):
+            out[j] = res
     return out
 
 

@@ -16,13 +16,16 @@ from typing import Any
 from flask import current_app
 
 from helpdesk.core import sandbox
-from helpdesk.letters import Letter
+from helpdesk.letters import Letter, ocr
 from helpdesk.letters import read as read_letter
 from helpdesk.mail.parse import parse_mail
 from helpdesk.mail.parsed import ParsedMail
 
 #: workers of the intake sandbox (parse + letter reading)
 PARALLEL_WORKERS = int(os.environ.get("HELPDESK_INTAKE_WORKERS", "2"))
+#: OCR sandbox processes (see `ocr_workers`)
+OCR_WORKERS_ENV = "HELPDESK_OCR_WORKERS"
+DEFAULT_OCR_WORKERS = 2
 #: attachments kept per mail; a mail with more keeps the rest inside its original.eml
 MAX_ATTACHMENTS = 100
 
@@ -115,16 +118,43 @@ def read_all(box: sandbox.Sandbox, raws: Sequence[bytes], budget: float, limit: 
     return results
 
 
-def read_with_ocr(raw: bytes, max_attachment_bytes: int, budget_s: float) -> Letter:
-    """Parse and read the letter with OCR; runs in the OCR sandbox (no memory cap: the engine maps a lot)."""
+def read_with_ocr(
+    raw: bytes, max_attachment_bytes: int, budget_s: float, threads: int | None = None
+) -> Letter:
+    """Parse and read the letter with OCR; runs in the OCR sandbox (no memory cap: the engine maps a lot).
+
+    ``threads``: onnxruntime (and recognition) threads of this worker's engine, set before it loads
+    (the OCR sandbox passes cores / workers, so that its workers together use every core once).
+    """
+    if threads:
+        ocr.set_default_threads(threads)
     mail = parse_mail(raw, max_attachment_bytes=max_attachment_bytes)
     return read_letter(_for_letter(mail), ocr=True, ocr_budget_s=budget_s)
+
+
+def ocr_workers() -> int:
+    """Processes of the OCR sandbox: HELPDESK_OCR_WORKERS, else 2; never more than the cores.
+
+    Each keeps one engine warm (a few hundred MB) and reads one letter at a time, so N workers
+    read N scans at once; their engines get cores / N threads each (`ocr_threads`).
+    """
+    try:
+        wanted = int(os.environ.get(OCR_WORKERS_ENV, "") or DEFAULT_OCR_WORKERS)
+    except ValueError:
+        wanted = DEFAULT_OCR_WORKERS
+    return max(1, min(wanted, ocr.cores()))
+
+
+def ocr_threads(workers: int | None = None) -> int:
+    """onnxruntime threads per OCR worker: the cores shared out among ``workers`` (default:
+    `ocr_workers`), at least 1."""
+    return max(1, ocr.cores() // (workers or ocr_workers()))
 
 
 def ocr_sandbox() -> sandbox.Sandbox:
     return sandbox.shared(
         "ocr",
         lambda: sandbox.Sandbox(
-            1, memory_mb=None, recycle_mb=None, preload=["helpdesk.tickets.prepare_worker"]
+            ocr_workers(), memory_mb=None, recycle_mb=None, preload=["helpdesk.tickets.prepare_worker"]
         ),
     )

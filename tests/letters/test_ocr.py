@@ -614,3 +614,60 @@ def test_red_ink_is_dropped_black_ink_kept() -> None:
     im.putdata([(214, 36, 44), (30, 30, 30), (25, 5, 6)])  # seal ink, text, text under the seal
     grey = ocr._grey_for_ocr(im)
     assert [grey.getpixel((x, 0)) for x in range(3)] == [255, 30, 25]
+
+
+# --------------------------------------------------------------------------- recognition over threads
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_recognition_batches_cover_every_line_once_and_keep_both_cores_busy(workers: int) -> None:
+    # widths (length / height) as on a letter: a title, a salutation, full-width body lines, a date
+    widths = [6.0, 12.0, 30.0, 30.5, 31.0, 29.8, 30.2, 30.9, 30.1, 30.4, 4.0, 22.0, 8.0]
+    batches = ocr._rec_batches(widths, workers)
+    assert sorted(i for b in batches for i in b) == list(range(len(widths)))
+    for b in batches:  # a batch pads to its longest line: only lines of about one length share one
+        assert max(widths[i] for i in b) <= ocr.REC_WIDTH_TOLERANCE * min(widths[i] for i in b)
+        assert len(b) <= ocr.REC_BATCH
+    body = [b for b in batches if widths[b[0]] >= 29]
+    assert len(batches) >= 2 * workers and len(body) >= workers  # every core gets body lines
+    totals = [sum(widths[i] for i in b) for b in batches]
+    assert totals == sorted(totals, reverse=True)  # the longest first: the last to finish is short
+
+
+def test_rec_batches_of_no_lines() -> None:
+    assert ocr._rec_batches([], 2) == []
+
+
+def test_default_threads_apply_when_the_setting_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ocr, "_default_threads", None)
+    monkeypatch.delenv("HELPDESK_OCR_THREADS", raising=False)
+    assert ocr._threads() == min(ocr.MAX_THREADS, ocr.cores())
+    ocr.set_default_threads(1)
+    assert ocr._threads() == 1
+    monkeypatch.setenv("HELPDESK_OCR_THREADS", "2")
+    assert ocr._threads() == min(2, ocr.cores())  # the setting wins
+    monkeypatch.setenv("HELPDESK_OCR_THREADS", "64")
+    assert ocr._threads() == ocr.cores()  # never more than the cores this process may use
+
+
+@pytest.mark.ocr
+def test_recognition_over_threads_reads_what_one_thread_reads() -> None:
+    if need_engine() != "rapidocr":
+        pytest.skip("the thread pool is rapidocr's")
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    text, _ = letter_text("change", rng=random.Random(41))
+    page, lines = render_page_lines(text, seed=41, dpi=200, rotate=0.7)
+    engine = ocr._engine()
+    grey = np.asarray(ocr._grey_for_ocr(raster.prepare(page).image))
+    boxes = engine._detect(grey)
+    crops = engine._ocr.get_crop_img_list(ocr._rgb(grey), boxes)
+    assert len(crops) >= len(lines)
+    one = ocr._recognise(engine._ocr, crops, None, 2)  # the same batches, one after the other
+    with ThreadPoolExecutor(2) as pool:
+        two = ocr._recognise(engine._ocr, crops, pool, 2)
+    assert two == one  # each crop's own text and score, in the crops' order
+    read = ocr._order_lines([(box.tolist(), t) for box, (t, _) in zip(boxes, two, strict=True)])
+    assert char_error_rate("\n".join(lines), "\n".join(read)) <= CER_MAX["rapidocr"]
