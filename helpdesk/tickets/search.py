@@ -336,6 +336,9 @@ class _Words:
     def __init__(self, q: str) -> None:
         self.words = words_of(q)
         self.enterprises = {w: enterprise_ids(w) for w in self.words}
+        #: set by matching_ids: a word of a one-word query holds more than the cap in its own text, so
+        #: more than the cap tickets match (the queue then shows "cap+" without counting row by row)
+        self.over_cap = False
 
     def by_enterprise(self, word: str) -> ColumnElement[bool] | None:
         ids = self.enterprises[word]
@@ -411,6 +414,7 @@ def _candidates(word: str, words: _Words, cap: int, sqlite: bool) -> list[int] |
         own = select(Ticket.id).where(_contains(Ticket.search_text, word, sqlite))
     found = set(session.scalars(own.limit(cap + 1)).all())
     if len(found) > cap:
+        words.over_cap = len(words.words) == 1
         return None
     by_enterprise = words.by_enterprise(word)
     if words.enterprises[word] is None:
@@ -424,7 +428,8 @@ def matching_ids(q: str, cap: int) -> tuple[list[int] | None, _Words]:
     """Ids of the tickets matching `q`, or None when more than `cap` match (then filter row by row).
 
     The rarest word's candidates (from the trigram index, or the narrow column for a short word, and
-    its enterprises' tickets) are read first; each candidate row is then tested for every word.
+    its enterprises' tickets) are read first; each candidate row is then tested for every word. A
+    one-word query needs no test: its candidates are exactly its matches.
     """
     words = _Words(q)
     sqlite = _dialect() == "sqlite"
@@ -441,6 +446,8 @@ def matching_ids(q: str, cap: int) -> tuple[list[int] | None, _Words]:
         return None, words  # every word is common: the ordered scan tests row by row
     if not best:
         ids: list[int] = []
+    elif len(words.words) == 1:
+        ids = best  # one word: its candidates are its matches (the index test is exact), no recheck
     else:
         test = condition(q, per_row=True, prepared=words)
         ids = list(
