@@ -10,9 +10,12 @@ What is searched (docs/search.md):
   (enterprises / platform_accounts, a few thousand rows): a ticket linked or unlinked later, or a
   record renamed, is found under its new words at once, with nothing to reindex.
 
-A trigram index cannot serve a word of one or two characters. Such words are looked up in the
-narrow column tickets.search_text (subject, sender, names, codes, accounts; at most 2,000 bytes,
-with its own index ix_tickets_search_text), plus the enterprises as above.
+A trigram index cannot serve a word of one or two characters. Such a word of Chinese characters (a
+surname, a short name) is looked up in `ticket_search_grams`, which holds every piece of one or two
+such characters of the narrow column tickets.search_text (subject, sender, names, codes, accounts; at
+most 2,000 bytes): SQLite an FTS5 table (unicode61 tokenizer, one token per piece), PostgreSQL a
+text[] column with a GIN index. Other short words (ASCII: rarely a useful query) scan search_text
+through its index ix_tickets_search_text. Either way the enterprises are looked up as above.
 
 The index is written in the transaction that changes a ticket's words: a session listener below
 notes them at each flush and rewrites their rows before the commit (`reindex` does it by hand).
@@ -40,6 +43,8 @@ from sqlalchemy import (
     true,
     union,
 )
+from sqlalchemy import Text as TextType
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session as SessionBase
 
@@ -58,6 +63,9 @@ TICKET_NUMBER = re.compile(r"(?:zxzj)?\s*#?\s*([0-9]{1,9})")  #: ZXZJ#12, #12 or
 #: the SQLite FTS5 table (rowid = ticket id) and the PostgreSQL table share the name and `doc`
 fts = table("ticket_search", column("rowid"), column("doc"))
 pg_doc = table("ticket_search", column("ticket_id"), column("doc"))
+#: the short words' pieces: SQLite FTS5 (rowid = ticket id, `grams` space-separated), PostgreSQL text[]
+fts_grams = table("ticket_search_grams", column("rowid"), column("grams"))
+pg_grams = table("ticket_search_grams", column("ticket_id"), column("grams", ARRAY(TextType)))
 
 
 def words_of(q: str) -> list[str]:
@@ -67,6 +75,32 @@ def words_of(q: str) -> list[str]:
         if word and word not in out:
             out.append(word)
     return out[:MAX_WORDS]
+
+
+def _gram_char(ch: str) -> bool:
+    return not ch.isascii() and ch.isalnum()
+
+
+def grams_of(text_: str) -> list[str]:
+    """Every piece of one or two letters outside ASCII (Chinese characters) of `text_`, once each, in
+    order: "王芳 变更" gives 王, 王芳, 芳, 变, 变更, 更. A word of one or two such letters occurs in
+    `text_` exactly when it is one of these."""
+    out: dict[str, None] = {}
+    previous = ""
+    for ch in text_.lower():
+        if not _gram_char(ch):
+            previous = ""
+            continue
+        out[ch] = None
+        if previous:
+            out[previous + ch] = None
+        previous = ch
+    return list(out)
+
+
+def is_gram_word(word: str) -> bool:
+    """A word the pieces table answers: one or two letters, none of them ASCII."""
+    return 0 < len(word) < TRIGRAM and all(_gram_char(ch) for ch in word)
 
 
 def _dialect(bind: Any = None) -> str:
@@ -140,13 +174,41 @@ def _write(conn: Connection | Any, rows: list[dict[str, Any]]) -> None:
         )
 
 
+def _write_grams(conn: Connection | Any, rows: list[dict[str, Any]]) -> None:
+    """rows: {"id": ticket id, "grams": grams_of(its search_text)}."""
+    if not rows:
+        return
+    if _dialect(conn.get_bind() if hasattr(conn, "get_bind") else conn) == "sqlite":
+        conn.execute(
+            text("DELETE FROM ticket_search_grams WHERE rowid = :id"), [{"id": r["id"]} for r in rows]
+        )
+        conn.execute(
+            text("INSERT INTO ticket_search_grams (rowid, grams) VALUES (:id, :grams)"),
+            [{"id": r["id"], "grams": " ".join(r["grams"])} for r in rows],
+        )
+    else:
+        conn.execute(
+            text(
+                "INSERT INTO ticket_search_grams (ticket_id, grams) VALUES (:id, :grams) "
+                "ON CONFLICT (ticket_id) DO UPDATE SET grams = EXCLUDED.grams"
+            ),
+            [{"id": r["id"], "grams": list(r["grams"])} for r in rows],
+        )
+
+
+def _write_tickets(conn: Connection | Any, tickets: Iterable[Ticket]) -> None:
+    written = [t for t in tickets if t.id is not None]
+    _write(conn, [{"id": t.id, "doc": document_for(t)} for t in written])
+    _write_grams(conn, [{"id": t.id, "grams": grams_of(t.search_text or "")} for t in written])
+
+
 def reindex(*tickets: Ticket) -> None:
     """Bring the tickets' index rows up to date, in the caller's transaction (flushes first)."""
     session.flush()
     for ticket in tickets:
         # the collections may be stale (a merge moves messages by their ticket_id)
         session.refresh(ticket, ["messages", "attachments"])
-    _write(session, [{"id": t.id, "doc": document_for(t)} for t in tickets if t.id is not None])
+    _write_tickets(session, tickets)
 
 
 # Every path that changes searchable text (intake and follow-ups, notes, replies, field corrections,
@@ -154,7 +216,7 @@ def reindex(*tickets: Ticket) -> None:
 # on the session notes the tickets whose words changed as they are flushed, and rewrites their index
 # rows just before the commit, in the same transaction. The enterprise's words need nothing: they are
 # read from the records at query time, so a link, unlink or records edit is found at once.
-_TICKET_TEXT = ("subject", "requester_email", "requester_name", "fields")
+_TICKET_TEXT = ("subject", "requester_email", "requester_name", "fields", "search_text")
 _MESSAGE_TEXT = ("ticket_id", "subject", "sender", "body_text", "letter")
 _ATTACHMENT_TEXT = ("ticket_id", "original_name")
 _PENDING = "search_reindex"
@@ -203,7 +265,7 @@ def _reindex_pending(sess: SessionBase) -> None:
     tickets = sess.scalars(select(Ticket).where(Ticket.id.in_(sorted(ids)))).all()
     for ticket in tickets:
         sess.refresh(ticket, ["messages", "attachments"])
-    _write(sess, [{"id": t.id, "doc": document_for(t)} for t in tickets])
+    _write_tickets(sess, tickets)
 
 
 @event.listens_for(SessionBase, "after_rollback")
@@ -224,6 +286,22 @@ def backfill(conn: Connection, batch: int = 2000) -> int:
         last = ids[-1]
         rows = _documents_from_tables(conn, list(ids))
         _write(conn, rows)
+        done += len(rows)
+
+
+def backfill_grams(conn: Connection, batch: int = 5000) -> int:
+    """(Re)build ticket_search_grams from tickets.search_text (its migration and the bench use this)."""
+    done = 0
+    last = 0
+    while True:
+        rows = conn.execute(
+            text("SELECT id, search_text FROM tickets WHERE id > :last ORDER BY id LIMIT :n"),
+            {"last": last, "n": batch},
+        ).all()
+        if not rows:
+            return done
+        last = rows[-1].id
+        _write_grams(conn, [{"id": r.id, "grams": grams_of(r.search_text or "")} for r in rows])
         done += len(rows)
 
 
@@ -347,10 +425,21 @@ class _Words:
         return Ticket.enterprise_id.in_(ids) if ids else None
 
 
+def _short_ids(word: str, sqlite: bool) -> Any:
+    """The ids of the tickets whose search_text holds the short `word`: from the pieces table for
+    Chinese, else by scanning the column's index."""
+    if not is_gram_word(word):
+        return select(Ticket.id).where(_contains(Ticket.search_text, word, sqlite))
+    if sqlite:
+        phrase = '"' + word + '"'
+        return select(fts_grams.c.rowid).where(text("ticket_search_grams MATCH :g").bindparams(g=phrase))
+    return select(pg_grams.c.ticket_id).where(pg_grams.c.grams.contains([word]))
+
+
 def _own_text_set(word: str, sqlite: bool) -> ColumnElement[bool]:
     """The ticket's own text holds `word`, as a set the index computes (for a few matches)."""
     if len(word) < TRIGRAM:
-        return _contains(Ticket.search_text, word, sqlite)
+        return Ticket.id.in_(_short_ids(word, sqlite))
     if sqlite:
         phrase = '"' + word.replace('"', '""') + '"'
         return Ticket.id.in_(select(fts.c.rowid).where(text("ticket_search MATCH :m").bindparams(m=phrase)))
@@ -411,7 +500,7 @@ def _candidates(word: str, words: _Words, cap: int, sqlite: bool) -> list[int] |
             pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             own = select(pg_doc.c.ticket_id).where(pg_doc.c.doc.like(pattern, escape="\\"))
     else:
-        own = select(Ticket.id).where(_contains(Ticket.search_text, word, sqlite))
+        own = _short_ids(word, sqlite)
     found = set(session.scalars(own.limit(cap + 1)).all())
     if len(found) > cap:
         words.over_cap = len(words.words) == 1
