@@ -3,6 +3,8 @@ the enterprise's name and accounts, short names, and the index following later c
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from werkzeug.datastructures import MultiDict
 
 from helpdesk.db import session
@@ -82,11 +84,20 @@ def test_common_words_are_filtered_row_by_row_with_the_same_result(app, users, m
     a = make_ticket(subject="变更说明 甲", body="请审核我司的变更说明")
     b = make_ticket(subject="变更说明 乙", body="请审核我司的变更说明")
     make_ticket(subject="咨询", body="其他问题")
+    # running tickets of both statuses, due at different times: the row-by-row page reads each status
+    # in its own ordered range and merges them (queue_pages._running_rows), in the same order
+    early = make_ticket(
+        subject="变更说明 丙", body="请审核", status="open", received_at=NOW - timedelta(days=3)
+    )
+    late = make_ticket(
+        subject="变更说明 丁", body="请审核", status="open", received_at=NOW - timedelta(minutes=5)
+    )
     agent = users["agent"]
     by_index = found(agent, q="请审核")
     monkeypatch.setattr(queue_filters, "SEARCH_CAP", 1)  # more matches than the cap: row by row
     assert found(agent, q="请审核") == by_index
-    assert sorted(by_index) == sorted([a.id, b.id])
+    assert sorted(by_index) == sorted([a.id, b.id, early.id, late.id])
+    assert by_index.index(early.id) < by_index.index(late.id)  # most urgent first
     monkeypatch.setattr(queue_filters, "SEARCH_CAP", 0)
     assert found(agent, q="审") == []  # one character, not in the narrow column: no match
 
