@@ -58,6 +58,8 @@ MESSAGE_BYTES = 64 * 1024  #: of each message's body, what the index holds
 TRIGRAM = 3  #: words at least this long use the trigram index; shorter ones the narrow column
 ENTERPRISE_CAP = 2000  #: enterprises a word may name before the word stops matching by enterprise
 MAX_WORDS = 8
+USCC_LENGTH = 18  #: 统一社会信用代码
+ORG_CODE_LENGTH = 9  #: 组织机构代码 as stored (without its hyphen)
 TICKET_NUMBER = re.compile(r"(?:zxzj)?\s*#?\s*([0-9]{1,9})")  #: ZXZJ#12, #12 or 12 also finds ticket 12
 
 #: the SQLite FTS5 table (rowid = ticket id) and the PostgreSQL table share the name and `doc`
@@ -389,11 +391,14 @@ def enterprise_ids(word: str, cap: int = ENTERPRISE_CAP) -> list[int] | None:
     sqlite = _dialect() == "sqlite"
     key = name_key(word)
     tests = [_record_contains(Enterprise.name_key, key, sqlite)] if key else []
-    if word.isascii():
-        tests += [
-            _record_contains(Enterprise.uscc, word.upper(), sqlite),
-            _record_contains(Enterprise.org_code, word.upper(), sqlite),
-        ]
+    code = word.upper()
+    # a part of a code is made of its letters and digits and no longer than it: an account name such
+    # as zxkt_000123 skips both scans
+    if code.isascii() and code.isalnum():
+        if len(code) <= USCC_LENGTH:
+            tests.append(_record_contains(Enterprise.uscc, code, sqlite))
+        if len(code) <= ORG_CODE_LENGTH:
+            tests.append(_record_contains(Enterprise.org_code, code, sqlite))
     selects = [select(Enterprise.id).where(or_(*tests))] if tests else []
     if word.isascii():
         selects.append(

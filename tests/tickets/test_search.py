@@ -65,6 +65,9 @@ def test_enterprise_name_and_accounts_also_when_linked_later(app, users):
     assert found(agent, q="远航进出口") == [ticket.id]
     assert found(agent, q="ningbo_yh02") == [ticket.id]
     assert found(agent, q=ent.uscc.lower()) == [ticket.id]
+    assert found(agent, q=ent.uscc[2:12].lower()) == [ticket.id]  # a part of the code
+    assert found(agent, q=ent.org_code.lower()) == [ticket.id]  # 组织机构代码
+    assert found(agent, q="ningbo_yh") == [ticket.id]  # a part of an account name (no code scan)
     assert found(agent, q="远航") == [ticket.id]  # two characters: served from the records and search_text
     # the enterprise filter takes a name (or a part of it), not an internal number
     assert found(agent, enterprise="远航进出口") == [ticket.id]
