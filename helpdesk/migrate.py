@@ -22,6 +22,8 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     tables on SQLite, helpdesk/tickets/search.py)."""
     if type_ == "index" and name == "ix_tickets_search_text_id":  # PostgreSQL only, made by that revision
         return False
+    if type_ == "index" and (name or "").endswith("_trgm"):  # PostgreSQL's pg_trgm indexes (f2b4d6a8c0e3)
+        return False
     return not (type_ == "table" and (name or "").startswith("ticket_search"))
 
 

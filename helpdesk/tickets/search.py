@@ -10,9 +10,12 @@ What is searched (docs/search.md):
   (enterprises / platform_accounts, a few thousand rows): a ticket linked or unlinked later, or a
   record renamed, is found under its new words at once, with nothing to reindex.
 
-A trigram index cannot serve a word of one or two characters. Such words are looked up in the
-narrow column tickets.search_text (subject, sender, names, codes, accounts; at most 2,000 bytes,
-with its own index ix_tickets_search_text), plus the enterprises as above.
+A trigram index cannot serve a word of one or two characters. Such a word of Chinese characters (a
+surname, a short name) is looked up in `ticket_search_grams`, which holds every piece of one or two
+such characters of the narrow column tickets.search_text (subject, sender, names, codes, accounts; at
+most 2,000 bytes): SQLite an FTS5 table (unicode61 tokenizer, one token per piece), PostgreSQL a
+text[] column with a GIN index. Other short words (ASCII: rarely a useful query) scan search_text
+through its index ix_tickets_search_text. Either way the enterprises are looked up as above.
 
 The index is written in the transaction that changes a ticket's words: a session listener below
 notes them at each flush and rewrites their rows before the commit (`reindex` does it by hand).
@@ -40,6 +43,8 @@ from sqlalchemy import (
     true,
     union,
 )
+from sqlalchemy import Text as TextType
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session as SessionBase
 
@@ -53,11 +58,16 @@ MESSAGE_BYTES = 64 * 1024  #: of each message's body, what the index holds
 TRIGRAM = 3  #: words at least this long use the trigram index; shorter ones the narrow column
 ENTERPRISE_CAP = 2000  #: enterprises a word may name before the word stops matching by enterprise
 MAX_WORDS = 8
+USCC_LENGTH = 18  #: 统一社会信用代码
+ORG_CODE_LENGTH = 9  #: 组织机构代码 as stored (without its hyphen)
 TICKET_NUMBER = re.compile(r"(?:zxzj)?\s*#?\s*([0-9]{1,9})")  #: ZXZJ#12, #12 or 12 also finds ticket 12
 
 #: the SQLite FTS5 table (rowid = ticket id) and the PostgreSQL table share the name and `doc`
 fts = table("ticket_search", column("rowid"), column("doc"))
 pg_doc = table("ticket_search", column("ticket_id"), column("doc"))
+#: the short words' pieces: SQLite FTS5 (rowid = ticket id, `grams` space-separated), PostgreSQL text[]
+fts_grams = table("ticket_search_grams", column("rowid"), column("grams"))
+pg_grams = table("ticket_search_grams", column("ticket_id"), column("grams", ARRAY(TextType)))
 
 
 def words_of(q: str) -> list[str]:
@@ -67,6 +77,32 @@ def words_of(q: str) -> list[str]:
         if word and word not in out:
             out.append(word)
     return out[:MAX_WORDS]
+
+
+def _gram_char(ch: str) -> bool:
+    return not ch.isascii() and ch.isalnum()
+
+
+def grams_of(text_: str) -> list[str]:
+    """Every piece of one or two letters outside ASCII (Chinese characters) of `text_`, once each, in
+    order: "王芳 变更" gives 王, 芳, 王芳, 变, 更, 变更. A word of one or two such letters occurs in
+    `text_` exactly when it is one of these."""
+    out: dict[str, None] = {}
+    previous = ""
+    for ch in text_.lower():
+        if not _gram_char(ch):
+            previous = ""
+            continue
+        out[ch] = None
+        if previous:
+            out[previous + ch] = None
+        previous = ch
+    return list(out)
+
+
+def is_gram_word(word: str) -> bool:
+    """A word the pieces table answers: one or two letters, none of them ASCII."""
+    return 0 < len(word) < TRIGRAM and all(_gram_char(ch) for ch in word)
 
 
 def _dialect(bind: Any = None) -> str:
@@ -140,13 +176,41 @@ def _write(conn: Connection | Any, rows: list[dict[str, Any]]) -> None:
         )
 
 
+def _write_grams(conn: Connection | Any, rows: list[dict[str, Any]]) -> None:
+    """rows: {"id": ticket id, "grams": grams_of(its search_text)}."""
+    if not rows:
+        return
+    if _dialect(conn.get_bind() if hasattr(conn, "get_bind") else conn) == "sqlite":
+        conn.execute(
+            text("DELETE FROM ticket_search_grams WHERE rowid = :id"), [{"id": r["id"]} for r in rows]
+        )
+        conn.execute(
+            text("INSERT INTO ticket_search_grams (rowid, grams) VALUES (:id, :grams)"),
+            [{"id": r["id"], "grams": " ".join(r["grams"])} for r in rows],
+        )
+    else:
+        conn.execute(
+            text(
+                "INSERT INTO ticket_search_grams (ticket_id, grams) VALUES (:id, :grams) "
+                "ON CONFLICT (ticket_id) DO UPDATE SET grams = EXCLUDED.grams"
+            ),
+            [{"id": r["id"], "grams": list(r["grams"])} for r in rows],
+        )
+
+
+def _write_tickets(conn: Connection | Any, tickets: Iterable[Ticket]) -> None:
+    written = [t for t in tickets if t.id is not None]
+    _write(conn, [{"id": t.id, "doc": document_for(t)} for t in written])
+    _write_grams(conn, [{"id": t.id, "grams": grams_of(t.search_text or "")} for t in written])
+
+
 def reindex(*tickets: Ticket) -> None:
     """Bring the tickets' index rows up to date, in the caller's transaction (flushes first)."""
     session.flush()
     for ticket in tickets:
         # the collections may be stale (a merge moves messages by their ticket_id)
         session.refresh(ticket, ["messages", "attachments"])
-    _write(session, [{"id": t.id, "doc": document_for(t)} for t in tickets if t.id is not None])
+    _write_tickets(session, tickets)
 
 
 # Every path that changes searchable text (intake and follow-ups, notes, replies, field corrections,
@@ -154,7 +218,7 @@ def reindex(*tickets: Ticket) -> None:
 # on the session notes the tickets whose words changed as they are flushed, and rewrites their index
 # rows just before the commit, in the same transaction. The enterprise's words need nothing: they are
 # read from the records at query time, so a link, unlink or records edit is found at once.
-_TICKET_TEXT = ("subject", "requester_email", "requester_name", "fields")
+_TICKET_TEXT = ("subject", "requester_email", "requester_name", "fields", "search_text")
 _MESSAGE_TEXT = ("ticket_id", "subject", "sender", "body_text", "letter")
 _ATTACHMENT_TEXT = ("ticket_id", "original_name")
 _PENDING = "search_reindex"
@@ -203,7 +267,7 @@ def _reindex_pending(sess: SessionBase) -> None:
     tickets = sess.scalars(select(Ticket).where(Ticket.id.in_(sorted(ids)))).all()
     for ticket in tickets:
         sess.refresh(ticket, ["messages", "attachments"])
-    _write(sess, [{"id": t.id, "doc": document_for(t)} for t in tickets])
+    _write_tickets(sess, tickets)
 
 
 @event.listens_for(SessionBase, "after_rollback")
@@ -224,6 +288,22 @@ def backfill(conn: Connection, batch: int = 2000) -> int:
         last = ids[-1]
         rows = _documents_from_tables(conn, list(ids))
         _write(conn, rows)
+        done += len(rows)
+
+
+def backfill_grams(conn: Connection, batch: int = 5000) -> int:
+    """(Re)build ticket_search_grams from tickets.search_text (its migration and the bench use this)."""
+    done = 0
+    last = 0
+    while True:
+        rows = conn.execute(
+            text("SELECT id, search_text FROM tickets WHERE id > :last ORDER BY id LIMIT :n"),
+            {"last": last, "n": batch},
+        ).all()
+        if not rows:
+            return done
+        last = rows[-1].id
+        _write_grams(conn, [{"id": r.id, "grams": grams_of(r.search_text or "")} for r in rows])
         done += len(rows)
 
 
@@ -289,6 +369,19 @@ def _contains(col: Any, word: str, sqlite: bool) -> ColumnElement[bool]:
     return func.strpos(col, word) > 0
 
 
+def _like_pattern(word: str) -> str:
+    return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _record_contains(col: Any, word: str, sqlite: bool) -> ColumnElement[bool]:
+    """`col` holds `word`: on PostgreSQL as LIKE for three characters or more, which the column's pg_trgm
+    index serves (revision f2b4d6a8c0e3); else a substring test of each row (SQLite: some 20,000 rows
+    in a few milliseconds)."""
+    if sqlite or len(word) < TRIGRAM:
+        return _contains(func.coalesce(col, ""), word, sqlite)
+    return col.like(_like_pattern(word), escape="\\")
+
+
 def enterprise_ids(word: str, cap: int = ENTERPRISE_CAP) -> list[int] | None:
     """Enterprises whose name, codes or account names contain `word` (lower-cased); None if over cap.
 
@@ -297,16 +390,21 @@ def enterprise_ids(word: str, cap: int = ENTERPRISE_CAP) -> list[int] | None:
     and accounts are ASCII, so a word with Chinese in it skips them."""
     sqlite = _dialect() == "sqlite"
     key = name_key(word)
-    tests = [_contains(Enterprise.name_key, key, sqlite)] if key else []
-    if word.isascii():
-        tests += [
-            _contains(func.coalesce(Enterprise.uscc, ""), word.upper(), sqlite),
-            _contains(func.coalesce(Enterprise.org_code, ""), word.upper(), sqlite),
-        ]
+    tests = [_record_contains(Enterprise.name_key, key, sqlite)] if key else []
+    code = word.upper()
+    # a part of a code is made of its letters and digits and no longer than it: an account name such
+    # as zxkt_000123 skips both scans
+    if code.isascii() and code.isalnum():
+        if len(code) <= USCC_LENGTH:
+            tests.append(_record_contains(Enterprise.uscc, code, sqlite))
+        if len(code) <= ORG_CODE_LENGTH:
+            tests.append(_record_contains(Enterprise.org_code, code, sqlite))
     selects = [select(Enterprise.id).where(or_(*tests))] if tests else []
     if word.isascii():
         selects.append(
-            select(PlatformAccount.enterprise_id).where(_contains(PlatformAccount.account_name, word, sqlite))
+            select(PlatformAccount.enterprise_id).where(
+                _record_contains(PlatformAccount.account_name, word, sqlite)
+            )
         )
     if not selects:
         return []
@@ -336,6 +434,9 @@ class _Words:
     def __init__(self, q: str) -> None:
         self.words = words_of(q)
         self.enterprises = {w: enterprise_ids(w) for w in self.words}
+        #: set by matching_ids: a word of a one-word query holds more than the cap in its own text, so
+        #: more than the cap tickets match (the queue then shows "cap+" without counting row by row)
+        self.over_cap = False
 
     def by_enterprise(self, word: str) -> ColumnElement[bool] | None:
         ids = self.enterprises[word]
@@ -344,14 +445,25 @@ class _Words:
         return Ticket.enterprise_id.in_(ids) if ids else None
 
 
+def _short_ids(word: str, sqlite: bool) -> Any:
+    """The ids of the tickets whose search_text holds the short `word`: from the pieces table for
+    Chinese, else by scanning the column's index."""
+    if not is_gram_word(word):
+        return select(Ticket.id).where(_contains(Ticket.search_text, word, sqlite))
+    if sqlite:
+        phrase = '"' + word + '"'
+        return select(fts_grams.c.rowid).where(text("ticket_search_grams MATCH :g").bindparams(g=phrase))
+    return select(pg_grams.c.ticket_id).where(pg_grams.c.grams.contains([word]))
+
+
 def _own_text_set(word: str, sqlite: bool) -> ColumnElement[bool]:
     """The ticket's own text holds `word`, as a set the index computes (for a few matches)."""
     if len(word) < TRIGRAM:
-        return _contains(Ticket.search_text, word, sqlite)
+        return Ticket.id.in_(_short_ids(word, sqlite))
     if sqlite:
         phrase = '"' + word.replace('"', '""') + '"'
         return Ticket.id.in_(select(fts.c.rowid).where(text("ticket_search MATCH :m").bindparams(m=phrase)))
-    pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    pattern = _like_pattern(word)
     return Ticket.id.in_(select(pg_doc.c.ticket_id).where(pg_doc.c.doc.like(pattern, escape="\\")))
 
 
@@ -359,7 +471,12 @@ def _in_document(word: str, sqlite: bool) -> ColumnElement[bool]:
     """This row's indexed text holds `word` (read by the ticket's id: one row, no index scan)."""
     if sqlite:
         return exists().where(fts.c.rowid == Ticket.id, func.instr(fts.c.doc, word) > 0)
-    return exists().where(pg_doc.c.ticket_id == Ticket.id, func.strpos(pg_doc.c.doc, word) > 0)
+    # PostgreSQL: a scalar subquery, run row by row through the primary key. An EXISTS it would turn
+    # into a semi-join, which for a count may hash the open tickets and scan ticket_search for the
+    # word: 10 ms or 300 ms by where the scan happens to start (and for a word in one ticket of ten,
+    # always the latter, against 50 ms row by row)
+    in_doc = select(func.strpos(pg_doc.c.doc, word)).where(pg_doc.c.ticket_id == Ticket.id).scalar_subquery()
+    return in_doc > 0
 
 
 def _own_text_row(word: str, sqlite: bool) -> ColumnElement[bool]:
@@ -405,12 +522,13 @@ def _candidates(word: str, words: _Words, cap: int, sqlite: bool) -> list[int] |
             phrase = '"' + word.replace('"', '""') + '"'
             own = select(fts.c.rowid).where(text("ticket_search MATCH :m").bindparams(m=phrase))
         else:
-            pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            pattern = _like_pattern(word)
             own = select(pg_doc.c.ticket_id).where(pg_doc.c.doc.like(pattern, escape="\\"))
     else:
-        own = select(Ticket.id).where(_contains(Ticket.search_text, word, sqlite))
+        own = _short_ids(word, sqlite)
     found = set(session.scalars(own.limit(cap + 1)).all())
     if len(found) > cap:
+        words.over_cap = len(words.words) == 1
         return None
     by_enterprise = words.by_enterprise(word)
     if words.enterprises[word] is None:
@@ -424,7 +542,8 @@ def matching_ids(q: str, cap: int) -> tuple[list[int] | None, _Words]:
     """Ids of the tickets matching `q`, or None when more than `cap` match (then filter row by row).
 
     The rarest word's candidates (from the trigram index, or the narrow column for a short word, and
-    its enterprises' tickets) are read first; each candidate row is then tested for every word.
+    its enterprises' tickets) are read first; each candidate row is then tested for every word. A
+    one-word query needs no test: its candidates are exactly its matches.
     """
     words = _Words(q)
     sqlite = _dialect() == "sqlite"
@@ -441,6 +560,8 @@ def matching_ids(q: str, cap: int) -> tuple[list[int] | None, _Words]:
         return None, words  # every word is common: the ordered scan tests row by row
     if not best:
         ids: list[int] = []
+    elif len(words.words) == 1:
+        ids = best  # one word: its candidates are its matches (the index test is exact), no recheck
     else:
         test = condition(q, per_row=True, prepared=words)
         ids = list(

@@ -3,6 +3,8 @@ the enterprise's name and accounts, short names, and the index following later c
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from werkzeug.datastructures import MultiDict
 
 from helpdesk.db import session
@@ -63,6 +65,9 @@ def test_enterprise_name_and_accounts_also_when_linked_later(app, users):
     assert found(agent, q="远航进出口") == [ticket.id]
     assert found(agent, q="ningbo_yh02") == [ticket.id]
     assert found(agent, q=ent.uscc.lower()) == [ticket.id]
+    assert found(agent, q=ent.uscc[2:12].lower()) == [ticket.id]  # a part of the code
+    assert found(agent, q=ent.org_code.lower()) == [ticket.id]  # 组织机构代码
+    assert found(agent, q="ningbo_yh") == [ticket.id]  # a part of an account name (no code scan)
     assert found(agent, q="远航") == [ticket.id]  # two characters: served from the records and search_text
     # the enterprise filter takes a name (or a part of it), not an internal number
     assert found(agent, enterprise="远航进出口") == [ticket.id]
@@ -82,11 +87,20 @@ def test_common_words_are_filtered_row_by_row_with_the_same_result(app, users, m
     a = make_ticket(subject="变更说明 甲", body="请审核我司的变更说明")
     b = make_ticket(subject="变更说明 乙", body="请审核我司的变更说明")
     make_ticket(subject="咨询", body="其他问题")
+    # running tickets of both statuses, due at different times: the row-by-row page reads each status
+    # in its own ordered range and merges them (queue_pages._running_rows), in the same order
+    early = make_ticket(
+        subject="变更说明 丙", body="请审核", status="open", received_at=NOW - timedelta(days=3)
+    )
+    late = make_ticket(
+        subject="变更说明 丁", body="请审核", status="open", received_at=NOW - timedelta(minutes=5)
+    )
     agent = users["agent"]
     by_index = found(agent, q="请审核")
     monkeypatch.setattr(queue_filters, "SEARCH_CAP", 1)  # more matches than the cap: row by row
     assert found(agent, q="请审核") == by_index
-    assert sorted(by_index) == sorted([a.id, b.id])
+    assert sorted(by_index) == sorted([a.id, b.id, early.id, late.id])
+    assert by_index.index(early.id) < by_index.index(late.id)  # most urgent first
     monkeypatch.setattr(queue_filters, "SEARCH_CAP", 0)
     assert found(agent, q="审") == []  # one character, not in the narrow column: no match
 
@@ -113,3 +127,41 @@ def test_queue_page_marks_hits_and_escapes(app, users, agent_client):
     html = agent_client.get("/?q=独特词甲乙").get_data(as_text=True)
     assert "<mark>独特词甲乙</mark>" in html
     assert "<script>x</script>" not in html
+
+
+def test_short_names_follow_a_field_correction(app, users):
+    """A word of one or two Chinese characters is read from ticket_search_grams, which follows
+    tickets.search_text in the same transaction (the session listener)."""
+    ticket = make_ticket(subject="找回账号", type="recovery", letter=None, fields={"contact": "周敏"})
+    agent = users["agent"]
+    assert found(agent, q="郑") == []
+    services.update_fields(ticket, {"contact": "郑爽"}, by=agent)
+    assert found(agent, q="郑爽") == [ticket.id]
+    assert found(agent, q="郑") == [ticket.id]
+    assert found(agent, q="周敏") == []  # the old name's pieces are gone
+    assert sorted(search.grams_of("周敏 Li 变更")) == sorted(["周", "敏", "周敏", "变", "更", "变更"])
+    # a short ASCII word is not a piece: it is looked for in search_text itself
+    assert found(agent, q="zh") == [ticket.id]  # the sender zhang@example.com
+
+
+def test_a_common_word_shows_a_capped_total(app, users, agent_client, monkeypatch):
+    """More matches than the cap in the index for a one-word search: the total says "1+ 张" (here with
+    caps of 1; 1000+ on a real desk) without counting row by row, and the rows are still listed."""
+    from helpdesk.tickets import queue_pages
+
+    tickets = [make_ticket(subject=f"变更说明 {n}", body="请审核我司的变更说明") for n in range(3)]
+    make_ticket(subject="咨询", body="其他问题")
+    monkeypatch.setattr(queue_filters, "SEARCH_CAP", 1)
+    monkeypatch.setattr(queue_pages, "COUNT_CAP", 1)
+    monkeypatch.setattr(queries, "COUNT_CAP", 1)
+    html = agent_client.get("/?q=请审核").get_data(as_text=True)
+    assert "共 1+ 张" in html
+    assert all(f"/tickets/{t.id}" in html for t in tickets)
+    # with another filter the total is counted (here: none of them is assigned, so 我的待办 holds none)
+    html = agent_client.get("/?q=请审核&view=mine").get_data(as_text=True)
+    assert "共 0 张" in html
+    # two common words: their intersection is counted, not assumed
+    monkeypatch.setattr(queue_pages, "COUNT_CAP", 10)
+    monkeypatch.setattr(queries, "COUNT_CAP", 10)
+    html = agent_client.get("/?q=请审核 变更说明").get_data(as_text=True)
+    assert "共 3 张" in html
