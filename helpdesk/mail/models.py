@@ -49,7 +49,9 @@ class InboundMail(Base):
     #: Message-ID without <>: a hint for threading and for noticing reuse, never an identity
     message_id: Mapped[str | None] = mapped_column(String(500), index=True)
     raw_sha256: Mapped[str] = mapped_column(String(64), index=True)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    #: deferred: loaded only where it is read (the sandbox's input, the .eml of a fallback), so that
+    #: claiming, settling and flagging a mail never carry its bytes back and forth
+    raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     #: set when the retention policy emptied `raw` (helpdesk.tickets.retention): nothing reads it again
     raw_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     internal_date: Mapped[datetime] = mapped_column(UTCDateTime)
