@@ -31,7 +31,7 @@ from helpdesk.db import session, utcnow
 from helpdesk.letters import Letter, current
 from helpdesk.letters.sniff import sniff
 from helpdesk.mail import addresses, filters, identity, store
-from helpdesk.mail.models import InboundMail, OutboundMail
+from helpdesk.mail.models import InboundMail, InboundMailRaw, OutboundMail
 from helpdesk.mail.parsed import MailAttachment, ParsedMail
 from helpdesk.records import lookup
 from helpdesk.sla import clock
@@ -833,12 +833,14 @@ def ingest_many(
 
 
 def _raws(inbound_ids: Sequence[int]) -> list[bytes]:
-    """The raw bytes of these stored mails in this order, in one query (`InboundMail.raw` is deferred)."""
+    """The raw bytes of these stored mails in this order, in one query (not one per `InboundMail.raw`)."""
     if not inbound_ids:
         return []
-    query = select(InboundMail.id, InboundMail.raw).where(InboundMail.id.in_(list(inbound_ids)))
+    query = select(InboundMailRaw.inbound_mail_id, InboundMailRaw.raw).where(
+        InboundMailRaw.inbound_mail_id.in_(list(inbound_ids))
+    )
     found: dict[int, bytes] = dict(session.execute(query).tuples().all())
-    return [found[i] for i in inbound_ids]
+    return [found.get(i, b"") for i in inbound_ids]
 
 
 def import_eml(raw: bytes, *, received_at: datetime | None = None) -> IngestResult:

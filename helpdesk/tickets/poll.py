@@ -175,7 +175,7 @@ def _process_batch(
     results = intake.ingest_many(todo)
     report.elsewhere += len(todo) - len(results)
     _count(report, results)
-    # one query for the batch's rows as committed (without their raw bytes: InboundMail.raw is deferred)
+    # one query for the batch's rows as committed (their raw bytes are in another table: not read)
     _mark(source, list(session.scalars(select(InboundMail).where(InboundMail.id.in_(ids)))), report)
 
 
