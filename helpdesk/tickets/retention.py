@@ -1,7 +1,7 @@
 """Personal-data retention: remove the personal material of tickets closed longer than the policy.
 
 HELPDESK_RETENTION_DAYS (0 = off) says how long a closed ticket keeps its raw mails
-(inbound_mails.raw), attachment files and their stored bytes (business-licence scans among them)
+(inbound_mail_raws.raw), attachment files and their stored bytes (business-licence scans among them)
 and its mail bodies. What stays: the ticket, its timeline (ticket_events), the records' audit trail
 and the extracted fields, so what was decided and changed can still be shown. Every removal is
 written as a RetentionRemoval row (kind, how many, how many bytes, when) that the ticket page
