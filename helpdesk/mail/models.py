@@ -16,8 +16,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql import ColumnElement
 
 from helpdesk.db import Base, UTCDateTime, utcnow
 
@@ -49,7 +52,6 @@ class InboundMail(Base):
     #: Message-ID without <>: a hint for threading and for noticing reuse, never an identity
     message_id: Mapped[str | None] = mapped_column(String(500), index=True)
     raw_sha256: Mapped[str] = mapped_column(String(64), index=True)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
     #: set when the retention policy emptied `raw` (helpdesk.tickets.retention): nothing reads it again
     raw_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     internal_date: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -65,10 +67,44 @@ class InboundMail(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    #: the raw bytes live in their own row (InboundMailRaw), written once: claiming, settling and
+    #: flagging this row then never rewrite them (SQLite rewrites a whole row on every UPDATE)
+    raw_row: Mapped[InboundMailRaw | None] = relationship(cascade="all, delete-orphan", lazy="select")
+
     __table_args__ = (
         UniqueConstraint("mailbox_id", "uidvalidity", "uid"),
         Index("ix_inbound_mails_status", "status"),
     )
+
+    @hybrid_property
+    def raw(self) -> bytes:
+        """The message exactly as fetched (b"" once the retention policy emptied it)."""
+        return self.raw_row.raw if self.raw_row is not None else b""
+
+    @raw.inplace.setter
+    def _raw_setter(self, value: bytes) -> None:
+        if self.raw_row is None:
+            self.raw_row = InboundMailRaw(raw=value)
+        else:
+            self.raw_row.raw = value
+
+    @raw.inplace.expression
+    @classmethod
+    def _raw_expression(cls) -> ColumnElement[bytes]:
+        return (
+            select(InboundMailRaw.raw)
+            .where(InboundMailRaw.inbound_mail_id == cls.id)
+            .correlate_except(InboundMailRaw)
+            .scalar_subquery()
+        )
+
+
+class InboundMailRaw(Base):
+    """The raw bytes of one stored mail (`InboundMail.raw` reads and writes them)."""
+
+    __tablename__ = "inbound_mail_raws"
+    inbound_mail_id: Mapped[int] = mapped_column(ForeignKey("inbound_mails.id"), primary_key=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class OutboundMail(Base):

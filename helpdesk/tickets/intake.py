@@ -31,7 +31,7 @@ from helpdesk.db import session, utcnow
 from helpdesk.letters import Letter, current
 from helpdesk.letters.sniff import sniff
 from helpdesk.mail import addresses, filters, identity, store
-from helpdesk.mail.models import InboundMail, OutboundMail
+from helpdesk.mail.models import InboundMail, InboundMailRaw, OutboundMail
 from helpdesk.mail.parsed import MailAttachment, ParsedMail
 from helpdesk.records import lookup
 from helpdesk.sla import clock
@@ -231,8 +231,16 @@ def ingest_chunk(
     if not items:
         return []
     readings = [prepared for _, prepared in items if isinstance(prepared, Prepared)]
-    batch = Batch([row for row, _ in items], readings, utcnow())
-    results = [_ingest_one(row, prepared, token, batch) for row, prepared in items]
+    try:
+        # the fast path: no savepoint per mail (two statements each), as long as nothing goes wrong
+        batch = Batch([row for row, _ in items], readings, utcnow())
+        results = [_ingest_one(row, prepared, token, batch, isolated=False) for row, prepared in items]
+    except _Isolate:
+        # a mail failed half-way, or lost its claim: undo the chunk and ingest it again with a
+        # savepoint per mail, so that only that mail falls back (or is left to the path that holds it)
+        session.rollback()
+        batch = Batch([row for row, _ in items], readings, utcnow())
+        results = [_ingest_one(row, prepared, token, batch) for row, prepared in items]
     try:
         session.commit()
         return results
@@ -248,9 +256,22 @@ def ingest_chunk(
         return [result]
 
 
+class _Isolate(Exception):
+    """On the fast path (no savepoints): a mail failed after it wrote something, or lost its claim."""
+
+
 def _ingest_one(
-    row: InboundMail, prepared: Prepared | BaseException | None, token: str, batch: Batch
+    row: InboundMail,
+    prepared: Prepared | BaseException | None,
+    token: str,
+    batch: Batch,
+    *,
+    isolated: bool = True,
 ) -> IngestResult:
+    """One mail of a chunk. `isolated`: inside a savepoint of its own; otherwise (the fast path) any
+    failure after the first write raises _Isolate, and the caller undoes the chunk and comes back
+    isolated. A failure known before any write (the reading failed, too many attempts) needs no
+    savepoint around the mail: it goes straight to its fallback."""
     inbound_id = row.id
     if row.raw_removed_at is not None:  # retention emptied it: there is nothing left to read
         from helpdesk.tickets.retention import removed_raw_text
@@ -265,14 +286,22 @@ def _ingest_one(
         batch.done(inbound_id, result)
         return result
     try:
-        with session.begin_nested():
-            if row.attempts > MAX_ATTEMPTS:
-                raise GaveUp(f"已尝试处理 {row.attempts - 1} 次都未完成（处理进程中途退出）")
-            if prepared is None:
-                raise RuntimeError("邮件未经读取")  # a caller's bug: still a ticket, never a lost mail
-            if isinstance(prepared, BaseException):
-                raise prepared
-            result = _ingest_parsed(row, prepared, token, batch)
+        if row.attempts > MAX_ATTEMPTS:
+            raise GaveUp(f"已尝试处理 {row.attempts - 1} 次都未完成（处理进程中途退出）")
+        if prepared is None:
+            raise RuntimeError("邮件未经读取")  # a caller's bug: still a ticket, never a lost mail
+        if isinstance(prepared, BaseException):
+            raise prepared
+        if not isolated:
+            try:
+                result = _ingest_parsed(row, prepared, token, batch)
+            except Exception as exc:
+                raise _Isolate(inbound_id) from exc
+        else:
+            with session.begin_nested():
+                result = _ingest_parsed(row, prepared, token, batch)
+    except _Isolate:
+        raise
     except ClaimLost:
         batch.done(inbound_id, None)
         return _not_ours(inbound_id)
@@ -297,6 +326,7 @@ def _not_ours(inbound_id: int) -> IngestResult:
 
 def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str, batch: Batch) -> IngestResult:
     mail, letter = prepared.mail, prepared.letter
+    inbound_id = inbound.id  # settle() expires the row: reading its id afterwards would reload it
     now = utcnow()
     auto_reasons = filters.is_auto_generated(mail, our_addresses=_our_addresses())
     ticket, named = _find_thread(mail)
@@ -317,7 +347,7 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str, batch: 
             _wake(ticket, inbound.internal_date, now)
         ticket.search_text = services.search_text_for(ticket)
         settle(inbound.id, token, status="ingested", ticket_id=ticket.id, processed_at=now, error=None)
-        return IngestResult(inbound.id, ticket.id, "threaded")
+        return IngestResult(inbound_id, ticket.id, "threaded")
 
     ticket = Ticket(
         type=letter.type,
@@ -335,7 +365,11 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str, batch: 
     session.add(ticket)
     session.flush()
     clock.start(ticket, inbound.internal_date)
-    message = _add_inbound_message(ticket, mail, inbound, prepared.letter_json(), batch)
+    message = _add_inbound_message(ticket, mail, inbound, prepared.letter_json(), batch, flush=False)
+    # its words come from the subject, the sender and the letter alone (not the notes, attachments or
+    # enterprise added below): set now, the clock's due and these go out in one UPDATE of the ticket
+    ticket.search_text = services.search_text_for(ticket)
+    session.flush()
     _store_attachments(ticket, message, mail.attachments, inbound)
     lifecycle.record(
         ticket,
@@ -362,7 +396,7 @@ def _ingest_parsed(inbound: InboundMail, prepared: Prepared, token: str, batch: 
         _acknowledge(ticket, requester.address)
         batch.stage(ack=requester.address)
     settle(inbound.id, token, status="ingested", ticket_id=ticket.id, processed_at=now, error=None)
-    return IngestResult(inbound.id, ticket.id, "created")
+    return IngestResult(inbound_id, ticket.id, "created")
 
 
 def _system_note(ticket: Ticket, inbound: InboundMail, text: str) -> Message:
@@ -489,7 +523,13 @@ def _wake(ticket: Ticket, received: datetime, now: datetime) -> None:
 
 
 def _add_inbound_message(
-    ticket: Ticket, mail: ParsedMail, inbound: InboundMail, letter: dict[str, Any], batch: Batch
+    ticket: Ticket,
+    mail: ParsedMail,
+    inbound: InboundMail,
+    letter: dict[str, Any],
+    batch: Batch,
+    *,
+    flush: bool = True,
 ) -> Message:
     # a Message-ID already on a message (a resent mail, a reused ID) is kept only in the raw mail
     message_id = mail.message_id[:500] if mail.message_id[:500] not in batch.used_message_ids else None
@@ -511,7 +551,8 @@ def _add_inbound_message(
     if mail.defects:  # first, so that a long body's preview still shows them
         message.body_text = "【解析提示】" + "；".join(mail.defects) + "\n\n" + mail.text
     session.add(message)
-    session.flush()
+    if flush:
+        session.flush()
     return message
 
 
@@ -776,7 +817,7 @@ def ingest_many(
             if chunk is not None and not (deadline is not None and time.monotonic() > deadline):
                 token, won = claim(chunk)
                 rows = [row for row in (session.get(InboundMail, i) for i in won) if row is not None]
-                readable = [row.raw for row in rows if row.attempts <= MAX_ATTEMPTS]
+                readable = _raws([row.id for row in rows if row.attempts <= MAX_ATTEMPTS])
                 session.commit()  # hold no transaction (on SQLite: no write lock) while the sandbox reads
                 claimed = (len(chunk), token, rows, reader.submit(read_all, box, readable, budget, limit))
             if ahead is not None:
@@ -789,6 +830,17 @@ def ingest_many(
                     progress(done, len(candidates))
             ahead = claimed
     return results
+
+
+def _raws(inbound_ids: Sequence[int]) -> list[bytes]:
+    """The raw bytes of these stored mails in this order, in one query (not one per `InboundMail.raw`)."""
+    if not inbound_ids:
+        return []
+    query = select(InboundMailRaw.inbound_mail_id, InboundMailRaw.raw).where(
+        InboundMailRaw.inbound_mail_id.in_(list(inbound_ids))
+    )
+    found: dict[int, bytes] = dict(session.execute(query).tuples().all())
+    return [found.get(i, b"") for i in inbound_ids]
 
 
 def import_eml(raw: bytes, *, received_at: datetime | None = None) -> IngestResult:

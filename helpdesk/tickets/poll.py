@@ -166,15 +166,17 @@ def _process_batch(
         uidvalidity=source.uidvalidity,
     )
     mailbox.last_uid = max(mailbox.last_uid, *(f.uid for f in batch))
-    session.commit()
     todo = [inbound.id for inbound, created in stored if created or inbound.status != "ingested"]
+    ids = [inbound.id for inbound, _ in stored]  # read before the commit expires the rows
+    session.commit()
     report.stored += sum(1 for _, created in stored if created)
     report.duplicates += len(stored) - len(todo)
     # claimed a chunk at a time, so a retry job or a second worker can take the rest meanwhile
     results = intake.ingest_many(todo)
     report.elsewhere += len(todo) - len(results)
     _count(report, results)
-    _mark(source, [session.get(InboundMail, inbound.id) for inbound, _ in stored], report)
+    # one query for the batch's rows as committed (their raw bytes are in another table: not read)
+    _mark(source, list(session.scalars(select(InboundMail).where(InboundMail.id.in_(ids)))), report)
 
 
 def _count(report: PollReport, results: list[intake.IngestResult]) -> None:

@@ -1,7 +1,7 @@
 """Personal-data retention: remove the personal material of tickets closed longer than the policy.
 
 HELPDESK_RETENTION_DAYS (0 = off) says how long a closed ticket keeps its raw mails
-(inbound_mails.raw), attachment files and their stored bytes (business-licence scans among them)
+(inbound_mail_raws.raw), attachment files and their stored bytes (business-licence scans among them)
 and its mail bodies. What stays: the ticket, its timeline (ticket_events), the records' audit trail
 and the extracted fields, so what was decided and changed can still be shown. Every removal is
 written as a RetentionRemoval row (kind, how many, how many bytes, when) that the ticket page
@@ -30,7 +30,7 @@ from sqlalchemy import exists, func, or_, select, update
 from helpdesk.core import leases
 from helpdesk.db import lock_row, session, unit_of_work, utcnow
 from helpdesk.letters import current
-from helpdesk.mail.models import InboundMail
+from helpdesk.mail.models import InboundMail, InboundMailRaw
 from helpdesk.tickets import lifecycle
 from helpdesk.tickets.models import (
     CLOSED_STATUSES,
@@ -245,9 +245,16 @@ def remove_ticket(
             won = session.execute(
                 update(InboundMail)
                 .where(InboundMail.id == row.id, InboundMail.raw_removed_at.is_(None))
-                .values(raw=b"", raw_removed_at=now)
+                .values(raw_removed_at=now)
                 .execution_options(synchronize_session=False)
             ).rowcount
+            if won:  # the bytes live in their own row (InboundMailRaw)
+                session.execute(
+                    update(InboundMailRaw)
+                    .where(InboundMailRaw.inbound_mail_id == row.id)
+                    .values(raw=b"")
+                    .execution_options(synchronize_session=False)
+                )
             if won and size:
                 removal.add("raw_mail", size)
         for m in messages:

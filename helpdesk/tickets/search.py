@@ -47,6 +47,7 @@ from sqlalchemy import Text as TextType
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session as SessionBase
+from sqlalchemy.orm import selectinload
 
 from helpdesk.db import session
 from helpdesk.letters import current
@@ -255,6 +256,11 @@ def _note_changed_text(sess: SessionBase, _context: Any, _instances: Any) -> Non
 
 @event.listens_for(SessionBase, "before_commit")
 def _reindex_pending(sess: SessionBase) -> None:
+    if sess.in_nested_transaction():
+        # a savepoint's release: the real commit writes them all at once (intake releases one per
+        # mail); what a rolled-back savepoint noted is a ticket id that no longer exists, or that a
+        # later ticket of this transaction reused (noted too): either way the rows below are right
+        return
     if sess.new or sess.dirty or sess.deleted:
         sess.flush()  # the commit's own flush comes after this event: note its changes now
     if not sess.info.get(_PENDING):
@@ -264,9 +270,14 @@ def _reindex_pending(sess: SessionBase) -> None:
     ids.discard(None)
     if not ids:
         return
-    tickets = sess.scalars(select(Ticket).where(Ticket.id.in_(sorted(ids)))).all()
-    for ticket in tickets:
-        sess.refresh(ticket, ["messages", "attachments"])
+    # the collections may be stale (a merge moves messages by their ticket_id): loaded afresh, in
+    # three queries for all the tickets
+    tickets = sess.scalars(
+        select(Ticket)
+        .where(Ticket.id.in_(sorted(ids)))
+        .options(selectinload(Ticket.messages), selectinload(Ticket.attachments))
+        .execution_options(populate_existing=True)
+    ).all()
     _write_tickets(sess, tickets)
 
 
