@@ -44,7 +44,7 @@ def letter_docx(i: int) -> bytes:
     return out.getvalue()
 
 
-def letter_mails(count: int = COUNT) -> list[bytes]:
+def letter_mails(count: int = COUNT, start: int = 0) -> list[bytes]:
     return [
         make_mail(
             subject=f"解绑说明（第 {i} 号）",
@@ -52,7 +52,7 @@ def letter_mails(count: int = COUNT) -> list[bytes]:
             sender=f"staff{i}@corp{i}.example.cn",
             attachments=[("解绑说明.docx", DOCX, letter_docx(i))],
         )
-        for i in range(count)
+        for i in range(start, start + count)
     ]
 
 
@@ -149,21 +149,28 @@ def assert_exactly_once(env: dict[str, str], total: int = COUNT) -> None:
 
 @pytest.mark.dovecot
 def test_poll_and_reprocess_at_once_make_each_ticket_once(app, imap):
-    total = 2 * COUNT  # enough that the poll is still at work while reprocess-mail starts up
-    for raw in letter_mails(total):
-        imap.append(raw)
     env = cli_env(app, imap)
-    poller = helpdesk("poll-mail", "--once", env=env)
-    beside: list[str] = []
-    while poller.poll() is None:  # the stored-mail retry, started again and again while the poll runs
+    per_round = 2 * COUNT  # enough that the poll is still at work while reprocess-mail starts up
+    total, rounds = 0, []
+    # SQLite's lock is not handed over fairly: now and then a retry waits out a whole poll. Until the
+    # two paths have really overlapped (up to three rounds of fresh mail), every round must still
+    # make each ticket exactly once.
+    while len(rounds) < 3 and not (rounds and min(rounds[-1]) > 0):
+        for raw in letter_mails(per_round, start=total):
+            imap.append(raw)
+        total += per_round
+        poller = helpdesk("poll-mail", "--once", env=env)
+        beside: list[str] = []
+        while poller.poll() is None:  # the stored-mail retry, started again and again while the poll runs
+            beside.append(run("reprocess-mail", env=env))
+        out, _ = poller.communicate()
+        assert poller.returncode == 0, out
         beside.append(run("reprocess-mail", env=env))
-    out, _ = poller.communicate()
-    assert poller.returncode == 0, out
-    beside.append(run("reprocess-mail", env=env))
-    by_retry = sum(text.count(": created ->") for text in beside)
-    by_poll = int(out.split("新建工单 ")[1].split(" ")[0])
-    assert by_poll + by_retry == total
-    assert by_poll > 0 and by_retry > 0, (by_poll, by_retry, out)  # the two paths really overlapped
+        by_retry = sum(text.count(": created ->") for text in beside)
+        by_poll = int(out.split("新建工单 ")[1].split(" ")[0])
+        assert by_poll + by_retry == per_round, (by_poll, by_retry, out)
+        rounds.append((by_poll, by_retry))
+    assert min(rounds[-1]) > 0, rounds  # the two paths really overlapped
     run("poll-mail", "--once", env=env)  # flags what the retry ingested
     assert_exactly_once(env, total)
     assert imap.message_count() == total
