@@ -602,7 +602,7 @@ class Rewrite(NamedTuple):
 
 _REWRITTEN = ("due_at", "warn_at", "budget_minutes", "remaining_minutes", "provisional", "explanation",
               "policy", "calendar_version")  # fmt: skip
-_BULK_ROWS = 20_000  #: clocks per statement on PostgreSQL (arrays of this length as parameters)
+_BULK_ROWS = 100_000  #: clocks per COPY and UPDATE on PostgreSQL (a bound on the temporary table)
 _SQLITE_CACHE_KB = 131_072  #: SQLite's page cache during a bulk write (KiB)
 
 
@@ -629,37 +629,49 @@ def write_recomputed(rewrites: list[Rewrite]) -> tuple[int, int]:
         connection.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
 
 
+#: the temporary table a PostgreSQL recompute copies its figures into (dropped at the end of the write)
+_PG_REWRITES = "sla_recompute_rewrites"
+_PG_COLUMNS = (
+    ("id", "integer"), ("ticket_id", "integer"), ("clock_no", "integer"), ("read_explanation", "text"),
+    ("due_at", "timestamptz"), ("warn_at", "timestamptz"), ("budget_minutes", "integer"),
+    ("remaining_minutes", "integer"), ("provisional", "boolean"), ("explanation", "text"),
+    ("policy", "text"), ("calendar_version", "text"), ("moved", "boolean"), ("running", "boolean"),
+)  # fmt: skip
+
+
 def _write_postgresql(connection: Any, rewrites: list[Rewrite]) -> tuple[int, int]:
-    """One statement per 20,000 clocks: the figures as arrays (unnest), the clocks' UPDATE and the
-    tickets' UPDATE as data-modifying CTEs, the counts from the clocks' RETURNING."""
-    columns = (
-        ("id", "integer"), ("ticket_id", "integer"), ("clock_no", "integer"), ("read_explanation", "text"),
-        ("due_at", "timestamptz"), ("warn_at", "timestamptz"), ("budget_minutes", "integer"),
-        ("remaining_minutes", "integer"), ("provisional", "boolean"), ("explanation", "text"),
-        ("policy", "text"), ("calendar_version", "text"), ("moved", "boolean"), ("running", "boolean"),
-    )  # fmt: skip
-    arrays = ", ".join(f"%({name})s::{kind}[]" for name, kind in columns)
-    names = ", ".join(name for name, _kind in columns)
+    """COPY the figures into a temporary table, then one UPDATE ... FROM it per 100,000 clocks (the
+    clocks' UPDATE and the tickets' UPDATE as data-modifying CTEs, the counts from the clocks'
+    RETURNING). psycopg formats COPY rows in C; the arrays of the former unnest() statement were
+    dumped element by element in Python (4.5 s of 100,000 rows' 15 s, profiled)."""
+    definition = ", ".join(f"{name} {kind}" for name, kind in _PG_COLUMNS)
+    names = ", ".join(name for name, _kind in _PG_COLUMNS)
     sets = ", ".join(f"{name} = s.{name}" for name in _REWRITTEN)
     sql = (
-        f"WITH s AS (SELECT * FROM unnest({arrays}) AS s({names})), "
-        f"written AS (UPDATE sla_clocks AS c SET {sets} FROM s "
+        f"WITH written AS (UPDATE sla_clocks AS c SET {sets} FROM {_PG_REWRITES} AS s "
         "WHERE c.id = s.id AND c.stopped_at IS NULL AND c.explanation IS NOT DISTINCT FROM s.read_explanation "
         "RETURNING s.ticket_id, s.clock_no, s.due_at, s.warn_at, s.moved, s.running), "
         "copies AS (UPDATE tickets AS t SET due_at = w.due_at, warn_at = w.warn_at FROM written AS w "
         "WHERE w.running AND t.id = w.ticket_id AND t.sla_clock_no = w.clock_no) "
         "SELECT count(*), count(*) FILTER (WHERE moved) FROM written"
     )
+    connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {_PG_REWRITES} ({definition}) ON COMMIT DROP")
+    cursor = connection.connection.driver_connection.cursor()  # the same connection: the same transaction
     moved = rewritten = 0
-    for first in range(0, len(rewrites), _BULK_ROWS):
-        chunk = rewrites[first : first + _BULK_ROWS]
-        params = {
-            name: list(values)
-            for (name, _kind), values in zip(columns, zip(*chunk, strict=True), strict=True)
-        }
-        count, count_moved = connection.exec_driver_sql(sql, params).one()
-        rewritten += count
-        moved += count_moved
+    try:
+        for first in range(0, len(rewrites), _BULK_ROWS):
+            with cursor.copy(f"COPY {_PG_REWRITES} ({names}) FROM STDIN") as copy:
+                for rewrite in rewrites[first : first + _BULK_ROWS]:
+                    copy.write_row(rewrite)
+            # the planner's row estimate for the join (a temporary table is never auto-analysed)
+            connection.exec_driver_sql(f"ANALYZE {_PG_REWRITES}")
+            count, count_moved = connection.exec_driver_sql(sql).one()
+            connection.exec_driver_sql(f"TRUNCATE {_PG_REWRITES}")
+            rewritten += count
+            moved += count_moved
+    finally:
+        cursor.close()
+    connection.exec_driver_sql(f"DROP TABLE {_PG_REWRITES}")
     return moved, rewritten
 
 
