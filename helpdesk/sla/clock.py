@@ -642,7 +642,7 @@ _PG_COLUMNS = (
 def _write_postgresql(connection: Any, rewrites: list[Rewrite]) -> tuple[int, int]:
     """COPY the figures into a temporary table, then one UPDATE ... FROM it per 100,000 clocks (the
     clocks' UPDATE and the tickets' UPDATE as data-modifying CTEs, the counts from the clocks'
-    RETURNING). psycopg formats COPY rows in C; the arrays of the former unnest() statement were
+    RETURNING). psycopg formats binary COPY rows in C; the arrays of the former unnest() statement were
     dumped element by element in Python (4.5 s of 100,000 rows' 15 s, profiled)."""
     definition = ", ".join(f"{name} {kind}" for name, kind in _PG_COLUMNS)
     names = ", ".join(name for name, _kind in _PG_COLUMNS)
@@ -660,7 +660,8 @@ def _write_postgresql(connection: Any, rewrites: list[Rewrite]) -> tuple[int, in
     moved = rewritten = 0
     try:
         for first in range(0, len(rewrites), _BULK_ROWS):
-            with cursor.copy(f"COPY {_PG_REWRITES} ({names}) FROM STDIN") as copy:
+            with cursor.copy(f"COPY {_PG_REWRITES} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types([kind for _name, kind in _PG_COLUMNS])  # binary: a quarter of text's CPU
                 for rewrite in rewrites[first : first + _BULK_ROWS]:
                     copy.write_row(rewrite)
             # the planner's row estimate for the join (a temporary table is never auto-analysed)
@@ -684,12 +685,14 @@ def _write_executemany(rewrites: list[Rewrite]) -> tuple[int, int]:
     connection = session().connection()
     sets = ", ".join(f"{name} = ?" for name in _REWRITTEN)
     clocks = f"UPDATE sla_clocks SET {sets} WHERE id = ? AND stopped_at IS NULL AND explanation IS ?"
+    # each time formatted once, for the clock and for its ticket's copy (isoformat was a fifth of the write)
+    times = [(_sqlite_time(r.due_at), _sqlite_time(r.warn_at)) for r in rewrites]
     moved = rewritten = 0
     for group in (True, False):
         params = [
             (
-                _sqlite_time(r.due_at),
-                _sqlite_time(r.warn_at),
+                due,
+                warn,
                 r.budget_minutes,
                 r.remaining_minutes,
                 r.provisional,
@@ -699,7 +702,7 @@ def _write_executemany(rewrites: list[Rewrite]) -> tuple[int, int]:
                 r.id,
                 r.read_explanation,
             )  # fmt: skip
-            for r in rewrites
+            for r, (due, warn) in zip(rewrites, times, strict=True)
             if r.moved is group
         ]
         if params:
@@ -711,8 +714,8 @@ def _write_executemany(rewrites: list[Rewrite]) -> tuple[int, int]:
         "(SELECT 1 FROM sla_clocks WHERE id = ? AND stopped_at IS NULL AND explanation IS ?)"
     )
     params = [
-        (_sqlite_time(r.due_at), _sqlite_time(r.warn_at), r.ticket_id, r.clock_no, r.id, r.explanation)
-        for r in rewrites
+        (due, warn, r.ticket_id, r.clock_no, r.id, r.explanation)
+        for r, (due, warn) in zip(rewrites, times, strict=True)
         if r.running
     ]
     if params:
