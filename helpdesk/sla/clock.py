@@ -26,10 +26,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from helpdesk.db import session
+from helpdesk.sla import bulk
 from helpdesk.sla.calendar import WorkCalendar
 from helpdesk.sla.models import CalendarDay, CalendarYear, SlaClock, SlaPolicy
 
@@ -639,13 +640,9 @@ _PG_COLUMNS = (
 )  # fmt: skip
 
 
-def _write_postgresql(connection: Any, rewrites: list[Rewrite]) -> tuple[int, int]:
-    """COPY the figures into a temporary table, then one UPDATE ... FROM it per 100,000 clocks (the
-    clocks' UPDATE and the tickets' UPDATE as data-modifying CTEs, the counts from the clocks'
-    RETURNING). psycopg formats binary COPY rows in C; the arrays of the former unnest() statement were
-    dumped element by element in Python (4.5 s of 100,000 rows' 15 s, profiled)."""
-    definition = ", ".join(f"{name} {kind}" for name, kind in _PG_COLUMNS)
-    names = ", ".join(name for name, _kind in _PG_COLUMNS)
+def _pg_update_from_rewrites(connection: Any) -> tuple[int, int]:
+    """PostgreSQL: write the figures of the rewrites table (the clocks' UPDATE and the tickets' UPDATE as
+    data-modifying CTEs, each clock only if it is as it was read); (moved, rewritten) from RETURNING."""
     sets = ", ".join(f"{name} = s.{name}" for name in _REWRITTEN)
     sql = (
         f"WITH written AS (UPDATE sla_clocks AS c SET {sets} FROM {_PG_REWRITES} AS s "
@@ -655,7 +652,57 @@ def _write_postgresql(connection: Any, rewrites: list[Rewrite]) -> tuple[int, in
         "WHERE w.running AND t.id = w.ticket_id AND t.sla_clock_no = w.clock_no) "
         "SELECT count(*), count(*) FILTER (WHERE moved) FROM written"
     )
-    connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {_PG_REWRITES} ({definition}) ON COMMIT DROP")
+    # the planner's row estimate for the join (a temporary table is never auto-analysed)
+    connection.exec_driver_sql(f"ANALYZE {_PG_REWRITES}")
+    rewritten, moved = connection.exec_driver_sql(sql).one()
+    connection.exec_driver_sql(f"TRUNCATE {_PG_REWRITES}")
+    return moved, rewritten
+
+
+def _sqlite_update_from_rewrites(connection: Any) -> tuple[int, int]:
+    """SQLite: as _pg_update_from_rewrites, in three statements (the moved clocks, the others, the
+    running clocks' tickets guarded by the clock holding the new explanation, i.e. written)."""
+    sets = ", ".join(f"{name} = s.{name}" for name in _REWRITTEN)
+    clocks = (
+        f"UPDATE sla_clocks SET {sets} FROM {_PG_REWRITES} AS s WHERE sla_clocks.id = s.id AND s.moved = ? "
+        "AND sla_clocks.stopped_at IS NULL AND sla_clocks.explanation IS s.read_explanation"
+    )
+    moved = connection.exec_driver_sql(clocks, (1,)).rowcount
+    rewritten = moved + connection.exec_driver_sql(clocks, (0,)).rowcount
+    connection.exec_driver_sql(
+        f"UPDATE tickets SET due_at = s.due_at, warn_at = s.warn_at FROM {_PG_REWRITES} AS s "
+        "WHERE s.running = 1 AND tickets.id = s.ticket_id AND tickets.sla_clock_no = s.clock_no AND EXISTS "
+        "(SELECT 1 FROM sla_clocks WHERE sla_clocks.id = s.id AND sla_clocks.stopped_at IS NULL "
+        "AND sla_clocks.explanation IS s.explanation)"
+    )
+    connection.exec_driver_sql(f"DELETE FROM {_PG_REWRITES}")
+    return moved, rewritten
+
+
+def _create_rewrites_table(connection: Any) -> None:
+    if connection.dialect.name == "postgresql":
+        definition = ", ".join(f"{name} {kind}" for name, kind in _PG_COLUMNS)
+        connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {_PG_REWRITES} ({definition}) ON COMMIT DROP")
+    else:  # times as text, as every stored time on SQLite
+        definition = ", ".join(f"{name} {_SQLITE_TYPES.get(kind, kind)}" for name, kind in _PG_COLUMNS)
+        connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {_PG_REWRITES} ({definition})")
+
+
+_SQLITE_TYPES = {
+    "timestamptz": "TEXT",
+    "text": "TEXT",
+    "boolean": "INTEGER",
+    "bigint": "INTEGER",
+    "float8": "REAL",
+}
+
+
+def _write_postgresql(connection: Any, rewrites: list[Rewrite]) -> tuple[int, int]:
+    """COPY the figures into a temporary table, then one UPDATE ... FROM it per 100,000 clocks.
+    psycopg formats binary COPY rows in C; the arrays of the former unnest() statement were dumped
+    element by element in Python (4.5 s of 100,000 rows' 15 s, profiled)."""
+    names = ", ".join(name for name, _kind in _PG_COLUMNS)
+    _create_rewrites_table(connection)
     cursor = connection.connection.driver_connection.cursor()  # the same connection: the same transaction
     moved = rewritten = 0
     try:
@@ -664,16 +711,65 @@ def _write_postgresql(connection: Any, rewrites: list[Rewrite]) -> tuple[int, in
                 copy.set_types([kind for _name, kind in _PG_COLUMNS])  # binary: a quarter of text's CPU
                 for rewrite in rewrites[first : first + _BULK_ROWS]:
                     copy.write_row(rewrite)
-            # the planner's row estimate for the join (a temporary table is never auto-analysed)
-            connection.exec_driver_sql(f"ANALYZE {_PG_REWRITES}")
-            count, count_moved = connection.exec_driver_sql(sql).one()
-            connection.exec_driver_sql(f"TRUNCATE {_PG_REWRITES}")
+            count_moved, count = _pg_update_from_rewrites(connection)
             rewritten += count
             moved += count_moved
     finally:
         cursor.close()
     connection.exec_driver_sql(f"DROP TABLE {_PG_REWRITES}")
     return moved, rewritten
+
+
+class SqlRecomputed(NamedTuple):
+    checked: int
+    moved: int
+    rewritten: int
+    provisional_cleared: int
+
+
+def rewrite_fresh_in_sql(where: str, params: dict[str, Any], days: list[tuple]) -> SqlRecomputed:
+    """Recompute the fresh clocks matching `where` (SQL on sla_clocks AS c, with :named `params`) in the
+    database from the per-day rows of sla.bulk (`days`, covering every receipt day they have), and write
+    them and their tickets' copies as write_recomputed does. Never commits."""
+    s = session()
+    connection = s.connection()
+    dialect = connection.dialect.name
+    sqlite = dialect == "sqlite"
+    if sqlite:  # the deadlines as SQLite stores times (text)
+        days = [(*row[:5], _sqlite_time(row[5]), *row[6:]) for row in days]
+    names = [name for name, _kind in bulk.DAY_COLUMNS]
+    kinds = [(_SQLITE_TYPES.get(kind, kind) if sqlite else kind) for _name, kind in bulk.DAY_COLUMNS]
+    connection.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {bulk.DAYS_TABLE} ({', '.join(f'{n} {k}' for n, k in zip(names, kinds, strict=True))})"
+        + ("" if sqlite else " ON COMMIT DROP")
+    )
+    mark = "?" if sqlite else "%s"
+    connection.exec_driver_sql(
+        f"INSERT INTO {bulk.DAYS_TABLE} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})", days
+    )
+    _create_rewrites_table(connection)
+    checked = s.execute(text(f"SELECT count(*) FROM sla_clocks AS c WHERE {where}"), params).scalar_one()
+    s.execute(text(bulk.fresh_rewrites_sql(dialect, _PG_REWRITES, where)), params)
+    cleared = connection.exec_driver_sql(
+        f"SELECT count(*) FROM {_PG_REWRITES} AS s JOIN sla_clocks AS c ON c.id = s.id "
+        + (
+            "WHERE c.provisional = 1 AND s.provisional = 0"
+            if sqlite
+            else "WHERE c.provisional AND NOT s.provisional"
+        )
+    ).scalar_one()
+    if sqlite:
+        cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+        connection.exec_driver_sql(f"PRAGMA cache_size = {-_SQLITE_CACHE_KB}")
+        try:
+            moved, rewritten = _sqlite_update_from_rewrites(connection)
+        finally:
+            connection.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
+    else:
+        moved, rewritten = _pg_update_from_rewrites(connection)
+    connection.exec_driver_sql(f"DROP TABLE {_PG_REWRITES}")
+    connection.exec_driver_sql(f"DROP TABLE {bulk.DAYS_TABLE}")
+    return SqlRecomputed(checked, moved, rewritten, cleared)
 
 
 def _write_executemany(rewrites: list[Rewrite]) -> tuple[int, int]:
