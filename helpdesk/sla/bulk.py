@@ -32,7 +32,9 @@ DAY_COLUMNS = (
     ("working", "integer"), ("due", "timestamptz"), ("provisional", "boolean"), ("rest_before", "text"),
     ("rest_during", "text"), ("rest_after", "text"), ("offset_us", "bigint"), ("openings", "text"),
     ("day_us", "bigint"), ("n_days", "integer"), ("ratio", "float8"), ("mode", "text"), ("version", "text"),
+    ("day_no", "bigint"), ("day_id", "integer"),
 )  # fmt: skip
+DAY_US = 86_400_000_000
 
 
 def _us(at: datetime) -> int:
@@ -57,6 +59,18 @@ def day_rows(counter: Counter, ticket_type: str, first: date, last: date) -> lis
     return rows
 
 
+def numbered(days: list[tuple]) -> tuple[int, list[tuple]] | None:
+    """The day rows with their number (days since the earliest local midnight) and a row id, and that midnight: a
+    clock finds its day by equality, ((started - base) / one day), not by a range (a nested loop). None
+    when some day does not start a whole number of days after the base (then no SQL path)."""
+    if not days:
+        return None
+    base = min(row[1] for row in days)
+    if any((row[1] - base) % DAY_US for row in days):
+        return None
+    return base, [(*row, (row[1] - base) // DAY_US, i) for i, row in enumerate(days)]
+
+
 def _day_row(counter: Counter, ticket_type: str, d: date) -> tuple | None:
     policy, tz = counter.policy, counter.tz
     midnight = datetime.combine(d, time(0), tzinfo=tz)
@@ -67,7 +81,7 @@ def _day_row(counter: Counter, ticket_type: str, d: date) -> tuple | None:
     if offset is None or any(t.utcoffset() != offset for t in (opening, closing, next_midnight)):
         return None
     day_start, day_end = _us(midnight), _us(next_midnight)
-    if day_end - day_start != 86_400_000_000:
+    if day_end - day_start != DAY_US:
         return None
     working, due, provisional = counter._days.get(d) or counter._day(d)
     openings = []
@@ -131,8 +145,8 @@ class Dialect:
     def opening(self, k: str) -> str:
         """The k-th entry (0-based) of the day's JSON list of openings."""
         if self.sqlite:
-            return f"json_extract(q.openings, '$[' || ({k}) || ']')"
-        return f"CAST((CAST(q.openings AS jsonb) ->> CAST({k} AS integer)) AS bigint)"
+            return f"json_extract(dd.openings, '$[' || ({k}) || ']')"
+        return f"CAST((CAST(dd.openings AS jsonb) ->> CAST({k} AS integer)) AS bigint)"
 
     def distinct(self, a: str, b: str) -> str:
         return f"{a} IS NOT {b}" if self.sqlite else f"{a} IS DISTINCT FROM {b}"
@@ -140,24 +154,24 @@ class Dialect:
 
 def fresh_rewrites_sql(dialect_name: str, rewrites_table: str, where: str) -> str:
     """INSERT INTO the rewrites table the new figures of every fresh clock matching `where` (SQL on
-    sla_clocks AS c) whose figures change; `moved` says whether its due_at changed."""
+    sla_clocks AS c) whose figures change; `moved` says whether its due_at changed. Parameter
+    :day_base: the base of `numbered`."""
     q = Dialect(dialect_name)
     started = q.us("c.started_at")
-    # level 1: the clock joined to its day of receipt; xr = its position in that day's business hours
+    # level 1 (materialized: a flattened subquery would repeat the time parsing in every use of its
+    # result): each clock's start in microseconds and the numbers of its day of receipt
     level1 = (
-        f"SELECT c.id, c.ticket_id, c.clock_no, c.explanation AS read_explanation, c.due_at AS old_due, "
-        f"c.warn_at AS old_warn, c.budget_minutes AS old_budget, c.remaining_minutes, "
-        f"c.provisional AS old_provisional, c.policy AS old_policy, d.*, {started} AS s_us, "
-        f"{started} - d.open_us AS xr "
+        f"SELECT c.id, d.day_id, {started} AS s_us, d.open_us, d.working, d.day_us, d.n_days, d.ratio "
         f"FROM sla_clocks AS c JOIN {DAYS_TABLE} AS d ON d.ticket_type = c.ticket_type "
-        f"AND {started} >= d.day_start AND {started} < d.day_end WHERE {where}"
+        f"AND d.day_no = ({started} - :day_base) / {DAY_US} WHERE {where}"
     )
-    # level 2: x clamped to the business day, total = the budget in microseconds
-    x = "(CASE WHEN l1.xr <= 0 THEN 0 WHEN l1.xr >= l1.day_us THEN l1.day_us ELSE l1.xr END)"
+    # level 2: xr = the position in that day's business hours, x clamped to it, total = the budget (us)
+    xr = "(l1.s_us - l1.open_us)"
+    x = f"(CASE WHEN {xr} <= 0 THEN 0 WHEN {xr} >= l1.day_us THEN l1.day_us ELSE {xr} END)"
     level2 = (
-        f"SELECT l1.*, {x} AS x, "
+        f"SELECT l1.*, {xr} AS xr, {x} AS x, "
         f"(CASE WHEN l1.working = 1 THEN l1.day_us - {x} ELSE 0 END) + l1.n_days * l1.day_us AS total "
-        f"FROM ({level1}) AS l1"
+        f"FROM l1"
     )
     # level 3: used = round(total * ratio), half to even as Python's round()
     p = "(l2.total * l2.ratio)"
@@ -167,7 +181,7 @@ def fresh_rewrites_sql(dialect_name: str, rewrites_table: str, where: str) -> st
         f"WHEN {p} - {f} = 0.5 AND {f} % 2 = 1 THEN 1 ELSE 0 END) AS used "
         f"FROM ({level2}) AS l2"
     )
-    # level 4: the rest counted on the working days after the day of receipt, its day k and offset
+    # level 4: the rest counted on the working days after the day of receipt (then its day k, offset)
     level4 = (
         "SELECT l3.*, l3.used - (CASE WHEN l3.working = 1 THEN l3.day_us - l3.x ELSE 0 END) AS rest "
         f"FROM ({level3}) AS l3"
@@ -178,15 +192,23 @@ def fresh_rewrites_sql(dialect_name: str, rewrites_table: str, where: str) -> st
         "WHEN q.working = 1 AND q.x + q.used <= q.day_us THEN q.open_us + q.x + q.used "
         f"ELSE {q.opening(k)} + q.rest - ({k} - 1) * q.day_us END)"
     )
-    explanation = (
-        f"'收到 ' || {q.minute_text('q.s_us + q.offset_us')} || "
-        "(CASE WHEN q.xr < 0 THEN q.rest_before WHEN q.xr < q.day_us THEN q.rest_during ELSE q.rest_after END)"
-    )
+    # level 5 (materialized, numbers only): the warning in microseconds, from the day's openings
     level5 = (
-        f"SELECT q.id, q.ticket_id, q.clock_no, q.read_explanation, q.due AS due_at, {q.time(warn_us)} AS warn_at, "
-        f"q.total / 60000000 AS budget_minutes, q.remaining_minutes, q.provisional, {explanation} AS explanation, "
-        f"q.mode AS policy, q.version AS calendar_version, q.old_due, q.old_warn, q.old_budget, "
-        f"q.old_provisional, q.old_policy FROM ({level4}) AS q"
+        f"SELECT q.id, q.day_id, q.s_us, q.xr, q.day_us, q.total, {warn_us} AS warn_us "
+        f"FROM ({level4}) AS q JOIN {DAYS_TABLE} AS dd ON dd.day_id = q.day_id"
+    )
+    explanation = (
+        f"'收到 ' || {q.minute_text('w.s_us + dd.offset_us')} || "
+        "(CASE WHEN w.xr < 0 THEN dd.rest_before WHEN w.xr < w.day_us THEN dd.rest_during ELSE dd.rest_after END)"
+    )
+    # level 6: the new figures beside the stored ones (the day's texts and the clock row by primary key)
+    level6 = (
+        f"SELECT c.id, c.ticket_id, c.clock_no, c.explanation AS read_explanation, dd.due AS due_at, "
+        f"{q.time('w.warn_us')} AS warn_at, w.total / 60000000 AS budget_minutes, c.remaining_minutes, "
+        f"dd.provisional, {explanation} AS explanation, dd.mode AS policy, dd.version AS calendar_version, "
+        "c.due_at AS old_due, c.warn_at AS old_warn, c.budget_minutes AS old_budget, "
+        "c.provisional AS old_provisional, c.policy AS old_policy "
+        f"FROM w JOIN {DAYS_TABLE} AS dd ON dd.day_id = w.day_id JOIN sla_clocks AS c ON c.id = w.id"
     )
     changed = " OR ".join(
         q.distinct(f"n.{old}", f"n.{new}")
@@ -205,8 +227,9 @@ def fresh_rewrites_sql(dialect_name: str, rewrites_table: str, where: str) -> st
     )
     moved = q.distinct("n.old_due", "n.due_at")
     return (
+        f"WITH l1 AS MATERIALIZED ({level1}), w AS MATERIALIZED ({level5}) "
         f"INSERT INTO {rewrites_table} ({columns}) "
         f"SELECT n.id, n.ticket_id, n.clock_no, n.read_explanation, n.due_at, n.warn_at, n.budget_minutes, "
         f"n.remaining_minutes, n.provisional, n.explanation, n.policy, n.calendar_version, {moved}, "
-        f"{'1' if q.sqlite else 'true'} FROM ({level5}) AS n WHERE {changed}"
+        f"{'1' if q.sqlite else 'true'} FROM ({level6}) AS n WHERE {changed}"
     )

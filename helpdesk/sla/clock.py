@@ -683,8 +683,9 @@ def _create_rewrites_table(connection: Any) -> None:
     if connection.dialect.name == "postgresql":
         definition = ", ".join(f"{name} {kind}" for name, kind in _PG_COLUMNS)
         connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {_PG_REWRITES} ({definition}) ON COMMIT DROP")
-    else:  # times as text, as every stored time on SQLite
+    else:  # times as text, as every stored time on SQLite; the id as rowid (UPDATE ... FROM looks it up)
         definition = ", ".join(f"{name} {_SQLITE_TYPES.get(kind, kind)}" for name, kind in _PG_COLUMNS)
+        definition = definition.replace("id integer", "id INTEGER PRIMARY KEY", 1)
         connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {_PG_REWRITES} ({definition})")
 
 
@@ -735,15 +736,24 @@ def rewrite_fresh_in_sql(where: str, params: dict[str, Any], days: list[tuple]) 
     connection = s.connection()
     dialect = connection.dialect.name
     sqlite = dialect == "sqlite"
+    numbered = bulk.numbered(days)
+    if numbered is None:
+        raise ValueError("the day rows do not number")
+    base, days = numbered
+    params = {**params, "day_base": base}
     if sqlite:  # the deadlines as SQLite stores times (text)
         days = [(*row[:5], _sqlite_time(row[5]), *row[6:]) for row in days]
     names = [name for name, _kind in bulk.DAY_COLUMNS]
     kinds = [(_SQLITE_TYPES.get(kind, kind) if sqlite else kind) for _name, kind in bulk.DAY_COLUMNS]
+    kinds[-1] += " PRIMARY KEY"  # day_id
     connection.exec_driver_sql(
         f"CREATE TEMPORARY TABLE {bulk.DAYS_TABLE} ({', '.join(f'{n} {k}' for n, k in zip(names, kinds, strict=True))})"
         + ("" if sqlite else " ON COMMIT DROP")
     )
     mark = "?" if sqlite else "%s"
+    connection.exec_driver_sql(
+        f"CREATE INDEX {bulk.DAYS_TABLE}_no ON {bulk.DAYS_TABLE} (ticket_type, day_no)"
+    )
     connection.exec_driver_sql(
         f"INSERT INTO {bulk.DAYS_TABLE} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})", days
     )
