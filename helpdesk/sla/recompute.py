@@ -1,11 +1,19 @@
 """Recompute the open clocks after a calendar or policy change (in the edit's own transaction).
 
-The new figures are computed per clock from the per-day precomputed offsets (`clock.Counter`: the
-deadline of a receipt day and the openings of the days after it are computed once, a clock is a little
-arithmetic on its position in its day); only the clocks whose figures or explanation changed are
-collected and handed to `clock.write_recomputed`, which writes them set-based in a few statements
-(on PostgreSQL one statement per 20,000 clocks: arrays, UPDATE ... FROM unnest; on SQLite executemany
-by primary key), the moved count as written.
+Set-based, in two parts:
+
+- the fresh clocks (never paused) of every "working days" policy, most of them, are computed in the
+  database: sla.bulk makes one row per ticket type and day of receipt from `clock.Counter` (deadline,
+  provisional flag, the openings of the following working days, the explanation's texts), and
+  `clock.rewrite_fresh_in_sql` joins the clocks to those rows, computes each clock's figures in integer
+  microseconds exactly as the Counter does and keeps only those that change (INSERT ... SELECT into a
+  temporary table), then writes them and the tickets' copies with UPDATE ... FROM that table;
+- the others (paused, resumed, business-hours policies, or a day whose UTC offset changes) are computed
+  per clock here (`clock.clock_values`), and `clock.write_recomputed` writes them the same way (COPY into
+  the temporary table on PostgreSQL, executemany by primary key on SQLite).
+
+Every write is guarded by the clock as read (not stopped, its explanation unchanged), and the moved
+count is counted from what was written, so it is exact.
 """
 
 from __future__ import annotations
