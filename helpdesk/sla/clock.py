@@ -630,8 +630,8 @@ def write_recomputed(rewrites: list[Rewrite]) -> tuple[int, int]:
         connection.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
 
 
-#: the temporary table a PostgreSQL recompute copies its figures into (dropped at the end of the write)
-_PG_REWRITES = "sla_recompute_rewrites"
+#: the temporary table of recomputed figures (COPY from Python, or INSERT ... SELECT from sla.bulk), dropped after the write
+_REWRITES_TABLE = "sla_recompute_rewrites"
 _PG_COLUMNS = (
     ("id", "integer"), ("ticket_id", "integer"), ("clock_no", "integer"), ("read_explanation", "text"),
     ("due_at", "timestamptz"), ("warn_at", "timestamptz"), ("budget_minutes", "integer"),
@@ -645,7 +645,7 @@ def _pg_update_from_rewrites(connection: Any) -> tuple[int, int]:
     data-modifying CTEs, each clock only if it is as it was read); (moved, rewritten) from RETURNING."""
     sets = ", ".join(f"{name} = s.{name}" for name in _REWRITTEN)
     sql = (
-        f"WITH written AS (UPDATE sla_clocks AS c SET {sets} FROM {_PG_REWRITES} AS s "
+        f"WITH written AS (UPDATE sla_clocks AS c SET {sets} FROM {_REWRITES_TABLE} AS s "
         "WHERE c.id = s.id AND c.stopped_at IS NULL AND c.explanation IS NOT DISTINCT FROM s.read_explanation "
         "RETURNING s.ticket_id, s.clock_no, s.due_at, s.warn_at, s.moved, s.running), "
         "copies AS (UPDATE tickets AS t SET due_at = w.due_at, warn_at = w.warn_at FROM written AS w "
@@ -653,9 +653,9 @@ def _pg_update_from_rewrites(connection: Any) -> tuple[int, int]:
         "SELECT count(*), count(*) FILTER (WHERE moved) FROM written"
     )
     # the planner's row estimate for the join (a temporary table is never auto-analysed)
-    connection.exec_driver_sql(f"ANALYZE {_PG_REWRITES}")
+    connection.exec_driver_sql(f"ANALYZE {_REWRITES_TABLE}")
     rewritten, moved = connection.exec_driver_sql(sql).one()
-    connection.exec_driver_sql(f"TRUNCATE {_PG_REWRITES}")
+    connection.exec_driver_sql(f"TRUNCATE {_REWRITES_TABLE}")
     return moved, rewritten
 
 
@@ -664,29 +664,29 @@ def _sqlite_update_from_rewrites(connection: Any) -> tuple[int, int]:
     running clocks' tickets guarded by the clock holding the new explanation, i.e. written)."""
     sets = ", ".join(f"{name} = s.{name}" for name in _REWRITTEN)
     clocks = (
-        f"UPDATE sla_clocks SET {sets} FROM {_PG_REWRITES} AS s WHERE sla_clocks.id = s.id AND s.moved = ? "
+        f"UPDATE sla_clocks SET {sets} FROM {_REWRITES_TABLE} AS s WHERE sla_clocks.id = s.id AND s.moved = ? "
         "AND sla_clocks.stopped_at IS NULL AND sla_clocks.explanation IS s.read_explanation"
     )
     moved = connection.exec_driver_sql(clocks, (1,)).rowcount
     rewritten = moved + connection.exec_driver_sql(clocks, (0,)).rowcount
     connection.exec_driver_sql(
-        f"UPDATE tickets SET due_at = s.due_at, warn_at = s.warn_at FROM {_PG_REWRITES} AS s "
+        f"UPDATE tickets SET due_at = s.due_at, warn_at = s.warn_at FROM {_REWRITES_TABLE} AS s "
         "WHERE s.running = 1 AND tickets.id = s.ticket_id AND tickets.sla_clock_no = s.clock_no AND EXISTS "
         "(SELECT 1 FROM sla_clocks WHERE sla_clocks.id = s.id AND sla_clocks.stopped_at IS NULL "
         "AND sla_clocks.explanation IS s.explanation)"
     )
-    connection.exec_driver_sql(f"DELETE FROM {_PG_REWRITES}")
+    connection.exec_driver_sql(f"DELETE FROM {_REWRITES_TABLE}")
     return moved, rewritten
 
 
 def _create_rewrites_table(connection: Any) -> None:
     if connection.dialect.name == "postgresql":
         definition = ", ".join(f"{name} {kind}" for name, kind in _PG_COLUMNS)
-        connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {_PG_REWRITES} ({definition}) ON COMMIT DROP")
+        connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {_REWRITES_TABLE} ({definition}) ON COMMIT DROP")
     else:  # times as text, as every stored time on SQLite; the id as rowid (UPDATE ... FROM looks it up)
         definition = ", ".join(f"{name} {_SQLITE_TYPES.get(kind, kind)}" for name, kind in _PG_COLUMNS)
         definition = definition.replace("id integer", "id INTEGER PRIMARY KEY", 1)
-        connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {_PG_REWRITES} ({definition})")
+        connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {_REWRITES_TABLE} ({definition})")
 
 
 _SQLITE_TYPES = {
@@ -708,7 +708,7 @@ def _write_postgresql(connection: Any, rewrites: list[Rewrite]) -> tuple[int, in
     moved = rewritten = 0
     try:
         for first in range(0, len(rewrites), _BULK_ROWS):
-            with cursor.copy(f"COPY {_PG_REWRITES} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+            with cursor.copy(f"COPY {_REWRITES_TABLE} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types([kind for _name, kind in _PG_COLUMNS])  # binary: a quarter of text's CPU
                 for rewrite in rewrites[first : first + _BULK_ROWS]:
                     copy.write_row(rewrite)
@@ -717,11 +717,13 @@ def _write_postgresql(connection: Any, rewrites: list[Rewrite]) -> tuple[int, in
             moved += count_moved
     finally:
         cursor.close()
-    connection.exec_driver_sql(f"DROP TABLE {_PG_REWRITES}")
+    connection.exec_driver_sql(f"DROP TABLE {_REWRITES_TABLE}")
     return moved, rewritten
 
 
 class SqlRecomputed(NamedTuple):
+    """What rewrite_fresh_in_sql did: clocks checked, deadlines moved, rows rewritten, provisional cleared."""
+
     checked: int
     moved: int
     rewritten: int
@@ -729,18 +731,14 @@ class SqlRecomputed(NamedTuple):
 
 
 def rewrite_fresh_in_sql(where: str, params: dict[str, Any], days: list[tuple]) -> SqlRecomputed:
-    """Recompute the fresh clocks matching `where` (SQL on sla_clocks AS c, with :named `params`) in the
-    database from the per-day rows of sla.bulk (`days`, covering every receipt day they have), and write
-    them and their tickets' copies as write_recomputed does. Never commits."""
+    """Recompute the fresh clocks matching `where` (SQL on sla_clocks AS c, with :named `params`, among
+    them :day_base) in the database from the numbered per-day rows of sla.bulk (`days`, covering every
+    receipt day they have), and write them and their tickets' copies as write_recomputed does. Never
+    commits."""
     s = session()
     connection = s.connection()
     dialect = connection.dialect.name
     sqlite = dialect == "sqlite"
-    numbered = bulk.numbered(days)
-    if numbered is None:
-        raise ValueError("the day rows do not number")
-    base, days = numbered
-    params = {**params, "day_base": base}
     if sqlite:  # the deadlines as SQLite stores times (text)
         days = [(*row[:5], _sqlite_time(row[5]), *row[6:]) for row in days]
     names = [name for name, _kind in bulk.DAY_COLUMNS]
@@ -759,9 +757,9 @@ def rewrite_fresh_in_sql(where: str, params: dict[str, Any], days: list[tuple]) 
     )
     _create_rewrites_table(connection)
     checked = s.execute(text(f"SELECT count(*) FROM sla_clocks AS c WHERE {where}"), params).scalar_one()
-    s.execute(text(bulk.fresh_rewrites_sql(dialect, _PG_REWRITES, where)), params)
+    s.execute(text(bulk.fresh_rewrites_sql(dialect, _REWRITES_TABLE, where)), params)
     cleared = connection.exec_driver_sql(
-        f"SELECT count(*) FROM {_PG_REWRITES} AS s JOIN sla_clocks AS c ON c.id = s.id "
+        f"SELECT count(*) FROM {_REWRITES_TABLE} AS s JOIN sla_clocks AS c ON c.id = s.id "
         + (
             "WHERE c.provisional = 1 AND s.provisional = 0"
             if sqlite
@@ -777,7 +775,7 @@ def rewrite_fresh_in_sql(where: str, params: dict[str, Any], days: list[tuple]) 
             connection.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
     else:
         moved, rewritten = _pg_update_from_rewrites(connection)
-    connection.exec_driver_sql(f"DROP TABLE {_PG_REWRITES}")
+    connection.exec_driver_sql(f"DROP TABLE {_REWRITES_TABLE}")
     connection.exec_driver_sql(f"DROP TABLE {bulk.DAYS_TABLE}")
     return SqlRecomputed(checked, moved, rewritten, cleared)
 

@@ -257,8 +257,10 @@ def _plan_fresh_in_sql(
         if rows is not None:
             types.append(kind)
             days += rows
-    if not types:
+    numbered = bulk.numbered(days)
+    if numbered is None:  # no day rows, or days that do not fall on one grid (then all per clock)
         return _BySql()
+    params["day_base"], days = numbered
     names = [f"type_{i}" for i in range(len(types))]
     params.update(zip(names, types, strict=True))
     where += f" AND c.ticket_type IN ({', '.join(':' + n for n in names)})"
