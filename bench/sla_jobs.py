@@ -11,19 +11,27 @@ The open tickets were received from Tue 2026-03-10 09:00 to Wed 03-11 08:00 (Bei
 must skip them. Aims (issue 5): a step < 100 ms (by the partial indexes of sla_clocks), the
 recompute of all deadlines after a calendar edit < 5 s (issue 18). Measured in the same run: the step
 with ix_sla_clocks_stopped_at as it was before migration f2a9c4e6b8d1 (every clock) and after (stopped
-clocks only), and, as the baseline of the recompute, one bare UPDATE of the same rows. The edit makes Thu 03-12 a day off, which moves
-every one of the 100,000 deadlines (the worst case: every row is rewritten).
+clocks only); as the baselines of the recompute, one bare UPDATE of the same rows (the floor of any
+method) and the previous method (every clock computed in Python; on PostgreSQL written through
+unnest(arrays)) on the same edit. The edit makes Thu 03-12 a day off, which moves
+every one of the 100,000 deadlines (the worst case: every row is rewritten). --profile adds a cProfile
+of that edit. Times are wall clock with the process's CPU beside them: on a shared machine the wall
+figure includes waiting for a core.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import random
 import statistics
 import sys
 import tempfile
 import time
 import timeit
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -36,7 +44,7 @@ sys.path.insert(0, str(HERE.parent))
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from helpdesk import bootstrap, create_app, db  # noqa: E402
-from helpdesk.sla import clock, service  # noqa: E402
+from helpdesk.sla import clock, recompute, service  # noqa: E402
 from helpdesk.sla.models import SlaClock  # noqa: E402
 from helpdesk.tickets import notices  # noqa: E402
 from helpdesk.tickets.models import Ticket  # noqa: E402
@@ -179,7 +187,47 @@ def bare_rewrite(url: str) -> int:
     return rows
 
 
-def run(url: str, n: int, breached: int, runs: int, workdir: Path) -> None:
+@contextmanager
+def previous_method() -> Iterator[None]:
+    """The recompute as it was before issue 18's set-based work: every clock computed in Python (no SQL
+    path), and on PostgreSQL the figures sent as arrays (UPDATE ... FROM unnest, 20,000 clocks a statement)."""
+    plan, write = recompute._plan_fresh_in_sql, clock._write_postgresql
+    recompute._plan_fresh_in_sql = lambda *args: recompute._BySql()
+    clock._write_postgresql = unnest_write
+    try:
+        yield
+    finally:
+        recompute._plan_fresh_in_sql, clock._write_postgresql = plan, write
+
+
+def unnest_write(connection, rewrites: list[clock.Rewrite]) -> tuple[int, int]:
+    """The PostgreSQL write of the previous method (as it was in clock.py): arrays, unnest, CTEs."""
+    arrays = ", ".join(f"%({name})s::{kind}[]" for name, kind in clock._PG_COLUMNS)
+    names = ", ".join(name for name, _kind in clock._PG_COLUMNS)
+    sets = ", ".join(f"{name} = s.{name}" for name in clock._REWRITTEN)
+    sql = (
+        f"WITH s AS (SELECT * FROM unnest({arrays}) AS s({names})), "
+        f"written AS (UPDATE sla_clocks AS c SET {sets} FROM s "
+        "WHERE c.id = s.id AND c.stopped_at IS NULL AND c.explanation IS NOT DISTINCT FROM s.read_explanation "
+        "RETURNING s.ticket_id, s.clock_no, s.due_at, s.warn_at, s.moved, s.running), "
+        "copies AS (UPDATE tickets AS t SET due_at = w.due_at, warn_at = w.warn_at FROM written AS w "
+        "WHERE w.running AND t.id = w.ticket_id AND t.sla_clock_no = w.clock_no) "
+        "SELECT count(*), count(*) FILTER (WHERE moved) FROM written"
+    )
+    moved = rewritten = 0
+    for first in range(0, len(rewrites), 20_000):
+        chunk = rewrites[first : first + 20_000]
+        params = {
+            name: list(v)
+            for (name, _kind), v in zip(clock._PG_COLUMNS, zip(*chunk, strict=True), strict=True)
+        }
+        count, count_moved = connection.exec_driver_sql(sql, params).one()
+        rewritten += count
+        moved += count_moved
+    return moved, rewritten
+
+
+def run(url: str, n: int, breached: int, runs: int, workdir: Path, profile: bool = False) -> None:
     app = create_app(
         overrides={
             "HELPDESK_DATABASE_URL": url,
@@ -247,6 +295,7 @@ def run(url: str, n: int, breached: int, runs: int, workdir: Path) -> None:
             f"{result.checked:,} checked, {result.changed:,} rewritten, {result.moved:,} moved (aim < 5 s); "
             f"{c.wall / baseline:.1f}x the bare UPDATE"
         )
+        edit = c.wall
         db.session.remove()
         with Clock() as c:
             result = service.set_day(date(2026, 3, 12), "default", by=None)
@@ -254,6 +303,32 @@ def run(url: str, n: int, breached: int, runs: int, workdir: Path) -> None:
             f"  the same edit undone: {c}; {result.moved:,} moved back; {c.wall / baseline:.1f}x the bare UPDATE"
         )
         db.session.remove()
+        undo = c.wall
+        with previous_method():
+            with Clock() as c:
+                result = service.set_day(date(2026, 3, 12), "off", name="台风停工", by=None)
+            print(
+                f"  previous method (every clock computed in Python; PostgreSQL: UPDATE ... FROM unnest(arrays)), "
+                f"the same edit: {c}; {result.moved:,} moved; the set-based recompute took "
+                f"{edit / c.wall:.2f}x its time"
+            )
+            db.session.remove()
+            with Clock() as c:
+                result = service.set_day(date(2026, 3, 12), "default", by=None)
+            print(
+                f"  previous method, the same edit undone: {c}; {result.moved:,} moved back; the set-based "
+                f"recompute took {undo / c.wall:.2f}x its time"
+            )
+            db.session.remove()
+        if profile:
+            profiler = cProfile.Profile()
+            with Clock() as c:
+                profiler.runcall(service.set_day, date(2026, 3, 12), "off", name="台风停工", by=None)
+            print(f"  profile of the edit (Thu 03-12 off) under cProfile: {c}")
+            pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(12)
+            db.session.remove()
+            service.set_day(date(2026, 3, 12), "default", by=None)
+            db.session.remove()
         with Clock() as c:
             moved = service.recompute_open_tickets()
         print(f"  recompute_open_tickets() right after: {c}; {moved} moved")
@@ -298,6 +373,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--pg", action="store_true", help="also run on a throw-away PostgreSQL cluster")
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="also print a cProfile of the calendar edit")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-sla-jobs-"))
     loop = min(timeit.repeat("sum(range(1000))", number=1000, repeat=5))
@@ -313,6 +389,7 @@ def main() -> None:
             args.breached,
             args.runs,
             workdir / "sqlite",
+            args.profile,
         )
     if args.pg:
         from tests.servers import PostgresServer, _pg_bindir, _root_dir, _run_cleanups
@@ -327,7 +404,7 @@ def main() -> None:
             server.start()
             server.create_database("bench")
             print(f"PostgreSQL ({bindir})", flush=True)
-            run(server.url("bench"), args.tickets, args.breached, args.runs, workdir / "pg")
+            run(server.url("bench"), args.tickets, args.breached, args.runs, workdir / "pg", args.profile)
         finally:
             db.session.remove()
             if db._engine is not None:

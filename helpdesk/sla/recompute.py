@@ -1,23 +1,31 @@
 """Recompute the open clocks after a calendar or policy change (in the edit's own transaction).
 
-The new figures are computed per clock from the per-day precomputed offsets (`clock.Counter`: the
-deadline of a receipt day and the openings of the days after it are computed once, a clock is a little
-arithmetic on its position in its day); only the clocks whose figures or explanation changed are
-collected and handed to `clock.write_recomputed`, which writes them set-based in a few statements
-(on PostgreSQL one statement per 20,000 clocks: arrays, UPDATE ... FROM unnest; on SQLite executemany
-by primary key), the moved count as written.
+Set-based, in two parts:
+
+- the fresh clocks (never paused) of every "working days" policy, most of them, are computed in the
+  database: sla.bulk makes one row per ticket type and day of receipt from `clock.Counter` (deadline,
+  provisional flag, the openings of the following working days, the explanation's texts), and
+  `clock.rewrite_fresh_in_sql` joins the clocks to those rows, computes each clock's figures in integer
+  microseconds exactly as the Counter does and keeps only those that change (INSERT ... SELECT into a
+  temporary table), then writes them and the tickets' copies with UPDATE ... FROM that table;
+- the others (paused, resumed, business-hours policies, or a day whose UTC offset changes) are computed
+  per clock here (`clock.clock_values`), and `clock.write_recomputed` writes them the same way (COPY into
+  the temporary table on PostgreSQL, executemany by primary key on SQLite).
+
+Every write is guarded by the clock as read (not stopped, its explanation unchanged), and the moved
+count is counted from what was written, so it is exact.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import DateTime, String, and_, or_, select, type_coerce
+from sqlalchemy import DateTime, String, and_, func, or_, select, type_coerce
 
 from helpdesk.db import session, unit_of_work
-from helpdesk.sla import clock
+from helpdesk.sla import bulk, clock
 from helpdesk.sla.models import SlaClock
 
 BATCH = 5000  #: rows per fetch when recomputing open clocks
@@ -118,16 +126,24 @@ def recompute_open(*, window: tuple[date, date] | None = None, ticket_type: str 
         c.explanation,
     ]  # fmt: skip
     query = select(*columns).where(c.stopped_at.is_(None))
-    if ticket_type is not None:
-        query = query.where(c.ticket_type == ticket_type)
+    in_window = None
     if window is not None:
         first = datetime.combine(window[0], time(0), tzinfo=clock.TZ).astimezone(UTC)
         after = datetime.combine(window[1] + timedelta(days=1), time(0), tzinfo=clock.TZ).astimezone(UTC)
+        in_window = (first, after + timedelta(days=NAME_LOOKBACK_DAYS))
+    by_sql = _plan_fresh_in_sql(stored, ticket_type, in_window)
+    if ticket_type is not None:
+        query = query.where(c.ticket_type == ticket_type)
+    if by_sql.types:  # those fresh clocks are done: the rest (paused, resumed, other policies) here
+        query = query.where(
+            ~and_(c.paused_at.is_(None), c.resumed_at.is_(None), c.ticket_type.in_(by_sql.types))
+        )
+    if in_window is not None:
         query = query.where(
             or_(
                 c.paused_at.is_not(None),
                 c.resumed_at.is_not(None),
-                and_(c.started_at < after + timedelta(days=NAME_LOOKBACK_DAYS), c.due_at >= first),
+                and_(c.started_at < in_window[1], c.due_at >= in_window[0]),
             )
         )
     query = query.order_by(c.id).execution_options(yield_per=BATCH)
@@ -181,5 +197,71 @@ def recompute_open(*, window: tuple[date, date] | None = None, ticket_type: str 
                 row.paused_at is None,
             )  # fmt: skip
         )
+    # the fresh clocks computed and written in SQL after the others were read (a clock paused meanwhile
+    # is then neither read here as paused nor written there: its own transaction computed it)
+    done = clock.rewrite_fresh_in_sql(by_sql.where, by_sql.params, by_sql.days) if by_sql.types else _NONE
     moved, changed = clock.write_recomputed(rewrites)
-    return Recomputed(checked, changed, moved, cleared)
+    return Recomputed(
+        checked + done.checked,
+        changed + done.rewritten,
+        moved + done.moved,
+        cleared + done.provisional_cleared,
+    )
+
+
+_NONE = clock.SqlRecomputed(0, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class _BySql:
+    """The fresh clocks to recompute in SQL: their types, the condition on sla_clocks AS c, the day rows."""
+
+    types: tuple[str, ...] = ()
+    where: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    days: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def _plan_fresh_in_sql(
+    stored: dict[str, clock.Policy], ticket_type: str | None, in_window: tuple[datetime, datetime] | None
+) -> _BySql:
+    """The fresh clocks of every type whose policy sla.bulk can compute in SQL from per-day offsets
+    (clock.rewrite_fresh_in_sql then recomputes and writes them in a few statements)."""
+    c = SlaClock.__table__.c
+    s = session()
+    sqlite = s.get_bind().dialect.name == "sqlite"
+    fresh = [c.stopped_at.is_(None), c.paused_at.is_(None), c.resumed_at.is_(None)]
+    where = "c.stopped_at IS NULL AND c.paused_at IS NULL AND c.resumed_at IS NULL"
+    params: dict[str, Any] = {}
+    if ticket_type is not None:
+        fresh.append(c.ticket_type == ticket_type)
+    if in_window is not None:
+        fresh += [c.started_at < in_window[1], c.due_at >= in_window[0]]
+        where += " AND c.started_at < :window_after AND c.due_at >= :window_first"
+        params["window_first"], params["window_after"] = (
+            (clock._sqlite_time(t) for t in in_window) if sqlite else in_window
+        )
+    ranges = s.execute(
+        select(c.ticket_type, func.min(c.started_at), func.max(c.started_at))
+        .where(*fresh)
+        .group_by(c.ticket_type)
+    ).all()
+    types: list[str] = []
+    days: list[tuple[Any, ...]] = []
+    for kind, earliest, latest in ranges:
+        policy = stored.get(kind) or clock.default_policy(kind)
+        counter = clock.counter_for(policy)
+        rows = bulk.day_rows(
+            counter, kind, earliest.astimezone(counter.tz).date(), latest.astimezone(counter.tz).date()
+        )
+        if rows is not None:
+            types.append(kind)
+            days += rows
+    numbered = bulk.numbered(days)
+    if numbered is None:  # no day rows, or days that do not fall on one grid (then all per clock)
+        return _BySql()
+    params["day_base"], days = numbered
+    names = [f"type_{i}" for i in range(len(types))]
+    params.update(zip(names, types, strict=True))
+    where += f" AND c.ticket_type IN ({', '.join(':' + n for n in names)})"
+    return _BySql(tuple(types), where, params, days)

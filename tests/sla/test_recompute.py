@@ -88,10 +88,13 @@ def test_a_clock_changed_meanwhile_is_left_alone_and_not_counted(app, users, mon
     ids = [make_ticket(received_at=at("2026-09-22 10:00") + timedelta(hours=i)).id for i in range(4)]
     victim = ids[1]
     victim_clock = session.scalar(select(SlaClock.id).where(SlaClock.ticket_id == victim))
-    write = clock.write_recomputed
+    # fresh clocks are computed in SQL into a temporary table, then written from it (both databases)
+    writes = {
+        name: getattr(clock, name) for name in ("_sqlite_update_from_rewrites", "_pg_update_from_rewrites")
+    }
 
-    def paused_by_another_transaction(rewrites: list[clock.Rewrite]) -> tuple[int, int]:
-        # between the read and the write, the ticket's own transaction pauses its clock
+    def paused_by_another_transaction(name: str, connection: Any) -> tuple[int, int]:
+        # between the computation and the write, the ticket's own transaction pauses its clock
         session.execute(
             update(SlaClock)
             .where(SlaClock.id == victim_clock)
@@ -104,9 +107,12 @@ def test_a_clock_changed_meanwhile_is_left_alone_and_not_counted(app, users, mon
             .values(due_at=None, warn_at=None)
             .execution_options(synchronize_session=False)
         )
-        return write(rewrites)
+        return writes[name](connection)
 
-    monkeypatch.setattr(clock, "write_recomputed", paused_by_another_transaction)
+    for name in writes:
+        monkeypatch.setattr(
+            clock, name, lambda connection, name=name: paused_by_another_transaction(name, connection)
+        )
     untouched = figures(victim)["due_at"]
     result = service.set_day(date(2026, 9, 23), "off", by=users["admin"])
     assert (result.checked, result.moved, result.changed) == (4, 3, 3)
