@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import uuid
 from html import unescape
 from pathlib import Path
@@ -49,7 +50,9 @@ def post_at_once(
     barrier: threading.Barrier, client: WebClient, path: str, form: dict[str, str], replies: list[Any], i: int
 ) -> None:
     barrier.wait(10)  # both posts leave together, each to its own web process
-    replies[i] = client.post(path, form)
+    started = time.monotonic()
+    reply = client.post(path, form)
+    replies[i] = (started, time.monotonic(), reply)
 
 
 def flashes(html: str) -> list[tuple[str, str]]:
@@ -116,6 +119,9 @@ def test_the_same_resolution_from_two_web_processes_is_applied_once(pg_database:
             for t in threads:
                 t.join(60)
             assert all(r is not None for r in replies), "a post hung"
+            (start0, end0, _), (start1, end1, _) = replies
+            assert start0 < end1 and start1 < end0  # the two posts were in flight at the same time
+            replies = [r for _s, _e, r in replies]
             # both end on the ticket page (the view redirects back with a flash message)
             assert all(r.status == 200 and r.url.endswith(f"/tickets/{ticket_id}") for r in replies), [
                 (r.status, r.url) for r in replies
