@@ -195,8 +195,11 @@ def _database_unavailable(exc: Exception) -> Any:
     headers = {"Retry-After": "15"}
     if request.accept_mimetypes.best == "application/json" or request.blueprint == "api":
         return {"error": title, "message": text}, 503, headers
+    reading = request.method in ("GET", "HEAD")  # a form is never sent again by itself: back to the queue
     html = current_app.jinja_env.get_template("errors/database.html").render(
-        static_url=url_for("static", filename="app.css"), back_url=request.full_path.rstrip("?")
+        static_url=url_for("static", filename="app.css"),
+        retry_url=request.full_path.rstrip("?") if reading else "/",
+        refresh=reading,
     )
     return Response(html, 503, headers=headers, mimetype="text/html")
 

@@ -8,7 +8,6 @@ back, the same gunicorn process, untouched, serves every request again.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import tempfile
 import threading
@@ -19,12 +18,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from helpdesk import bootstrap, create_app, db
 from helpdesk.auth.models import Role
-from helpdesk.tickets.models import Ticket
+from helpdesk.tickets.models import Message, Ticket
 from tests.conftest import PASSWORD, make_user
-from tests.production.conftest import WebClient, process_env, start_gunicorn, tail, wait_for_no_processes
+from tests.production.conftest import (
+    WebClient,
+    csrf_token,
+    process_env,
+    start_gunicorn,
+    tail,
+    wait_for_no_processes,
+)
 from tests.servers import PostgresServer, _pg_bindir, _tmp_base, require
 
 pytestmark = pytest.mark.postgres
@@ -96,7 +103,7 @@ def test_requests_during_a_postgres_restart_get_a_clear_page_and_the_service_rec
         )
         db.session.add(ticket)
         db.session.commit()
-        ticket_id = ticket.id
+        ticket_id, version = ticket.id, str(ticket.version)
     db.engine().dispose()  # this process holds no connection through the restart
 
     web = start_gunicorn(env, tmp_path / "web.log", threads=4)
@@ -112,17 +119,27 @@ def test_requests_during_a_postgres_restart_get_a_clear_page_and_the_service_rec
                     target=agent_loop, args=(client, ["/", f"/tickets/{ticket_id}"], calls, stop), daemon=True
                 )
             )
+        writer = WebClient(web.url, timeout=CLIENT_TIMEOUT)  # an agent who saves a note in the outage
+        writer.login("agent1", PASSWORD)
+        token = csrf_token(writer.get(f"/tickets/{ticket_id}").body)
         for t in threads:
             t.start()
         time.sleep(2)
         before_stop = time.monotonic()
         own_postgres.stop()  # SIGINT: a fast shutdown, every connection of the pool is cut
         stopped = time.monotonic()
-        time.sleep(OUTAGE_SECONDS)
+        time.sleep(1)
+        note_in_outage = writer.post(
+            f"/tickets/{ticket_id}/note", {"csrf_token": token, "version": version, "body": "停机时写的备注"}
+        )
+        time.sleep(OUTAGE_SECONDS - 1)
         restarting = time.monotonic()
         own_postgres.start()  # the same port and data directory
         back = time.monotonic()
         time.sleep(4)
+        note_after = writer.post(
+            f"/tickets/{ticket_id}/note", {"csrf_token": token, "version": version, "body": "恢复后写的备注"}
+        )
     finally:
         stop.set()
         for t in threads:
@@ -150,6 +167,13 @@ def test_requests_during_a_postgres_restart_get_a_clear_page_and_the_service_rec
     assert {c.status for c in after} == {200}, [
         (c.path, c.status, c.body[:300]) for c in after if c.status != 200
     ]
+    # a form sent in the outage: the same page, which leads back to the queue (a form is never resent
+    # by itself), and nothing saved; sent again afterwards, it is saved once
+    assert note_in_outage.status == 503 and "返回工单队列" in note_in_outage.body, note_in_outage.body[:500]
+    assert note_after.status == 200 and "已添加内部备注" in note_after.body, note_after.body[:500]
+    with app.app_context():
+        bodies = db.session.scalars(select(Message.body_text).where(Message.ticket_id == ticket_id)).all()
+        db.session.remove()
+        db.engine().dispose()
+    assert "停机时写的备注" not in bodies and bodies.count("恢复后写的备注") == 1, bodies
     assert wait_for_no_processes(env["HELPDESK_TEST_MARK"]) == []
-    with contextlib.suppress(Exception):
-        own_postgres.drop_database(name)
