@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import io
+import json
 import os
 import random
 import signal
@@ -319,8 +320,16 @@ def test_chaos_run_loses_and_doubles_nothing(
             n += 1
             ready = client.get("/readyz")
             chaos.http[f"readyz {ready.status}"] += 1
-            if ready.status not in (200, 503) or '"checks"' not in ready.body:
+            try:
+                checks = json.loads(ready.body)["checks"]
+            except (ValueError, KeyError):
                 chaos.http_failures.append(f"{web.url}/readyz {ready.status}: {ready.body[:200]}")
+            else:
+                if ready.status not in (200, 503) or not checks["database"]["ok"]:
+                    chaos.http_failures.append(f"{web.url}/readyz {ready.status}: {ready.body[:200]}")
+                for name, check in checks.items():
+                    if not check["ok"]:
+                        chaos.http[f"readyz not ok: {name}"] += 1
             queue = client.get("/")
             chaos.http[f"queue {queue.status}"] += 1
             if queue.status != 200 or "工单" not in queue.body or "/login" in queue.url:
