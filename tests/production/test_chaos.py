@@ -20,6 +20,7 @@ import io
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import threading
@@ -215,6 +216,18 @@ class Workers:
                 proc.kill()
                 codes.append(None)
         return codes
+
+
+JOB_END = re.compile(r'msg="job ([a-z-]+) finished in ([0-9.]+) s"')
+
+
+def job_seconds(logs: Path) -> dict[str, tuple[int, float, float]]:
+    """(runs, total seconds, longest) per job, from the job-end lines of every worker's log."""
+    found: dict[str, list[float]] = collections.defaultdict(list)
+    for log in logs.glob("worker*.log"):
+        for match in JOB_END.finditer(log.read_text(errors="replace")):
+            found[match.group(1)].append(float(match.group(2)))
+    return {job: (len(s), sum(s), max(s)) for job, s in sorted(found.items())}
 
 
 def count(model: Any, *where: Any) -> int:
@@ -458,6 +471,7 @@ def test_chaos_run_loses_and_doubles_nothing(
                 sla_mail[(number, "sla_breach" if "已超过" in subject else "sla_warning")] += 1
         ack_copies = collections.Counter(delivered[sender] for sender in expected)
         left = wait_for_no_processes(mark)
+        job_time = job_seconds(logs)
         duration = time.monotonic() - started
         summary += [
             f"seed {seed} (replay: CHAOS_SEED={seed}); {TOTAL} mails; "
@@ -473,6 +487,10 @@ def test_chaos_run_loses_and_doubles_nothing(
             f"breaches: events {sum(v for (_, k), v in events.items() if k == 'sla_breach')}, "
             f"mails {sum(v for (_, k), v in sla_mail.items() if k == 'sla_breach')} (want {want_breach})",
             f"web probes: {dict(sorted(chaos.http.items()))}; failures {len(chaos.http_failures)}",
+            "job steps of all workers (runs, total s, longest s): "
+            + ", ".join(
+                f"{job} {n} / {total:.0f} / {longest:.1f}" for job, (n, total, longest) in job_time.items()
+            ),
             f"workers' exit codes at the end (SIGTERM): {codes}; processes left: {left}",
             f"mail-status: {status.strip()}",
             "timeline: " + "; ".join(chaos.events),
