@@ -8,6 +8,11 @@ during the run. At the end every mail is one ticket with one acknowledgement del
 and breach went out once (timeline event, in-app notice, mail), the outbox is empty, no process of
 the run is left, and `helpdesk mail-status` says all ingested.
 
+"One mail delivered" is counted by Message-ID: a worker SIGKILLed after the SMTP server accepted a mail
+and before the outbox committed it as sent hands the same mail (same Message-ID) over again once its
+claim expires. That window cannot be closed with SMTP; the summary counts such copies, and the test
+allows at most one per kill.
+
 The seed comes from CHAOS_SEED (else it is made up); it is printed in the run's summary,
 at the end of the pytest output, so a failing run can be replayed.
 """
@@ -458,14 +463,19 @@ def test_chaos_run_loses_and_doubles_nothing(
             session.rollback()
             status = run_helpdesk("mail-status", env=env)
 
-        delivered = collections.Counter(addr for m in smtp.messages for addr in m.rcpt_tos)
-        message_ids = collections.defaultdict(list)
+        # what the server took, by (recipient, Message-ID): a second copy under the same id is the same
+        # mail handed over again, a second mail would have an id of its own
+        copies = collections.Counter(
+            (addr, str(m.message["Message-ID"])) for m in smtp.messages for addr in m.rcpt_tos
+        )
+        resent = {key: n - 1 for key, n in copies.items() if n > 1}
+        delivered = collections.Counter(addr for addr, _id in copies)  # distinct mails per recipient
+        sla_mail: collections.Counter[tuple[str, str]] = collections.Counter()
+        seen: set[str] = set()
         for m in smtp.messages:
-            for addr in m.rcpt_tos:
-                message_ids[addr].append(str(m.message["Message-ID"]))
-        sla_mail = collections.Counter()
-        for m in smtp.messages:
-            if SUPERVISOR_EMAIL in m.rcpt_tos:
+            message_id = str(m.message["Message-ID"])
+            if SUPERVISOR_EMAIL in m.rcpt_tos and message_id not in seen:
+                seen.add(message_id)
                 subject = m.subject.removeprefix("[SLA] ")
                 number = subject.split("（", 1)[0]
                 sla_mail[(number, "sla_breach" if "已超过" in subject else "sla_warning")] += 1
@@ -480,7 +490,9 @@ def test_chaos_run_loses_and_doubles_nothing(
             f"outages ({chaos.smtp_down_seconds:.0f} s down), {chaos.append_retries} APPEND retries, "
             f"{len(workers.all)} worker processes started in all",
             f"tickets {tickets}, ingested {ingested}, acks queued {acks_queued}, unsent {unsent}, "
-            f"failed {failed_rows}; SMTP received {len(smtp.messages)} (want {want_mail})",
+            f"failed {failed_rows}; SMTP received {len(copies)} distinct mails (want {want_mail}) in "
+            f"{len(smtp.messages)} deliveries: {sum(resent.values())} handed over again under the same "
+            f"Message-ID (a worker SIGKILLed between the server's 250 and the outbox's commit) {list(resent)}",
             f"acknowledgements per sender: {dict(sorted(ack_copies.items()))} (want {{1: {TOTAL}}})",
             f"SLA warnings: events {sum(v for (_, k), v in events.items() if k == 'sla_warning')}, "
             f"mails {sum(v for (_, k), v in sla_mail.items() if k == 'sla_warning')} (want {want_warn}); "
@@ -519,10 +531,12 @@ def test_chaos_run_loses_and_doubles_nothing(
     assert tickets == TOTAL and ingested == TOTAL, (summary, logs_hint)
     assert len(set(mail_tickets)) == TOTAL and None not in mail_tickets
     assert acks_queued == TOTAL
-    # a second copy with the same Message-ID would be a worker killed after the server took the mail and
-    # before its row was marked sent (SMTP has no two-phase commit); a new Message-ID a second mail made
-    doubles = {s: message_ids[s] for s in expected if delivered[s] != 1}
-    assert ack_copies == {1: TOTAL}, list(doubles.items())[:20]
+    # exactly one acknowledgement (one Message-ID) per enterprise. The same mail handed over twice is the
+    # one window SMTP leaves open: a worker killed after the server's 250 and before the outbox's commit
+    # (there is no two-phase commit with an SMTP server); the copy carries the same Message-ID, so mail
+    # clients show it once. It can only follow a kill, so there are never more of them than kills.
+    assert ack_copies == {1: TOTAL}, [(s, delivered[s]) for s in expected if delivered[s] != 1][:20]
+    assert sum(resent.values()) <= chaos.kills, resent
     assert set(requester.values()) == set(expected)
     # ---- every SLA notice once, and for exactly the backdated tickets
     assert all(n == 1 for n in events.values()), [k for k, n in events.items() if n != 1]
@@ -534,7 +548,7 @@ def test_chaos_run_loses_and_doubles_nothing(
         assert {requester[t] for (t, k) in notices if k == event} == want, kind
         assert {numbers[n] for (n, k) in sla_mail if k == event} == want, kind
     assert delivered[SUPERVISOR_EMAIL] == want_warn + want_breach
-    assert len(smtp.messages) == want_mail
+    assert len(copies) == want_mail
     # ---- nothing left behind
     assert unsent == 0 and failed_rows == 0
     assert f"已入库 {TOTAL}；失败 0；待处理 0" in status, status
