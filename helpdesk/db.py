@@ -79,6 +79,12 @@ def _sqlite_begin(conn: Any) -> None:
     conn.info["deferred"] = not immediate
 
 
+#: seconds a PostgreSQL connect may take before it fails (libpq connect_timeout)
+CONNECT_TIMEOUT = 5
+#: seconds a request waits for a free connection of the pool before it fails
+POOL_TIMEOUT = 10
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -89,7 +95,17 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", lambda conn, _rec: setattr(conn, "isolation_level", None))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # bounded waits, so no request hangs while PostgreSQL is down or restarting: a connect gives up
+    # after CONNECT_TIMEOUT seconds, a request waiting for a free pooled connection after POOL_TIMEOUT;
+    # pre-ping replaces the pool's connections that a restart cut, on their next checkout
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        pool_timeout=POOL_TIMEOUT,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT},
+    )
 
 
 def configure(url: str) -> Engine:

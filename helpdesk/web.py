@@ -7,11 +7,12 @@ from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Flask, abort, current_app, g, redirect, render_template, request, url_for
+from flask import Flask, Response, abort, current_app, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from helpdesk import params
+from helpdesk import db, params
 from helpdesk.auth.models import Role
 from helpdesk.core import ops_web
 from helpdesk.params import IdConverter
@@ -173,6 +174,34 @@ def init_app(app: Flask) -> None:
             title="页面已过期",
             text="表单的安全校验未通过（页面可能已过期或在别处退出了登录）。请刷新页面后重新提交。",
         ), 400
+
+    app.register_error_handler(OperationalError, _database_unavailable)
+    app.register_error_handler(InterfaceError, _database_unavailable)
+
+
+def _database_unavailable(exc: Exception) -> Any:
+    """The database is down or restarting: 503 with a Chinese page that itself needs no database.
+
+    The layout would ask the database again (the user, the navigation counts, the banner), so the page is
+    rendered from the template alone; the pool's pre-ping reconnects on a later request by itself.
+    """
+    current_app.logger.warning("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__)
+    try:
+        db.session.rollback()  # a broken transaction must not fail the request's teardown as well
+    except Exception:  # noqa: BLE001 - the connection is gone; removing the session is enough
+        db.session.remove()
+    title = "数据库暂时不可用"
+    text = "数据库暂时无法连接，您的操作没有完成，数据未被改动。请稍后再试。"
+    headers = {"Retry-After": "15"}
+    if request.accept_mimetypes.best == "application/json" or request.blueprint == "api":
+        return {"error": title, "message": text}, 503, headers
+    reading = request.method in ("GET", "HEAD")  # a form is never sent again by itself: back to the queue
+    html = current_app.jinja_env.get_template("errors/database.html").render(
+        static_url=url_for("static", filename="app.css"),
+        retry_url=request.full_path.rstrip("?") if reading else "/",
+        refresh=reading,
+    )
+    return Response(html, 503, headers=headers, mimetype="text/html")
 
 
 def _error_page(code: int, title: str, text: str) -> Callable[[Exception], Any]:

@@ -320,7 +320,7 @@ def send_next(smtp: SmtpSettings, now: datetime | None = None) -> bool:
     if row is None:
         return False
     try:
-        outcome = _attempt(row, smtp)
+        outcome = _attempt(row, smtp, now)
     except Exception as exc:  # a bug of ours: put the row back (never dangling), end this run
         log.exception("outbox: sending mail %s failed unexpectedly", row.id)
         session.rollback()
@@ -335,7 +335,7 @@ def send_next(smtp: SmtpSettings, now: datetime | None = None) -> bool:
     return outcome.go_on
 
 
-def _attempt(row: OutboundMail, smtp: SmtpSettings) -> Outcome:
+def _attempt(row: OutboundMail, smtp: SmtpSettings, now: datetime) -> Outcome:
     sender, problem = addresses.single_mailbox(smtp.sender)
     if sender is None:  # our configuration, not this mail: keep every row queued until it is fixed
         return Outcome("retry", f"发件地址 HELPDESK_SMTP_FROM 无效：{problem}", go_on=False)
@@ -349,9 +349,15 @@ def _attempt(row: OutboundMail, smtp: SmtpSettings) -> Outcome:
     except Exception as exc:  # the email package refuses some values with ValueError and friends
         return Outcome("failed", f"邮件无法生成：{type(exc).__name__}: {exc}")
     try:
-        refused = _deliver(smtp, outgoing)
+        # marked sent the moment the server took it, before QUIT: the window in which a killed worker
+        # leaves a sent mail unmarked (to be sent again, same Message-ID) is our commit alone
+        refused = _deliver(smtp, outgoing, accepted=lambda refused: _finish(row, now, _sent(refused)))
     except (smtplib.SMTPException, OSError) as exc:  # OSError: refused, reset, timeout, DNS, TLS
         return classify(exc)
+    return _sent(refused)
+
+
+def _sent(refused: dict[str, tuple[int, bytes]]) -> Outcome:
     if refused:  # accepted for the others: the mail is sent, the admins see who was refused
         return Outcome("sent", f"部分收件人被拒绝：{_refusals(refused)}")
     return Outcome("sent")
@@ -426,8 +432,13 @@ def _finish(row: OutboundMail, now: datetime, outcome: Outcome) -> None:
     session.commit()
 
 
-def _deliver(smtp: SmtpSettings, outgoing: Outgoing) -> dict[str, tuple[int, bytes]]:
-    """Hand the mail to the server; returns the refused recipients (empty: all accepted)."""
+def _deliver(
+    smtp: SmtpSettings,
+    outgoing: Outgoing,
+    accepted: Callable[[dict[str, tuple[int, bytes]]], None] | None = None,
+) -> dict[str, tuple[int, bytes]]:
+    """Hand the mail to the server; returns the refused recipients (empty: all accepted).
+    `accepted` is told them as soon as the server has taken the mail, before the goodbye."""
     # the whole session gets half the claim, so the claim cannot expire (and another worker send the
     # mail again) while we are still talking; per-read timeouts alone do not stop a server that trickles
     budget = CLAIM_TIMEOUT.total_seconds() / 2
@@ -447,6 +458,8 @@ def _deliver(smtp: SmtpSettings, outgoing: Outgoing) -> dict[str, tuple[int, byt
         if smtp.user:
             client.login(smtp.user, smtp.password)
         refused = client.sendmail(outgoing.sender, list(outgoing.recipients), outgoing.data)
+        if accepted is not None:
+            accepted(refused)
         # the server has the mail already: a failed goodbye must not make us send it again
         with contextlib.suppress(smtplib.SMTPException, OSError):
             client.quit()

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from helpdesk.db import session
 from helpdesk.sla.models import SlaClock
@@ -43,7 +44,16 @@ def _columns(kind: str) -> tuple[object, object]:
 def claim_next(kind: str, now: datetime) -> Claim | None:
     """Claim the most overdue running clock of this kind (flushes; never commits); None when none is due."""
     column, flag = _columns(kind)
-    running = (SlaClock.stopped_at.is_(None), SlaClock.paused_at.is_(None), flag.is_(None), column <= now)
+    running: tuple[Any, ...] = (
+        SlaClock.stopped_at.is_(None),
+        SlaClock.paused_at.is_(None),
+        flag.is_(None),
+        column <= now,
+    )
+    if kind == WARNING:
+        # a clock already past its deadline is the breach's (which marks it warned too), never a late
+        # warning: a ticket made between a tick's breach pass and its warning pass would get both
+        running += (or_(SlaClock.due_at.is_(None), SlaClock.due_at > now),)
     row = session.execute(
         select(SlaClock.id, SlaClock.ticket_id, SlaClock.clock_no, SlaClock.due_at)
         .where(*running)

@@ -95,6 +95,16 @@ def test_a_worker_that_was_down_sends_the_breach_and_no_late_warning(app, users)
     assert notices("sla_warning") == []
 
 
+def test_a_clock_past_its_deadline_is_never_warned_only_breached(app, users):
+    # a ticket made between a tick's breach pass and its warning pass (found by the chaos run,
+    # tests/production/test_chaos.py): the warning pass must leave it to the next breach pass
+    make_ticket(received_at=at("2026-03-09 10:00"))
+    now = at("2026-03-12 10:00")
+    assert jobs.step(jobs.WARNING, now, SENDER, SH) is None
+    assert jobs.step(jobs.BREACH, now, SENDER, SH) is True
+    assert notices("sla_warning") == [] and count(TicketEvent, TicketEvent.kind == "sla_warning") == 0
+
+
 def test_paused_tickets_get_no_warning_and_no_breach(app, users):
     make_ticket(received_at=at("2026-03-09 10:00"), status="waiting")
     assert tick("2026-03-20 10:00") == (0, 0)
