@@ -125,6 +125,24 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+@pytest.fixture
+def calendar_ahead(app: Flask) -> list[int]:
+    """The official schedule covers the next 30 days, whatever today is: from Beijing's 2 December the
+    next year is needed, and the package may not know it yet (readiness says so, rightly)."""
+    from helpdesk.core import health
+    from helpdesk.db import session, unit_of_work, utcnow
+    from helpdesk.sla.models import CalendarYear
+
+    today = utcnow().astimezone(app.config["HELPDESK"].timezone).date()
+    added = []
+    with unit_of_work():
+        for year in health.years_needed(today):
+            if session.get(CalendarYear, year) is None:
+                session.add(CalendarYear(year=year, status="official", source="test: the next year"))
+                added.append(year)
+    return added
+
+
 def make_user(username: str, role: Role, **kwargs: Any) -> User:
     return auth_services.create_user(username, PASSWORD, role, email=f"{username}@helpdesk.test", **kwargs)
 

@@ -39,7 +39,7 @@ def test_healthz_is_public_and_needs_no_database(client):
     assert "nobody" not in ready.get_data(as_text=True)  # the database address is never shown
 
 
-def test_readyz_ready_on_a_fresh_database_and_reveals_nothing_secret(client, app):
+def test_readyz_ready_on_a_fresh_database_and_reveals_nothing_secret(client, app, calendar_ahead):
     response = client.get("/readyz")
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
@@ -52,7 +52,7 @@ def test_readyz_ready_on_a_fresh_database_and_reveals_nothing_secret(client, app
     assert settings.database_url not in page and str(settings.instance_dir) not in page
 
 
-def test_not_ready_when_migrations_are_behind(client):
+def test_not_ready_when_migrations_are_behind(client, calendar_ahead):
     with unit_of_work():
         session.execute(text("UPDATE alembic_version SET version_num = 'f2a7c9d41e68'"))
     response = client.get("/readyz")
@@ -61,7 +61,7 @@ def test_not_ready_when_migrations_are_behind(client):
     assert check["ok"] is False and "f2a7c9d41e68" in check["detail"] and "init-db" in check["detail"]
 
 
-def test_not_ready_when_the_outbox_is_stuck(client):
+def test_not_ready_when_the_outbox_is_stuck(client, calendar_ahead):
     queue_mail(created_minutes_ago=5)  # young: only waiting
     assert client.get("/readyz").status_code == 200
     queue_mail(created_minutes_ago=45)  # older than HELPDESK_READY_OUTBOX_MINUTES (30)
@@ -71,7 +71,7 @@ def test_not_ready_when_the_outbox_is_stuck(client):
     assert check["ok"] is False and "2 封未发出" in check["detail"]
 
 
-def test_not_ready_when_the_calendar_does_not_cover_the_next_30_days(client):
+def test_not_ready_when_the_calendar_does_not_cover_the_next_30_days(client, calendar_ahead):
     needed = health.years_needed(utcnow().date())
     with unit_of_work():
         session.execute(delete(CalendarYear).where(CalendarYear.year == needed[-1]))
@@ -114,7 +114,7 @@ def test_mailbox_check_when_a_mailbox_is_configured(app, tmp_path):
     assert check.ok is False and "imap.example" not in check.detail
 
 
-def test_helpdesk_check_exit_codes(app):
+def test_helpdesk_check_exit_codes(app, calendar_ahead):
     runner = app.test_cli_runner()
     result = runner.invoke(ops_cli.check)
     assert result.exit_code == 0, result.output

@@ -42,7 +42,7 @@ class Writer(threading.Thread):
 
 
 @pytest.mark.sqlite_only
-def test_pages_read_while_a_writer_holds_the_lock(app, agent_client, users):
+def test_pages_read_while_a_writer_holds_the_lock(app, agent_client, users, calendar_ahead):
     ticket = make_ticket(subject="变更说明（读写并发）")
     services.heartbeat(ticket.id, users["agent"])  # a fresh heartbeat: the page view need not write
     db.session.remove()
