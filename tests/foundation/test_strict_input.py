@@ -172,7 +172,7 @@ def web_user_id(app: Flask) -> int:
     return session.query(User).filter_by(username="admin1").one().id
 
 
-def test_every_route_answers_odd_values_without_500(app, world):
+def test_every_route_answers_odd_values_without_500(app, world, calendar_ahead):
     assert _walk(app, world) == []
 
 

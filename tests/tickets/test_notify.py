@@ -120,7 +120,10 @@ def test_two_supervisors_assigning_at_once_tell_the_agent_once_per_assignment(ap
     second = make_user("super2", Role.SUPERVISOR, display_name="周主管")
     first = intake.import_eml(make_mail(subject="注销说明", body=FIRST, sender="wang@hengda.cn"))
     version = session.get(Ticket, first.ticket_id).version
-    session.rollback()  # on SQLite a transaction of this thread would hold the write lock
+    agent_id, by_ids = agent.id, [supervisor.id, second.id]
+    # on SQLite a transaction of this thread would hold the write lock (and after the rollback even
+    # reading an expired object's id begins one): only ids cross into the threads
+    session.rollback()
     errors: list[BaseException] = []
     barrier = threading.Barrier(2)
 
@@ -130,20 +133,20 @@ def test_two_supervisors_assigning_at_once_tell_the_agent_once_per_assignment(ap
                 barrier.wait()
                 from helpdesk.auth.models import User
 
-                services.assign(session.get(Ticket, first.ticket_id), session.get(User, agent.id),
+                services.assign(session.get(Ticket, first.ticket_id), session.get(User, agent_id),
                                 by=session.get(User, by_id), expected_version=version)  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - the loser's conflict is expected
                 errors.append(exc)
             finally:
                 session.remove()
 
-    threads = [threading.Thread(target=assign, args=(u.id,)) for u in (supervisor, second)]
+    threads = [threading.Thread(target=assign, args=(by_id,)) for by_id in by_ids]
     for t in threads:
         t.start()
     for t in threads:
         t.join(30)
     session.expire_all()
-    assert len(_notices(agent.id, notify.ASSIGNED)) == 1, errors
+    assert len(_notices(agent_id, notify.ASSIGNED)) == 1, errors
     assert len(errors) <= 1, errors
 
 
