@@ -1095,3 +1095,29 @@ def _is_ip_literal(name: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+# Processes a test started (and their children) carry HELPDESK_TEST_MARK=<mark> in their environment:
+# found by it, whatever they are called, so a test can prove none outlived it.
+def marked_processes(mark: str) -> list[int]:
+    """Live (not zombie) processes whose environment carries `mark`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if f"HELPDESK_TEST_MARK={mark}".encode() not in (entry / "environ").read_bytes():
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def wait_for_no_processes(mark: str, timeout: float = 15) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while (left := marked_processes(mark)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left

@@ -24,6 +24,7 @@ from helpdesk.db import session
 from helpdesk.mail.models import InboundMail, OutboundMail
 from helpdesk.tickets.models import Ticket
 from tests.intake.conftest import make_mail
+from tests.servers import marked_processes, wait_for_no_processes
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 COUNT = 150
@@ -108,30 +109,6 @@ def count(model, *where) -> int:
             return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
     finally:
         session.rollback()
-
-
-def marked_processes(mark: str) -> list[int]:
-    """Live (not zombie) processes whose environment carries `mark`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if f"HELPDESK_TEST_MARK={mark}".encode() not in (entry / "environ").read_bytes():
-                continue
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def wait_for_no_processes(mark: str, timeout: float = 10) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while (left := marked_processes(mark)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return left
 
 
 def assert_exactly_once(env: dict[str, str], total: int = COUNT) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import free_port
+from tests.servers import free_port, marked_processes, wait_for_no_processes  # noqa: F401 (re-exported)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -202,27 +202,3 @@ def csrf_token(html: str) -> str:
     )
     assert match, "page has no CSRF token"
     return match.group(1)
-
-
-def marked_processes(mark: str) -> list[int]:
-    """Live (not zombie) processes whose environment carries `mark`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if f"HELPDESK_TEST_MARK={mark}".encode() not in (entry / "environ").read_bytes():
-                continue
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def wait_for_no_processes(mark: str, timeout: float = 15) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while (left := marked_processes(mark)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return left
