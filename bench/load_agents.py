@@ -47,9 +47,11 @@ class Agent(FastHttpUser):
 
     def _post(self, path: str, data: dict[str, str], name: str) -> None:
         with self.client.post(path, data=data, name=name, allow_redirects=False, catch_response=True) as r:
-            # a form post answers with a redirect back to the page; a version conflict is a
-            # redirect with a message too, and counts as handled
-            if r.status_code != 302 or "/login" in r.headers.get("Location", ""):
+            # a form post answers with a redirect back to the page; 409 is the version conflict
+            # of two agents replying to one ticket at once: the page tells the agent, by design
+            if r.status_code == 409:
+                r.success()
+            elif r.status_code != 302 or "/login" in r.headers.get("Location", ""):
                 r.failure(f"{name}: {r.status_code}")
 
     @task(4)
